@@ -28,3 +28,24 @@ lint: install
 
 train: install
 	$(BIN)/python -m rnnmem.train $(ARGS)
+
+# Sweeps: EXPERIMENT picks conf/experiment/<name>.yaml; SWEEP_DIR an existing one resumes it.
+EXPERIMENT ?= default
+SWEEP_DIR ?= sweeps/$(EXPERIMENT)-$(shell date +%Y%m%d-%H%M%S)
+sweep: install
+	$(BIN)/python -m rnnmem.train +experiment=$(EXPERIMENT) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+
+# Figures of a recorded sweep (default: the most recent one under sweeps/).
+SWEEP ?= $(shell ls -td sweeps/*/ 2>/dev/null | head -n 1)
+figures: install
+	$(BIN)/python -m rnnmem.make_figures $(SWEEP)
+
+bench: install
+	$(BIN)/python benchmarks/bench.py $(ARGS)
+
+# The W&B runs of the latest sweep (or SWEEP=dir) in wandb's terminal dashboard.
+dashboard: install
+	$(BIN)/wandb leet $(SWEEP)
+
+clean:
+	rm -rf outputs sweeps .pytest_cache

@@ -1,0 +1,110 @@
+"""Lightning callbacks of a run: the gradient probe schedule and the learning curves."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from torch import Tensor
+
+from rnnmem.probe import ProbeResult, probe, summarise_all
+from rnnmem.tasks import MemoryTask
+
+
+class GradientProbe(pl.Callback):
+    """Probes the weights at step 0 (before any update), every `every_n_steps` and at the end.
+
+    Each probe is kept (`results`), summarised, and handed to `on_probe(result, summaries)`,
+    which the W&B logging uses. The time spent probing is accumulated in `seconds`.
+    """
+
+    def __init__(
+        self,
+        task: MemoryTask,
+        x: Tensor,
+        y: Tensor,
+        every_n_steps: int,
+        threshold: float = 1e-2,
+        saturation: float = 0.95,
+        on_probe: Any = None,
+    ) -> None:
+        self.task, self.x, self.y = task, x, y
+        self.every_n_steps = every_n_steps
+        self.threshold = threshold
+        self.saturation = saturation
+        self.on_probe = on_probe
+        self.results: list[ProbeResult] = []
+        self.summaries: list[dict[str, np.ndarray]] = []
+        self.seconds = 0.0
+
+    def _probe(self, module: pl.LightningModule, step: int) -> None:
+        if self.results and self.results[-1].step == step:
+            return
+        start = time.perf_counter()
+        device = module.device
+        result = probe(
+            module.net, self.task, self.x.to(device), self.y.to(device), step, self.saturation
+        )
+        summaries = summarise_all(result.h_norm, self.task.loss_anchor, self.threshold)
+        self.results.append(result)
+        self.summaries.append(summaries)
+        self.seconds += time.perf_counter() - start
+        if self.on_probe is not None:
+            self.on_probe(result, summaries)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self._probe(module, trainer.global_step)
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._probe(module, trainer.global_step)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """All probes stacked: `steps` (P,), `h_norm` (P, L, D, T), summaries (P, L, D), ..."""
+        if not self.results:
+            return {}
+        out: dict[str, np.ndarray] = {
+            "steps": np.array([r.step for r in self.results], dtype=np.int64),
+            "probe_loss": np.array([r.loss for r in self.results]),
+            "h_norm": np.stack([r.h_norm for r in self.results]),
+        }
+        if self.results[0].c_norm is not None:
+            out["c_norm"] = np.stack([r.c_norm for r in self.results])
+        if self.results[0].gate_names:
+            out["gate_names"] = np.array(self.results[0].gate_names)
+            out["gate_mean"] = np.stack([r.gate_mean for r in self.results])
+            out["gate_saturated"] = np.stack([r.gate_saturated for r in self.results])
+        for name in self.summaries[0]:
+            out[name] = np.stack([s[name] for s in self.summaries])
+        return out
+
+
+class LearningCurves(pl.Callback):
+    """Keeps the training loss every `log_every_n_steps` and the validation metrics."""
+
+    def __init__(self, every_n_steps: int) -> None:
+        self.every_n_steps = every_n_steps
+        self.train: list[dict[str, float]] = []
+        self.val: list[dict[str, float]] = []
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps == 0:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self.train.append({"step": step, "train_loss": float(loss)})
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"step": trainer.global_step}
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith("val/"):
+                row[f"val_{key[4:]}"] = float(value)
+        self.val.append(row)

@@ -1,0 +1,140 @@
+"""Structured config schemas of one training run, and their validation.
+
+The dataclasses below are the schema Hydra composes `conf/train.yaml` against: types are
+checked by OmegaConf when the config is composed, and the values by `validate`, before anything
+trains. A field's `metadata` states its rule: `choices` (allowed values) or `min` (lower bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+TASK_NAMES = ("copy", "adding")
+CELL_NAMES = ("rnn", "lstm", "gru")
+
+
+def choice(default: str, allowed: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": allowed})
+
+
+def at_least(default: Any, bound: float) -> Any:
+    return field(default=default, metadata={"min": bound})
+
+
+@dataclass
+class TaskConfig:
+    """One memory benchmark (definitions in TASKS.md); `seq_len` is T."""
+
+    name: str = choice("adding", TASK_NAMES)
+    seq_len: int = at_least(50, 1)
+
+
+@dataclass
+class ModelConfig:
+    """A stack of `depth` recurrent layers, uni- or bidirectional, and a linear readout."""
+
+    cell: str = choice("lstm", CELL_NAMES)
+    depth: int = at_least(1, 1)
+    bidirectional: bool = False
+    merge: str = choice("concat", ("concat", "sum"))
+    hidden_size: int = at_least(128, 1)
+    init: str = choice("default", ("default", "orthogonal"))
+    forget_bias: float | None = None
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, learning rate and gradient-norm clipping (null: no clipping)."""
+
+    name: str = choice("adam", ("adam", "rmsprop"))
+    lr: float = field(default=1e-3, metadata={"min": 0.0})
+    grad_clip: float | None = 1.0
+
+
+@dataclass
+class DataConfig:
+    """Training batches are drawn on the device; held-out sets are fixed and cached on disk."""
+
+    batch_size: int = at_least(64, 1)
+    val_size: int = at_least(1000, 1)
+    test_size: int = at_least(2000, 1)
+    heldout_seed: int = 20260101
+    cache_dir: str = "${oc.env:RNNMEM_CACHE,${oc.env:HOME}/.cache/rnnmem}/heldout"
+
+
+@dataclass
+class TrainerConfig:
+    """The Lightning Trainer: `accelerator=auto` takes a GPU where there is one."""
+
+    max_steps: int = at_least(2000, 1)
+    val_every_n_steps: int = at_least(250, 1)
+    log_every_n_steps: int = at_least(50, 1)
+    accelerator: str = "auto"
+    precision: str = choice("32-true", ("32-true", "16-mixed", "bf16-mixed"))
+    progress_bar: bool = True
+
+
+@dataclass
+class ProbeConfig:
+    """Gradient probe: exact ||dL/dh_t|| on a fixed held-out batch every `every_n_steps`."""
+
+    enabled: bool = True
+    every_n_steps: int = at_least(200, 1)
+    batch_size: int = at_least(64, 1)
+    threshold: float = field(default=1e-2, metadata={"min": 0.0})
+    saturation: float = field(default=0.95, metadata={"min": 0.5})
+
+
+@dataclass
+class LoggerConfig:
+    """`wandb` logs to Weights & Biases (offline unless WANDB_MODE says otherwise), `none` not."""
+
+    name: str = choice("wandb", ("wandb", "none"))
+    project: str = "rnnmem"
+    entity: str | None = None
+    group: str | None = None
+
+
+@dataclass
+class RunConfig:
+    """One grid point: (task, cell, depth, direction, seq_len, seed)."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    threads: int | None = None
+    name: str = MISSING
+
+
+class ConfigError(ValueError):
+    """A config value outside its allowed set; the message is one line for the user."""
+
+
+def validate(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
+    """Raise ConfigError naming the first bad value and the allowed ones."""
+    for spec in fields(schema):
+        key = f"{prefix}{spec.name}"
+        value = cfg.get(spec.name)
+        if is_dataclass(spec.default_factory):
+            validate(value, spec.default_factory, f"{key}.")
+            continue
+        allowed = spec.metadata.get("choices")
+        if allowed is not None and value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of: {', '.join(allowed)}")
+        bound = spec.metadata.get("min")
+        if bound is not None and value < bound:
+            raise ConfigError(f"{key}={value!r} must be >= {bound}")
+
+
+def register_schemas() -> None:
+    """Make the schema available to `conf/train.yaml` as the default `schema`."""
+    ConfigStore.instance().store(name="schema", node=RunConfig)

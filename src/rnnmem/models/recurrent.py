@@ -1,0 +1,175 @@
+"""A stacked, optionally bidirectional RNN / LSTM / GRU with a linear head, and its unrolled twin.
+
+Two paths share one set of parameters:
+- forward: the fused PyTorch module (nn.RNN, nn.LSTM, nn.GRU); fast, used for training.
+- unrolled: the same recurrence stepped in Python (models/cells.py) from the fused module's
+  weights. Its states h_t (and c_t) are the very tensors the recurrence uses, so
+  torch.autograd.grad(loss, h_t) is the total derivative dL/dh_t (through all later steps and all
+  layers above), which the fused module cannot give (TASKS.md, "Per-timestep gradient norms").
+
+Readout (TASKS.md, "Readouts and bidirectional networks"), with top = the top layer's outputs:
+- per step (copy):       y_t = W [h_t^fwd ; h_t^bwd] + b        (or W (h_t^fwd + h_t^bwd) + b)
+- per sequence (adding): y   = W [h_{L-1}^fwd ; h_0^bwd] + b    (or the sum)
+  The backward direction reads t = L-1 .. 0, so its final state, after the whole sequence, is the
+  one at t = 0.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnmem.models.cells import CELLS, STEPS, Gates
+
+MERGES = ("concat", "sum")
+INITS = ("default", "orthogonal")
+
+
+@dataclass
+class UnrolledOutput:
+    """What RecurrentNet.unrolled returns.
+
+    output: equal to RecurrentNet.forward(x).
+    h: h[layer][direction][t] -> (B, H); t in time order for both directions.
+    c: LSTM cell states in the same layout; None for the other cells.
+    gates: when requested, gates[layer][direction][name] -> (T, B, H); LSTM "input", "forget",
+        "output", GRU "reset", "update" (activations after the sigmoid); empty for the RNN.
+    """
+
+    output: Tensor
+    h: list[list[list[Tensor]]]
+    c: list[list[list[Tensor]]] | None
+    gates: list[list[Gates]] | None
+
+
+class RecurrentNet(nn.Module):
+    """Fused recurrent stack (batch_first, tanh, no dropout) plus a linear head.
+
+    x (B, L, input_size) -> (B, L, num_outputs) if per_step_output else (B, num_outputs).
+    Layer l > 0 reads the concatenation of layer l-1's forward and backward outputs; `merge`
+    ("concat" or "sum") only combines the top layer's two directions for the head.
+    init="orthogonal" makes each gate block (H, H) of every weight_hh orthogonal. forget_bias
+    (LSTM only) sets the forget chunk of bias_ih to the value and of bias_hh to 0, so the
+    effective forget-gate bias is the value.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        depth: int,
+        num_outputs: int,
+        per_step_output: bool,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        init: str = "default",
+        forget_bias: float | None = None,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(CELLS)}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        if merge not in MERGES:
+            raise ValueError(f"unknown merge {merge!r}; expected one of {list(MERGES)}")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; expected one of {list(INITS)}")
+        if forget_bias is not None and cell != "lstm":
+            raise ValueError(f"forget_bias={forget_bias} applies to lstm only, not {cell!r}")
+        self.cell = cell
+        self.depth = depth
+        self.num_directions = 2 if bidirectional else 1
+        self.hidden_size = hidden_size
+        self.per_step_output = per_step_output
+        self.merge = merge
+        self.rnn = CELLS[cell](
+            input_size, hidden_size, num_layers=depth, batch_first=True, bidirectional=bidirectional
+        )
+        concat = bidirectional and merge == "concat"
+        self.head = nn.Linear(hidden_size * 2 if concat else hidden_size, num_outputs)
+        if init == "orthogonal":
+            self._init_orthogonal()
+        if forget_bias is not None:
+            self._set_forget_bias(forget_bias)
+
+    @torch.no_grad()
+    def _init_orthogonal(self) -> None:
+        for name, w in self.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                for block in w.split(self.hidden_size):  # views (H, H), one per gate
+                    nn.init.orthogonal_(block)
+
+    @torch.no_grad()
+    def _set_forget_bias(self, value: float) -> None:
+        f = slice(self.hidden_size, 2 * self.hidden_size)  # chunk order i, f, g, o
+        for name, b in self.rnn.named_parameters():
+            if name.startswith("bias_ih"):
+                b[f] = value
+            elif name.startswith("bias_hh"):
+                b[f] = 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Fused path. x (B, L, I)."""
+        top, _ = self.rnn(x)  # (B, L, D*H)
+        return self.readout(top)
+
+    def readout(self, top: Tensor) -> Tensor:
+        """Head on the top layer's outputs top (B, L, D*H), shared by both paths."""
+        H = self.hidden_size
+        if self.per_step_output:
+            fwd, bwd = top[..., :H], top[..., H:]  # (B, L, H): both directions at step t
+        else:
+            fwd, bwd = top[:, -1, :H], top[:, 0, H:]  # (B, H): fwd after t = L-1, bwd after t = 0
+        if self.num_directions == 1:
+            return self.head(fwd)
+        if self.merge == "sum":
+            return self.head(fwd + bwd)
+        return self.head(torch.cat([fwd, bwd], dim=-1))
+
+    def unrolled(self, x: Tensor, gates: bool = False) -> UnrolledOutput:
+        """Step-by-step path with the fused module's parameters; see UnrolledOutput. x (B, L, I)."""
+        h_all, c_all, gates_all = [], [], []
+        inp = x  # (B, L, I) for layer 0, (B, L, D*H) above
+        for layer in range(self.depth):
+            runs = [self._direction(inp, layer, d, gates) for d in range(self.num_directions)]
+            h_all.append([h for h, _, _ in runs])
+            c_all.append([c for _, c, _ in runs])
+            gates_all.append([g for _, _, g in runs])
+            # stack the very h_t of the recurrence, so that grads w.r.t. h_t are total
+            inp = torch.cat([torch.stack(h, dim=1) for h in h_all[-1]], dim=-1)  # (B, L, D*H)
+        return UnrolledOutput(
+            output=self.readout(inp),
+            h=h_all,
+            c=c_all if self.cell == "lstm" else None,
+            gates=gates_all if gates else None,
+        )
+
+    def _direction(
+        self, inp: Tensor, layer: int, direction: int, keep_gates: bool
+    ) -> tuple[list[Tensor], list[Tensor | None], Gates]:
+        """Run one layer in one direction over inp (B, L, I_l).
+
+        Returns h and c as lists of L tensors (B, H) in time order (c holds None unless LSTM),
+        and, if keep_gates, each gate's activations stacked in time order (L, B, H).
+        """
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        w_ih, b_ih = getattr(self.rnn, "weight_ih" + suffix), getattr(self.rnn, "bias_ih" + suffix)
+        w_hh, b_hh = getattr(self.rnn, "weight_hh" + suffix), getattr(self.rnn, "bias_hh" + suffix)
+        step = STEPS[self.cell]
+        B, L, _ = inp.shape
+        # all input projections in one matmul; unbind (not per-step slicing) keeps backward O(L)
+        xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H)
+        h = inp.new_zeros(B, self.hidden_size)  # (B, H)
+        c = torch.zeros_like(h) if self.cell == "lstm" else None
+        hs, cs, gs = [], [], []
+        for t in range(L) if direction == 0 else range(L - 1, -1, -1):
+            h, c, g = step(xp[t], h, c, w_hh, b_hh)
+            hs.append(h)
+            cs.append(c)
+            gs.append(g)
+        if direction == 1:  # the backward direction ran t = L-1 .. 0; store in time order
+            hs, cs, gs = hs[::-1], cs[::-1], gs[::-1]
+        gates = {n: torch.stack([g[n] for g in gs]) for n in gs[0]} if keep_gates else {}
+        return hs, cs, gates  # gates: (L, B, H) each

@@ -1,0 +1,105 @@
+"""LightningModule of one memory-task run: fused recurrent net, task loss, metrics, optimiser.
+
+Training batches are drawn on the training device from a seeded generator, so no data loader
+stands between the optimiser and the GPU; the loader Lightning asks for only counts steps.
+Nothing in `training_step` waits for the device: a non-finite loss is noted on the device and
+checked every `log_every_n_steps` steps, when Lightning syncs the logged loss anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset
+
+from rnnmem.models import RecurrentNet
+from rnnmem.tasks import MemoryTask
+
+OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+
+
+class StepCounter(IterableDataset):
+    """Yields the step index forever: the batches themselves are sampled on the device."""
+
+    def __iter__(self) -> Iterator[int]:
+        step = 0
+        while True:
+            yield step
+            step += 1
+
+
+class MemoryTaskModule(pl.LightningModule):
+    """Trains `net` on `task` with batches of `batch_size` fresh sequences per step."""
+
+    def __init__(
+        self,
+        task: MemoryTask,
+        net: RecurrentNet,
+        batch_size: int,
+        seed: int,
+        optimiser: str = "adam",
+        lr: float = 1e-3,
+        check_every_n_steps: int = 50,
+    ) -> None:
+        super().__init__()
+        self.task = task
+        self.net = net
+        self.batch_size = batch_size
+        self.seed = seed
+        self.optimiser = optimiser
+        self.lr = lr
+        self.check_every_n_steps = check_every_n_steps
+        self.generator: torch.Generator | None = None
+        self.diverged = False
+        self.register_buffer("_nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(StepCounter(), batch_size=None)
+
+    def on_fit_start(self) -> None:
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+
+    def training_step(self, step: Tensor, batch_idx: int) -> Tensor:
+        x, y = self.task.sample(self.batch_size, self.generator)
+        loss = self.task.loss(self(x), y)
+        self._nonfinite |= ~torch.isfinite(loss.detach())
+        self.log("train/loss", loss, batch_size=self.batch_size)
+        if (batch_idx + 1) % self.check_every_n_steps == 0 and bool(self._nonfinite):
+            self.diverged = True
+            self.trainer.should_stop = True
+        return loss
+
+    def on_train_end(self) -> None:
+        if bool(self._nonfinite):
+            self.diverged = True
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, y = batch
+        metrics = self.task.metrics(self(x), y)
+        for name, value in metrics.items():
+            self.log(f"{stage}/{name}", value, batch_size=len(x), on_step=False, on_epoch=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return OPTIMISERS[self.optimiser](self.parameters(), lr=self.lr)
+
+
+def metrics_of(callback_metrics: Mapping[str, Tensor], stage: str) -> dict[str, float]:
+    """`{stage}/name` entries of Lightning's logged metrics as `{stage}_name` floats."""
+    prefix = f"{stage}/"
+    return {
+        f"{stage}_{key[len(prefix):]}": float(value)
+        for key, value in sorted(callback_metrics.items())
+        if key.startswith(prefix)
+    }

@@ -1,0 +1,55 @@
+"""Plain-text tables (Markdown and LaTeX) of a sweep's runs, with no extra dependencies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+
+def format_value(value: object, digits: int = 4) -> str:
+    """Numbers to `digits` significant digits, NaN/None as an em dash, booleans as yes/no."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table of `frame` (all columns, or `columns`)."""
+    columns = list(columns or frame.columns)
+    cells = [[format_value(v) for v in row] for row in frame[columns].itertuples(index=False)]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |"
+              for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
+                caption: str = "", label: str = "") -> str:
+    """A booktabs LaTeX table of `frame`."""
+    columns = list(columns or frame.columns)
+
+    def escape(text: str) -> str:
+        return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
+
+    rows = [" & ".join(escape(format_value(v)).replace("—", "--") for v in row) + r" \\"
+            for row in frame[columns].itertuples(index=False)]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
+             " & ".join(escape(c) for c in columns) + r" \\", r"\midrule", *rows,
+             r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(r"\caption{" + escape(caption) + "}")
+    if label:
+        lines.append(r"\label{" + label + "}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"

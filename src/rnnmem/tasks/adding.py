@@ -1,0 +1,83 @@
+"""Adding problem (Hochreiter & Schmidhuber 1997; Le et al. 2015; Arjovsky et al. 2016, 4.2).
+
+Each of the T steps carries two inputs, a value u_t ~ U[0, 1] and a marker m_t in {0, 1}.
+Exactly two markers are set: i ~ U{0 .. T//2 - 1} and j ~ U{T//2 .. T - 1}. The target, read
+after the last step, is  y = u_i + u_j.
+
+Loss: mean squared error. Memoryless baseline: always predict E[y] = 1, giving
+MSE = Var(u_i + u_j) = 2 / 12 = 1/6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnmem.tasks.base import MemoryTask
+
+
+class AddingTask(MemoryTask):
+    """Sum the two marked values of a length-T sequence; one scalar output per sequence."""
+
+    name: ClassVar[str] = "adding"
+    generator_version: ClassVar[int] = 1
+    input_size: ClassVar[int] = 2
+    num_outputs: ClassVar[int] = 1
+    per_step_output: ClassVar[bool] = False
+    min_seq_len: ClassVar[int] = 2  # each half must hold one marker
+
+    @property
+    def length(self) -> int:
+        return self.seq_len
+
+    @property
+    def baseline(self) -> float:
+        return 1.0 / 6.0
+
+    @property
+    def loss_anchor(self) -> int:
+        """Last step, T - 1, where the sum is read out."""
+        return self.seq_len - 1
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Return x (B, T, 2) float32 as [value, marker] and y (B,) float32."""
+        device = generator.device
+        half = self.seq_len // 2
+        values = torch.rand(batch_size, self.seq_len, generator=generator, device=device)  # (B, T)
+        first = torch.randint(0, half, (batch_size, 1), generator=generator, device=device)
+        second = torch.randint(
+            half, self.seq_len, (batch_size, 1), generator=generator, device=device
+        )
+        marked = torch.cat([first, second], dim=1)  # (B, 2)
+        markers = torch.zeros_like(values).scatter_(1, marked, 1.0)  # (B, T)
+        x = torch.stack([values, markers], dim=-1)  # (B, T, 2)
+        y = values.gather(1, marked).sum(dim=1)  # (B,)
+        return x, y
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """MSE of `output` (B, 1) or (B,) against `target` (B,)."""
+        return F.mse_loss(_as_vector(output, target), target)
+
+    def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """loss and mse (the same number, named for the "solved" threshold)."""
+        mse = self.loss(output.detach(), target)
+        return {"loss": mse, "mse": mse}
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return float(metrics["mse"]) < 0.01
+
+
+def _as_vector(output: Tensor, target: Tensor) -> Tensor:
+    """View a (B, 1) readout as (B,); refuse any shape that would broadcast silently."""
+    if output.dim() == 2 and output.shape[1] == 1:
+        output = output.squeeze(1)
+    if output.shape != target.shape:
+        raise ValueError(
+            f"adding: output shape {tuple(output.shape)} does not match target "
+            f"{tuple(target.shape)}; expected (B, 1) or (B,)"
+        )
+    return output

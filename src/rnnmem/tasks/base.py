@@ -1,0 +1,86 @@
+"""The contract every memory benchmark fulfils.
+
+A task owns its generator, its loss, its metrics and its memoryless baseline, so that a run can
+report how far a model is above "learned nothing about memory" (see shared/TASKS.md). The rest
+of the harness sees only this interface; a new benchmark is one new subclass and one registry
+entry in `rnnmem.tasks`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+
+class MemoryTask(ABC):
+    """A synthetic sequence task parameterised by one length axis, `seq_len` (T).
+
+    Contract of `sample(batch_size, generator)`: the data is drawn on `generator.device` with
+    torch ops that consume only `generator`, so the same generator state gives the same batch.
+    Inputs are float32 of shape (B, length, input_size). Targets are (B, length) class ids when
+    `per_step_output`, else (B,) values.
+    """
+
+    name: ClassVar[str]
+    generator_version: ClassVar[int]  # bump on any change to `sample`: it keys the held-out cache
+    input_size: ClassVar[int]
+    num_outputs: ClassVar[int]
+    per_step_output: ClassVar[bool]
+    min_seq_len: ClassVar[int]
+
+    def __init__(self, seq_len: int) -> None:
+        if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < self.min_seq_len:
+            raise ValueError(
+                f"{self.name}: seq_len must be an int >= {self.min_seq_len}, got {seq_len!r}"
+            )
+        self.seq_len = seq_len
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seq_len={self.seq_len})"
+
+    @property
+    @abstractmethod
+    def length(self) -> int:
+        """Number of input steps per sequence."""
+
+    @property
+    @abstractmethod
+    def baseline(self) -> float:
+        """Expected loss of the best predictor that ignores the inputs."""
+
+    @property
+    @abstractmethod
+    def loss_anchor(self) -> int:
+        """Time index that gradient distances are measured from (where the memory is read)."""
+
+    @abstractmethod
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Draw a batch `(x, y)` on `generator.device`."""
+
+    @abstractmethod
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Scalar training loss of the model's `output` against `target`."""
+
+    def memory_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """The part of the loss that needs memory: what the gradient probe differentiates.
+
+        By default the whole loss; a task whose loss also scores steps that need no memory
+        (the copy task's blanks) restricts it to the steps that do.
+        """
+        return self.loss(output, target)
+
+    @abstractmethod
+    def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """Detached 0-dim metric tensors (no host sync); always includes "loss"."""
+
+    @abstractmethod
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        """Whether held-out `metrics` meet the literature's "solved" threshold."""
+
+    def params(self) -> dict[str, object]:
+        """Everything that defines the data (JSON-serialisable); keys the held-out cache."""
+        return {"task": self.name, "seq_len": self.seq_len}

@@ -1,0 +1,99 @@
+"""Copy memory problem (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016, sec. 4.1).
+
+Alphabet of 10 classes: 0 blank, 1..8 data symbols, 9 delimiter. With delay T the sequence has
+L = T + 20 steps:
+
+    input   a_1 .. a_10 | 0 x (T - 1) | 9 | 0 x 10        a_i ~ U{1..8}
+    target  0 x (T + 10)                  | a_1 .. a_10
+
+The delimiter sits at index T + 9; recall occupies indices T + 10 .. T + 19.
+
+Loss: cross-entropy averaged over all L positions. Memoryless baseline: blanks with certainty at
+the first T + 10 positions (loss 0) and a uniform guess over the 8 symbols at the 10 recall
+positions (loss ln 8 each), so  baseline = 10 ln 8 / (T + 20).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnmem.tasks.base import MemoryTask
+
+BLANK = 0
+DELIMITER = 9
+NUM_SYMBOLS = 8  # data symbols are 1..NUM_SYMBOLS
+RECALL_LEN = 10
+NUM_CLASSES = NUM_SYMBOLS + 2
+
+
+class CopyTask(MemoryTask):
+    """Recall 10 symbols after a delay of T blanks; one 10-way output per step."""
+
+    name: ClassVar[str] = "copy"
+    generator_version: ClassVar[int] = 1
+    input_size: ClassVar[int] = NUM_CLASSES
+    num_outputs: ClassVar[int] = NUM_CLASSES
+    per_step_output: ClassVar[bool] = True
+    min_seq_len: ClassVar[int] = 1
+
+    @property
+    def length(self) -> int:
+        return self.seq_len + 2 * RECALL_LEN
+
+    @property
+    def baseline(self) -> float:
+        return RECALL_LEN * math.log(NUM_SYMBOLS) / self.length
+
+    @property
+    def loss_anchor(self) -> int:
+        """First recall position, T + 10."""
+        return self.seq_len + RECALL_LEN
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Return x (B, T+20, 10) one-hot float32 and y (B, T+20) int64 class ids."""
+        device = generator.device
+        symbols = torch.randint(
+            1, NUM_SYMBOLS + 1, (batch_size, RECALL_LEN), generator=generator, device=device
+        )  # (B, 10)
+        ids = torch.full((batch_size, self.length), BLANK, dtype=torch.int64, device=device)
+        ids[:, :RECALL_LEN] = symbols
+        ids[:, self.seq_len + RECALL_LEN - 1] = DELIMITER
+        y = torch.full_like(ids, BLANK)  # (B, T+20)
+        y[:, self.loss_anchor :] = symbols
+        x = F.one_hot(ids, NUM_CLASSES).to(torch.float32)  # (B, T+20, 10)
+        return x, y
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of logits `output` (B, T+20, 10) against `target` (B, T+20)."""
+        return F.cross_entropy(output.flatten(0, 1), target.flatten())
+
+    def memory_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy at the 10 recall positions only, T+10 .. T+19.
+
+        The blank targets elsewhere are scored by the training loss but need no memory; their
+        local gradients would hide how much gradient the recall sends back through time.
+        """
+        recall = slice(self.loss_anchor, None)
+        return F.cross_entropy(output[:, recall].flatten(0, 1), target[:, recall].flatten())
+
+    def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """loss; acc: recall accuracy over the 10 recall positions; exact: all 10 recalled."""
+        output = output.detach()
+        correct = output[:, -RECALL_LEN:].argmax(dim=-1) == target[:, -RECALL_LEN:]  # (B, 10)
+        return {
+            "loss": self.loss(output, target),
+            "acc": correct.float().mean(),
+            "exact": correct.all(dim=1).float().mean(),
+        }
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return float(metrics["acc"]) >= 0.99
+
+    def params(self) -> dict[str, object]:
+        return {**super().params(), "num_symbols": NUM_SYMBOLS, "recall_len": RECALL_LEN}

@@ -1,0 +1,78 @@
+"""Held-out validation and test sets, generated once and cached on disk.
+
+A set is keyed by its fingerprint, sha256 of the sorted JSON of
+`{params: task.params(), generator_version, split, size, seed}`, so changing any parameter or
+the generator gives a new set and the same ones reuse the cached one. Sets are generated on the
+CPU (the same numbers on every machine) from a generator seeded by (seed, split), so "val" and
+"test" never share sequences by construction of the seed.
+
+Layout: `<cache_dir>/<task>-<split>-<fingerprint[:16]>/`, a `datasets.Dataset` with columns
+x and y saved by `save_to_disk`. Concurrent jobs may build the same set; each writes to a private
+temporary sibling and renames it into place, and a job that loses the race keeps the winner's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from datasets import Dataset, load_from_disk
+from torch import Tensor
+
+from rnnmem.tasks.base import MemoryTask
+
+SPLITS = ("val", "test")
+
+
+def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> str:
+    """sha256 hex digest of everything that defines the held-out set."""
+    key = {
+        "params": task.params(),
+        "generator_version": task.generator_version,
+        "split": split,
+        "size": size,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def heldout_set(
+    task: MemoryTask, split: str, size: int, seed: int, cache_dir: str | Path
+) -> tuple[Tensor, Tensor]:
+    """Return the held-out `(x, y)` on the CPU, with the dtypes and shapes of `task.sample`."""
+    if split not in SPLITS:
+        raise ValueError(f"heldout split must be one of {SPLITS}, got {split!r}")
+    if size < 1:
+        raise ValueError(f"heldout size must be >= 1, got {size!r}")
+    fingerprint = heldout_fingerprint(task, split, size, seed)
+    path = Path(cache_dir) / f"{task.name}-{split}-{fingerprint[:16]}"
+    if not path.exists():
+        x, y = task.sample(size, torch.Generator().manual_seed(_split_seed(seed, split)))
+        _save_atomically(Dataset.from_dict({"x": x.numpy(), "y": y.numpy()}), path)
+    data = load_from_disk(str(path)).with_format("torch")[:]
+    return data["x"], data["y"]
+
+
+def _split_seed(seed: int, split: str) -> int:
+    """A 63-bit generator seed from (seed, split); stable across processes, unlike hash()."""
+    digest = hashlib.sha256(f"{seed}/{split}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _save_atomically(dataset: Dataset, path: Path) -> None:
+    """Save `dataset` to `path` unless another writer got there first; never a partial `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        dataset.save_to_disk(tmp)
+        os.rename(tmp, path)  # atomic; fails if `path` already exists and is non-empty
+    except OSError:
+        if not path.exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

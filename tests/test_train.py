@@ -1,0 +1,135 @@
+"""The single-run entry point: validation, the run record, reproducibility, learning."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import compose_config, run_cli
+
+from rnnmem.config import ConfigError, validate
+from rnnmem.record import read_record
+from rnnmem.results import load_run
+from rnnmem.train import train_one
+
+TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
+
+
+@pytest.mark.parametrize(
+    "override,bad,allowed",
+    [
+        ("model.cell=elman", "'elman'", "rnn, lstm, gru"),
+        ("model.depth=0", "0", ">= 1"),
+        ("task.seq_len=-5", "-5", ">= 1"),
+        ("model.merge=mean", "'mean'", "concat, sum"),
+        ("optim.name=sgd", "'sgd'", "adam, rmsprop"),
+    ],
+)
+def test_validate_names_the_bad_value_and_the_allowed_ones(override, bad, allowed):
+    cfg = compose_config(override)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    message = str(err.value)
+    assert "\n" not in message
+    assert override.split("=")[0] in message and bad in message and allowed in message
+
+
+def test_default_config_is_valid():
+    validate(compose_config())
+    validate(compose_config("task=copy", "model=gru", "model.depth=3"))
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("model.cell=elman", "model.cell='elman' is not one of: rnn, lstm, gru"),
+        ("model.depth=0", "model.depth=0 must be >= 1"),
+        ("task.seq_len=-3", "task.seq_len=-3 must be >= 1"),
+    ],
+)
+def test_cli_rejects_bad_value_in_one_line_before_training(tmp_path, override, expected):
+    result = run_cli(override, *TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"rnnmem: error: {expected}"
+    assert not (tmp_path / "record.json").exists()
+
+
+def test_cli_rejects_unknown_task_naming_the_options(tmp_path):
+    result = run_cli("task=maze", *TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "task/maze" in result.stderr and "adding" in result.stderr and "copy" in result.stderr
+
+
+def run_point(tmp_path, *overrides: str) -> dict:
+    cfg = compose_config(*TINY, *overrides)
+    return train_one(cfg, tmp_path)
+
+
+def test_run_record_has_the_documented_keys(tmp_path):
+    record = run_point(tmp_path, "task=copy", "task.seq_len=5", "model=gru", "model.depth=2",
+                       "model.hidden_size=16", "trainer.max_steps=30",
+                       "trainer.val_every_n_steps=10", "probe.every_n_steps=10")
+    assert record["status"] == "finished"
+    row = load_run(tmp_path)
+    for key in ("status", "task", "cell", "depth", "bidirectional", "seq_len", "seed",
+                "hidden_size", "baseline", "solved", "test_loss", "test_acc",
+                "memory_horizon", "log10_grad_ratio", "decay_rate"):
+        assert key in row
+    assert (row["task"], row["cell"], row["depth"], row["seq_len"]) == ("copy", "gru", 2, 5)
+    assert row["baseline"] == pytest.approx(10 * math.log(8) / 25)
+    assert row["train_steps"] == 30
+    assert row["train_steps_per_sec"] > 0
+    saved = read_record(tmp_path)
+    assert saved["config"]["model"]["hidden_size"] == 16
+    assert saved["probe"]["steps"] == [0, 10, 20, 30]
+    assert [v["step"] for v in saved["curves"]["val"]] == [10, 20, 30]
+    assert saved["version"] and "git_commit" in saved
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    overrides = ("task.seq_len=10", "model=lstm", "model.hidden_size=16",
+                 "trainer.max_steps=40", "trainer.val_every_n_steps=20")
+    first = run_point(tmp_path / "a", *overrides)
+    second = run_point(tmp_path / "b", *overrides)
+    other = run_point(tmp_path / "c", *overrides, "seed=1")
+    assert first["test_loss"] == second["test_loss"]
+    assert first["curves"] == second["curves"]
+    assert first["probe"]["memory_horizon"] == second["probe"]["memory_horizon"]
+    assert other["test_loss"] != first["test_loss"]
+
+
+def test_nan_loss_stops_the_run_as_diverged(tmp_path):
+    record = run_point(tmp_path, "task.seq_len=10", "model=rnn", "model.hidden_size=8",
+                       "optim.lr=1e30", "optim.grad_clip=null", "trainer.max_steps=400",
+                       "trainer.log_every_n_steps=5", "model.init=orthogonal")
+    assert record["status"] == "diverged"
+    assert record["train_steps"] < 400
+    assert json.loads((tmp_path / "record.json").read_text())["status"] == "diverged"
+
+
+def test_failure_is_recorded_not_raised(tmp_path):
+    record = run_point(tmp_path, "task.seq_len=10", "data.cache_dir=/proc/forbidden")
+    assert record["status"] == "failed"
+    assert "error" in record and (tmp_path / "error.log").exists()
+    assert load_run(tmp_path)["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_lstm_learns_adding_well_below_baseline(tmp_path):
+    record = run_point(tmp_path, "task.seq_len=20", "model=lstm", "model.hidden_size=64",
+                       "trainer.max_steps=1500", "trainer.val_every_n_steps=500",
+                       "optim.lr=3e-3", "probe.every_n_steps=500")
+    assert record["status"] == "finished"
+    assert record["test_mse"] < 0.167 / 10
+
+
+@pytest.mark.slow
+def test_make_train_cli_leaves_a_loadable_record(tmp_path):
+    result = run_cli("task=adding", "task.seq_len=20", "trainer.max_steps=50", *TINY,
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    row = load_run(tmp_path)
+    assert row["status"] == "finished" and row["train_steps"] == 50
+    assert (tmp_path / ".hydra" / "config.yaml").exists()
