@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import datasets
 import hydra
 import pytorch_lightning as pl
 import torch
@@ -42,10 +43,15 @@ register_schemas()
 OmegaConf.register_new_resolver("direction", lambda bi: "bi" if bi else "uni", replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
 
-for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
-warnings.filterwarnings("ignore", ".*Checkpoint directory.*")
+
+
+def quiet_libraries() -> None:
+    """Keep a run's console to what matters (Hydra configures logging after import)."""
+    for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*"):
+        warnings.filterwarnings("ignore", message)
+    datasets.disable_progress_bars()
 
 
 def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
@@ -61,6 +67,7 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
 def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`."""
     started = time.perf_counter()
+    quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
