@@ -133,3 +133,14 @@ def test_make_train_cli_leaves_a_loadable_record(tmp_path):
     row = load_run(tmp_path)
     assert row["status"] == "finished" and row["train_steps"] == 50
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("threads,n_jobs,cores,expected",
+                         [(None, None, 8, 8), (None, -1, 8, 1), (None, 2, 8, 4), (None, -2, 8, 8),
+                          (None, 16, 8, 1), (3, -1, 8, 3)])
+def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, expected):
+    from rnnmem import train
+
+    monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    cfg = compose_config(f"threads={'null' if threads is None else threads}")
+    assert train.threads_for_job(cfg, n_jobs) == expected

@@ -2,21 +2,44 @@
 
 Every figure is a pure function of records (arrays, DataFrames): same records in, same bytes
 out. `save` fixes what would otherwise vary between runs (PDF creation dates, SVG hash salt,
-PNG software tag).
+PNG software tag), and every grouping below is sorted, so the drawing order is fixed too.
+
+The paper figures read the rows of `rnnmem.make_figures.sweep_runs`: one per grid point of a
+sweep, with status finished, diverged, failed or missing (no record). Only finished runs are
+drawn; the others are marked in the plot where a point or panel has no data, and listed under
+it (`gap_notes`, `add_notes`), so a gap is never silent.
+
+Conventions. Over seeds, metrics are averaged arithmetically and gradient norms geometrically
+(mean of log10 g), with the band from the smallest to the largest seed (log10 g +- one standard
+deviation for gradient norms). "Solved" for a configuration: more than half of its completed
+(finished or diverged) seeds solved it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import NullLocator, ScalarFormatter  # noqa: E402
+
+from rnnmem.probe import DIRECTIONS, by_distance  # noqa: E402
+from rnnmem.tasks import make_task  # noqa: E402
+from rnnmem.tasks.copy import NUM_SYMBOLS  # noqa: E402
 
 STYLE = {
     "font.size": 9,
@@ -33,6 +56,44 @@ STYLE = {
 }
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+OTHER_COLOUR = "#7f7f7f"
+GAP_STATUSES = ("failed", "diverged", "missing")
+STAGES = (("init", "at initialisation"), ("trained", "after training"))
+# The gate that decides how much of the previous state survives a step (1 = keep it all).
+MEMORY_GATES = {"lstm": ("forget", "forget gate $f_t$"), "gru": ("update", "update gate $z_t$")}
+G_LABEL = r"$g_t = \Vert\partial L/\partial h_t\Vert$"
+LENGTH_LABELS = {"copy": "delay T (steps)", "adding": "sequence length T (steps)"}
+LOSS_LABELS = {"copy": "cross-entropy (nats)", "adding": "MSE"}
+WIDE = 6.75  # inches: a two-column paper figure
+NOTE_FONT = 8
+NOTE_MAX_LINES = 8
+NOTE_LINE_INCHES = 0.155
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a task's final held-out metric is drawn: column, axis label, reference lines."""
+
+    column: str
+    label: str
+    baseline: float
+    baseline_label: str
+    threshold: float
+    log: bool
+
+
+# Thresholds as in shared/TASKS.md (the `solved` markers themselves come from the records).
+METRICS = {
+    "copy": MetricSpec("test_acc", "recall accuracy", 1 / NUM_SYMBOLS,
+                       f"chance (1/{NUM_SYMBOLS}, memoryless)", 0.99, False),
+    "adding": MetricSpec("test_mse", "test MSE", make_task("adding", 2).baseline,
+                         "memoryless baseline (1/6)", 0.01, True),
+}
+
+
+def metric_spec(task: str) -> MetricSpec:
+    """The drawing spec of `task`'s metric; a task without one is drawn by its test loss."""
+    return METRICS.get(task, MetricSpec("test_loss", "test loss", math.nan, "", math.nan, True))
 
 
 def new_figure(width: float = 6.0, height: float = 3.0, **subplots: object) -> tuple[Figure, object]:
@@ -109,3 +170,587 @@ def run_gradient_figures(arrays: Mapping[str, np.ndarray]) -> dict[str, Figure]:
     ax.set_ylabel("||dL/dh_t||")
     ax.legend()
     return {"grad_heatmap": fig_map, "grad_first_last": fig_lines}
+
+
+# --- What a figure shows: selections of the sweep's rows ---------------------------------------
+
+
+def ordered_cells(cells: Iterable[object]) -> list[str]:
+    """The cells present, in the paper's order (RNN, LSTM, GRU), then any other by name."""
+    present = {c for c in cells if isinstance(c, str)}
+    known = [c for c in CELL_COLOURS if c in present]
+    return known + sorted(present - set(known))
+
+
+def cell_colour(cell: str) -> str:
+    return CELL_COLOURS.get(cell, OTHER_COLOUR)
+
+
+def cell_label(cell: str) -> str:
+    return CELL_LABELS.get(cell, cell)
+
+
+def tasks_of(runs: pd.DataFrame) -> list[str]:
+    """The tasks of the rows, by name."""
+    return sorted({t for t in runs["task"] if isinstance(t, str)})
+
+
+def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
+    """The (depth, bidirectional) pairs of the grid, shallowest and unidirectional first."""
+    known = runs.dropna(subset=["depth", "bidirectional"])
+    return sorted({(int(d), bool(b)) for d, b in zip(known["depth"], known["bidirectional"])})
+
+
+def variant_label(depth: int, bidirectional: bool) -> str:
+    layers = f"{depth} layer" + ("s" if depth > 1 else "")
+    return f"{layers}, {'bidirectional' if bidirectional else 'unidirectional'}"
+
+
+def variant_slug(depth: int, bidirectional: bool) -> str:
+    return f"d{depth}_{'bi' if bidirectional else 'uni'}"
+
+
+def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:
+    """Each task's longest length T in the grid (recorded or not)."""
+    known = runs.dropna(subset=["task", "seq_len"])
+    return {task: int(group["seq_len"].max()) for task, group in known.groupby("task", sort=True)}
+
+
+def select(runs: pd.DataFrame, **axes: object) -> pd.DataFrame:
+    """The rows whose axes equal the given values."""
+    mask = np.ones(len(runs), dtype=bool)
+    for axis, value in axes.items():
+        mask = mask & (runs[axis] == value).fillna(False).to_numpy(dtype=bool)
+    return runs[mask]
+
+
+def gaps_for(
+    runs: pd.DataFrame, lengths: Mapping[str, int] | None = None, **axes: object
+) -> pd.DataFrame:
+    """The failed, diverged and missing rows at the given axis values (and, with `lengths`,
+    at each task's length T there), including those whose value of such an axis is unknown:
+    they might belong here."""
+    mask = runs["status"].isin(GAP_STATUSES).to_numpy(dtype=bool)
+    for axis, value in axes.items():
+        mask = mask & ((runs[axis] == value).fillna(False) | runs[axis].isna()).to_numpy(dtype=bool)
+    if lengths is not None:
+        points = set(lengths.items())
+        mask = mask & np.array([not isinstance(task, str) or pd.isna(length) or (task, int(length))
+                          in points for task, length in zip(runs["task"], runs["seq_len"])],
+                         dtype=bool)
+    return runs[mask]
+
+
+def finished(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "finished"]
+
+
+def solved_by_majority(runs: pd.DataFrame) -> bool:
+    """Whether more than half of the completed (finished or diverged) runs solved the task."""
+    done = runs[runs["status"].isin(("finished", "diverged"))]
+    return bool(len(done)) and int(done["solved"].astype(bool).sum()) * 2 > len(done)
+
+
+def run_names(runs: pd.DataFrame, with_error: bool = False) -> list[str]:
+    """Sorted run labels (`task/name`), failed ones with the start of their error if asked."""
+    names = []
+    for run, error in zip(runs["run"], runs["error"]):
+        text = str(run)
+        if with_error and isinstance(error, str) and error:
+            text += f" [{_shorten(error, 48)}]"
+        names.append(text)
+    return sorted(names)
+
+
+def note_lines(title: str, names: Sequence[str], width: int = 110) -> list[str]:
+    """`title (n): a, b, c` wrapped to `width` characters; [] without names."""
+    if not names:
+        return []
+    text = f"{title} ({len(names)}): " + ", ".join(names)
+    return textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
+
+
+def gap_notes(runs: pd.DataFrame, width: int = 110) -> list[str]:
+    """Lines naming the failed, diverged and missing runs among `runs`, by status."""
+    lines: list[str] = []
+    for status in GAP_STATUSES:
+        rows = runs[runs["status"] == status]
+        title = "not shown, missing (no record)" if status == "missing" else f"not shown, {status}"
+        lines += note_lines(title, run_names(rows, with_error=status == "failed"), width)
+    return lines
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- Data for the figures: probe arrays and curves as long tables ------------------------------
+
+
+def distance_curves(arrays: Mapping[str, np.ndarray], anchor: int) -> pd.DataFrame:
+    """g by distance from the loss, bottom layer, every direction, at the first probe (stage
+    'init') and the last ('trained'): columns stage, step, direction, distance, g."""
+    h_norm, steps = arrays["h_norm"], arrays["steps"]  # (P, L, D, T), (P,)
+    frames = []
+    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
+        for k in range(h_norm.shape[2]):
+            g = by_distance(h_norm[index, 0, k], anchor, DIRECTIONS[k])
+            frames.append(pd.DataFrame({
+                "stage": stage, "step": int(steps[index]), "direction": DIRECTIONS[k],
+                "distance": np.arange(len(g)), "g": g,
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gate_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Mean gate activation per timestep, bottom layer, forward direction, at the first and the
+    last probe: columns stage, step, gate, t, value (empty for a cell without gates)."""
+    columns = ["stage", "step", "gate", "t", "value"]
+    if "gate_mean" not in arrays:
+        return pd.DataFrame(columns=columns)
+    means, steps = arrays["gate_mean"], arrays["steps"]  # (P, L, D, G, T), (P,)
+    frames = []
+    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
+        for g, gate in enumerate(arrays["gate_names"]):
+            values = means[index, 0, 0, g]
+            frames.append(pd.DataFrame({
+                "stage": stage, "step": int(steps[index]), "gate": str(gate),
+                "t": np.arange(len(values)), "value": values,
+            }))
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def loss_curves(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> pd.DataFrame:
+    """A record's learning curves as one table: columns split ('train', 'val'), step, loss."""
+    frames = [
+        pd.DataFrame({"split": split, "step": [int(p["step"]) for p in points],
+                      "loss": [float(p[key]) for p in points]})
+        for split, key in (("train", "train_loss"), ("val", "val_loss"))
+        if (points := [p for p in curves.get(split, []) if key in p])
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["split", "step", "loss"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- Drawing helpers ---------------------------------------------------------------------------
+
+
+def _styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw inside the paper style, so legends, texts and lines take its sizes."""
+
+    @functools.wraps(draw)
+    def styled(*args: Any, **kwargs: Any) -> Figure:
+        with plt.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return styled
+
+
+def add_notes(fig: Figure, notes: Sequence[str]) -> None:
+    """List `notes` under the figure, in a strip added below the constrained layout."""
+    if not notes:
+        return
+    lines = list(notes)
+    if len(lines) > NOTE_MAX_LINES:
+        hidden = len(lines) - NOTE_MAX_LINES + 1
+        lines = lines[: NOTE_MAX_LINES - 1] + [f"… {hidden} more lines: see report.md"]
+    width, height = fig.get_size_inches()
+    extra = NOTE_LINE_INCHES * len(lines) + 0.1
+    fig.set_size_inches(width, height + extra)
+    total = height + extra
+    fig.get_layout_engine().set(rect=(0, extra / total, 1, height / total))
+    fig.text(0.01, (extra - 0.05) / total, "\n".join(lines), ha="left", va="top",
+             fontsize=NOTE_FONT, color="0.25", parse_math=False, linespacing=1.25)
+
+
+def _no_data(ax: object, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
+            fontsize=NOTE_FONT, color="0.35", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend_below(fig: Figure, handles: Sequence[object], ncols: int = 4) -> None:
+    if handles:
+        fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols, frameon=False)
+
+
+def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2D]:
+    return [Line2D([], [], color=cell_colour(c), marker=marker, label=cell_label(c)) for c in cells]
+
+
+def _log_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
+    """Per x: 10**mean(log10 y), 10**(mean -+ std), seed count; y <= 0 or not finite left out."""
+    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float)) & (frame[y] > 0)]
+    logs = np.log10(ok[y].to_numpy(dtype=float))
+    stats = pd.DataFrame({"x": ok[x].to_numpy(), "log": logs}).groupby("x", sort=True)["log"]
+    mean, std, count = stats.mean(), stats.std(ddof=0).fillna(0.0), stats.count()
+    return (mean.index.to_numpy(dtype=float), 10 ** mean.to_numpy(), 10 ** (mean - std).to_numpy(),
+            10 ** (mean + std).to_numpy(), count.to_numpy())
+
+
+def _range_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
+    """Per x: mean, min and max of the finite y, seed count."""
+    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float))]
+    stats = ok.groupby(x, sort=True)[y].agg(["mean", "min", "max", "count"])
+    return (stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float),
+            stats["min"].to_numpy(dtype=float), stats["max"].to_numpy(dtype=float),
+            stats["count"].to_numpy())
+
+
+def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(lengths))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(LENGTH_LABELS.get(task, "T (steps)"))
+
+
+# --- The paper figures -------------------------------------------------------------------------
+
+
+@_styled
+def gradient_vanishing(
+    curves: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = ()
+) -> Figure:
+    """g_t against distance from the loss (log scale): a row of panels per task, at
+    initialisation and after training; one colour per cell, forward direction solid, backward
+    dashed; geometric mean over seeds with a +-1 std band (of log10 g) where there are several.
+
+    `curves`: columns task, seq_len, cell, seed, stage ('init' | 'trained'), step, direction,
+    distance, g (see `distance_curves`); a task without rows gets empty panels saying so."""
+    fig, axes = new_figure(WIDE, 2.2 * max(len(tasks), 1) + 0.6, nrows=max(len(tasks), 1),
+                           ncols=2, squeeze=False, sharey="row")
+    cells_drawn: set[str] = set()
+    directions_drawn: set[str] = set()
+    for row, task in enumerate(tasks):
+        data = curves[curves["task"] == task]
+        length = f", T = {int(data['seq_len'].iloc[0])}" if len(data) else ""
+        for col, (stage, stage_label) in enumerate(STAGES):
+            ax = axes[row, col]
+            part = data[data["stage"] == stage]
+            if part.empty:
+                _no_data(ax, "no finished run\n(listed below)")
+                ax.set_title(f"{task}{length}: {stage_label}")
+                continue
+            for cell in ordered_cells(part["cell"]):
+                for direction in DIRECTIONS:
+                    mine = part[(part["cell"] == cell) & (part["direction"] == direction)]
+                    if mine.empty:
+                        continue
+                    d, centre, low, high, count = _log_band(mine, "distance", "g")
+                    ax.plot(d, centre, color=cell_colour(cell), lw=1.4,
+                            ls="-" if direction == "fwd" else "--", label=f"{cell} {direction}")
+                    if count.max() > 1:
+                        ax.fill_between(d, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+                    cells_drawn.add(cell)
+                    directions_drawn.add(direction)
+            ax.set_yscale("log")
+            ax.set_title(f"{task}{length}: {stage_label} (step {int(part['step'].max())})")
+            ax.set_xlabel("distance from the loss (steps)")
+            ax.grid(True, which="major", alpha=0.3, lw=0.5)
+        axes[row, 0].set_ylabel(G_LABEL)
+    handles: list[object] = _cell_handles(ordered_cells(cells_drawn))
+    if "bwd" in directions_drawn:
+        handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
+                    Line2D([], [], color="0.3", ls="--", label="backward direction")]
+    _legend_below(fig, handles, ncols=5)
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig
+
+
+@_styled
+def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
+    """Final held-out metric against length T: a panel per task, one line per cell (mean over
+    finished seeds, min-max band), the memoryless baseline dashed, the solved threshold dotted,
+    filled markers where the configuration is solved, x at the foot where no run finished.
+
+    `runs`: the rows of one (depth, direction), any status; columns task, cell, seq_len, seed,
+    status, solved and each task's metric column (`METRICS`)."""
+    tasks = tasks_of(runs)
+    fig, axes = new_figure(WIDE, 2.9, ncols=max(len(tasks), 1), squeeze=False)
+    no_run = False
+    for ax, task in zip(axes[0], tasks, strict=False):
+        spec = metric_spec(task)
+        rows = runs[runs["task"] == task]
+        lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
+        for cell in ordered_cells(rows["cell"]):
+            mine = rows[rows["cell"] == cell]
+            x, mean, low, high, count = _range_band(finished(mine), "seq_len", spec.column)
+            colour = cell_colour(cell)
+            ax.plot(x, mean, color=colour, lw=1.4, label=cell_label(cell))
+            if len(count) and count.max() > 1:
+                ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+            solved = np.array([solved_by_majority(mine[mine["seq_len"] == t]) for t in x], bool)
+            ax.scatter(x, mean, s=22, zorder=3, edgecolors=colour, linewidths=1.2,
+                       facecolors=[colour if s else "white" for s in solved])
+            empty = sorted({int(t) for t in mine["seq_len"].dropna()} - {int(t) for t in x})
+            if empty:
+                no_run = True
+                ax.plot(empty, [0.03] * len(empty), ls="none", marker="x", color=colour, ms=6,
+                        clip_on=False, transform=ax.get_xaxis_transform())
+        if math.isfinite(spec.baseline):
+            ax.axhline(spec.baseline, color="0.3", ls="--", lw=1)
+        if math.isfinite(spec.threshold):
+            ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
+        if spec.log:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(0, 1.04)
+        _length_axis(ax, lengths, task)
+        ax.set_ylabel(f"{spec.label} (held-out)")
+        ax.set_title(task)
+        ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    handles: list[object] = _cell_handles(ordered_cells(runs["cell"]))
+    reference = {spec.baseline_label: "--" for t in tasks if (spec := metric_spec(t)).baseline_label}
+    handles += [Line2D([], [], color="0.3", ls=ls, label=label) for label, ls in reference.items()]
+    handles += [
+        Line2D([], [], color="0.3", ls=":", label="solved threshold"),
+        Line2D([], [], color="0.3", ls="none", marker="o", label="solved"),
+        Line2D([], [], color="0.3", ls="none", marker="o", markerfacecolor="white",
+               label="not solved"),
+    ]
+    if no_run:
+        handles.append(Line2D([], [], color="0.3", ls="none", marker="x",
+                              label="no finished run (listed below)"))
+    _legend_below(fig, handles, ncols=4)
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig
+
+
+@dataclass(frozen=True)
+class GradMap:
+    """One run's g_t over training: probe steps (P,), g (P, T), the loss anchor's timestep."""
+
+    steps: np.ndarray
+    g: np.ndarray
+    anchor: int
+    label: str
+
+
+@_styled
+def gradient_flow(
+    maps: Mapping[tuple[str, str], GradMap | str],
+    tasks: Sequence[str],
+    cells: Sequence[str],
+    title: str = "",
+    notes: Sequence[str] = (),
+) -> Figure:
+    """Heatmaps of g_t, training step x timestep (log colour, one colour bar each): a row per
+    task, a column per cell; the dashed white line is the loss anchor. `maps[(task, cell)]` is
+    a GradMap or the reason there is none (shown in the panel)."""
+    nrows, ncols = max(len(tasks), 1), max(len(cells), 1)
+    fig, axes = new_figure(max(WIDE, 2.5 * ncols), 2.3 * nrows + 0.3, nrows=nrows, ncols=ncols,
+                           squeeze=False)
+    for row, task in enumerate(tasks):
+        for col, cell in enumerate(cells):
+            ax = axes[row, col]
+            item = maps.get((task, cell), "no run")
+            if isinstance(item, str):
+                _no_data(ax, item)
+                ax.set_title(f"{cell_label(cell)}, {task}")
+                continue
+            mesh = grad_heatmap(ax, item.steps, item.g,
+                                f"{cell_label(cell)}, {task}, T = {item.label}")
+            ax.axvline(item.anchor, color="white", ls="--", lw=0.9)
+            fig.colorbar(mesh, ax=ax, label=r"$\Vert\partial L/\partial h_t\Vert$")
+            if col:
+                ax.set_ylabel("")
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig
+
+
+@_styled
+def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
+    """Cell x (depth, direction) grids per task: the memory horizon at the task's longest T
+    (mean over finished seeds) and the longest T solved. A grid point without a finished run at
+    that T says why (failed, diverged, missing); 'none' means nothing was solved.
+
+    `runs`: every row of the sweep; columns task, cell, depth, bidirectional, seq_len, status,
+    solved, memory_horizon."""
+    tasks, cells, combos = tasks_of(runs), ordered_cells(runs["cell"]), variants(runs)
+    nrows = max(len(tasks), 1)
+    fig, axes = new_figure(WIDE, (0.42 * max(len(cells), 1) + 1.0) * nrows + 0.2, nrows=nrows,
+                           ncols=2, squeeze=False)
+    labels = [f"{d} layer{'s' if d > 1 else ''}\n{'bi' if b else 'uni'}" for d, b in combos]
+    for row, task in enumerate(tasks):
+        rows = runs[runs["task"] == task]
+        lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
+        longest = lengths[-1]
+        horizon = np.full((len(cells), len(combos)), np.nan)
+        solved_index = np.full((len(cells), len(combos)), np.nan)
+        horizon_text = [[""] * len(combos) for _ in cells]
+        solved_text = [[""] * len(combos) for _ in cells]
+        for i, cell in enumerate(cells):
+            for j, (depth, bidirectional) in enumerate(combos):
+                config = select(rows, cell=cell, depth=depth, bidirectional=bidirectional)
+                at_longest = select(config, seq_len=longest)
+                done = finished(at_longest)
+                values = done["memory_horizon"].to_numpy(dtype=float)
+                values = values[np.isfinite(values)]
+                if len(values):
+                    horizon[i, j] = values.mean()
+                    spread = f"\n± {values.std():.1f}" if len(values) > 1 else ""
+                    horizon_text[i][j] = f"{values.mean():.3g}{spread}"
+                else:
+                    horizon_text[i][j] = why_empty(at_longest)
+                completed = config[config["status"].isin(("finished", "diverged"))]
+                if completed.empty:
+                    solved_text[i][j] = why_empty(config)
+                    continue
+                solved = [t for t in lengths if solved_by_majority(select(config, seq_len=t))]
+                solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
+                solved_text[i][j] = str(solved[-1]) if solved else "none"
+        ax_h, ax_s = axes[row]
+        image = _grid(ax_h, horizon, horizon_text, "viridis",
+                      Normalize(0, max(np.nanmax(horizon) if np.isfinite(horizon).any() else 1, 1)))
+        fig.colorbar(image, ax=ax_h, label="memory horizon (steps)")
+        ax_h.set_title(f"{task}: memory horizon at T = {longest}")
+        colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
+            np.linspace(0.3, 0.95, len(lengths)))))
+        bounds = np.arange(len(lengths) + 2) - 0.5
+        image = _grid(ax_s, solved_index, solved_text, colours, BoundaryNorm(bounds, colours.N))
+        bar = fig.colorbar(image, ax=ax_s, label=LENGTH_LABELS.get(task, "T (steps)"),
+                           ticks=np.arange(len(lengths) + 1))
+        bar.ax.set_yticklabels(["none"] + [str(t) for t in lengths])
+        bar.ax.minorticks_off()
+        ax_s.set_title(f"{task}: longest T solved")
+        for ax in (ax_h, ax_s):
+            ax.set_xticks(range(len(combos)), labels)
+            ax.set_yticks(range(len(cells)), [cell_label(c) for c in cells])
+            ax.tick_params(length=0)
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig
+
+
+def why_empty(rows: pd.DataFrame) -> str:
+    """What became of a grid point without a finished run: its runs' statuses, or 'no run'."""
+    statuses = sorted(set(rows["status"].dropna()) - {"finished"})
+    return "\n".join(statuses) if statuses else "no run"
+
+
+def _grid(ax: object, values: np.ndarray, text: list[list[str]], cmap: object,
+          norm: Normalize) -> object:
+    """An annotated cell grid; NaN cells grey with their text (the reason) in italics."""
+    cmap = plt.get_cmap(cmap).with_extremes(bad="#f0f0f0")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            luminance = np.dot(cmap(norm(value))[:3], (0.299, 0.587, 0.114))
+            colour, style = ("white" if luminance < 0.5 else "black"), "normal"
+        else:
+            colour, style = "0.3", "italic"
+        ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8, color=colour,
+                style=style, linespacing=1.0)
+    return image
+
+
+@_styled
+def gate_dynamics(
+    gates: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = ()
+) -> Figure:
+    """Mean activation of the gate that keeps the state (LSTM forget gate f_t, GRU update gate
+    z_t; 1 = keep) per timestep: a panel per task, after training solid (min-max band over
+    seeds), at initialisation dotted; the dashed grey line is the loss anchor.
+
+    `gates`: columns task, seq_len, anchor, cell, seed, stage, step, gate, t, value."""
+    fig, axes = new_figure(WIDE, 2.8, ncols=max(len(tasks), 1), squeeze=False)
+    drawn: list[str] = []
+    for ax, task in zip(axes[0], tasks, strict=False):
+        data = gates[gates["task"] == task]
+        kept = [(cell, MEMORY_GATES[cell][0]) for cell in ordered_cells(data["cell"])
+                if cell in MEMORY_GATES]
+        if data.empty or not kept:
+            _no_data(ax, "no finished gated run\n(listed below)")
+            ax.set_title(task)
+            continue
+        for cell, gate in kept:
+            mine = data[(data["cell"] == cell) & (data["gate"] == gate)]
+            trained = mine[mine["stage"] == "trained"]
+            t, mean, low, high, count = _range_band(trained, "t", "value")
+            ax.plot(t, mean, color=cell_colour(cell), lw=1.4, label=f"{cell} {gate} trained")
+            if len(count) and count.max() > 1:
+                ax.fill_between(t, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+            t, mean, *_ = _range_band(mine[mine["stage"] == "init"], "t", "value")
+            ax.plot(t, mean, color=cell_colour(cell), lw=1.0, ls=":", label=f"{cell} {gate} init")
+            if cell not in drawn:
+                drawn.append(cell)
+        ax.axvline(int(data["anchor"].iloc[0]), color="0.5", ls="--", lw=0.9)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("timestep t")
+        ax.set_ylabel("mean gate activation (1 = keep state)")
+        ax.set_title(f"{task}, T = {int(data['seq_len'].iloc[0])}, "
+                     f"after {int(data[data['stage'] == 'trained']['step'].max())} steps")
+        ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    handles: list[object] = [
+        Line2D([], [], color=cell_colour(c), label=f"{cell_label(c)} {MEMORY_GATES[c][1]}")
+        for c in ordered_cells(drawn)
+    ]
+    handles += [Line2D([], [], color="0.3", ls="-", label="after training"),
+                Line2D([], [], color="0.3", ls=":", label="at initialisation"),
+                Line2D([], [], color="0.5", ls="--", label="loss anchor")]
+    _legend_below(fig, handles, ncols=5)
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig
+
+
+@_styled
+def learning_curves(
+    curves: pd.DataFrame,
+    baselines: Mapping[str, float],
+    tasks: Sequence[str],
+    title: str = "",
+    notes: Sequence[str] = (),
+) -> Figure:
+    """Loss against training step (log scale): a panel per task, a colour per cell; validation
+    loss with markers (mean over seeds, min-max band), training loss thin; the task's
+    memoryless baseline dashed.
+
+    `curves`: columns task, seq_len, cell, seed, split ('train' | 'val'), step, loss."""
+    fig, axes = new_figure(WIDE, 2.8, ncols=max(len(tasks), 1), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=False):
+        data = curves[curves["task"] == task]
+        if data.empty:
+            _no_data(ax, "no finished run\n(listed below)")
+            ax.set_title(task)
+            continue
+        for cell in ordered_cells(data["cell"]):
+            colour = cell_colour(cell)
+            mine = data[data["cell"] == cell]
+            steps, mean, *_ = _range_band(mine[mine["split"] == "train"], "step", "loss")
+            ax.plot(steps, mean, color=colour, lw=0.8, alpha=0.55, label=f"{cell} train")
+            steps, mean, low, high, count = _range_band(mine[mine["split"] == "val"], "step",
+                                                        "loss")
+            ax.plot(steps, mean, color=colour, lw=1.4, marker="o", ms=3, label=f"{cell} val")
+            if len(count) and count.max() > 1:
+                ax.fill_between(steps, low, high, color=colour, alpha=0.18, lw=0)
+        if math.isfinite(baselines.get(task, math.nan)):
+            ax.axhline(baselines[task], color="0.3", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"loss: {LOSS_LABELS.get(task, 'task loss')}")
+        ax.set_title(f"{task}, T = {int(data['seq_len'].iloc[0])}")
+        ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    handles: list[object] = _cell_handles(ordered_cells(curves["cell"]))
+    handles += [Line2D([], [], color="0.3", lw=1.4, marker="o", ms=3, label="validation"),
+                Line2D([], [], color="0.3", lw=0.8, alpha=0.55, label="training"),
+                Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
+    if (curves["seed"].nunique() if len(curves) else 0) > 1:
+        handles.append(Patch(color="0.3", alpha=0.18, label="min-max over seeds"))
+    _legend_below(fig, handles, ncols=4)
+    if title:
+        fig.suptitle(title)
+    add_notes(fig, notes)
+    return fig

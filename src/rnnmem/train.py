@@ -55,13 +55,16 @@ def quiet_libraries() -> None:
 
 
 def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
-    """Torch threads: `threads` if set, else the cores shared among `n_jobs` parallel jobs."""
+    """Torch threads: `threads` if set, else the cores shared among `n_jobs` parallel jobs.
+
+    `n_jobs` follows joblib: -1 is one job per core, -2 all cores but one, None a single job.
+    """
     if cfg.threads is not None:
         return int(cfg.threads)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if n_jobs is None or n_jobs < 1:
-        return max(1, cores or 1)
-    return max(1, (cores or 1) // n_jobs)
+    cores = cores or 1
+    jobs = 1 if n_jobs is None else n_jobs if n_jobs > 0 else cores + 1 + n_jobs
+    return max(1, cores // max(1, jobs))
 
 
 def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:

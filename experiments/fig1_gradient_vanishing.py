@@ -1,0 +1,56 @@
+"""Figure 1: gradient vanishing, g_t against distance from the loss.
+
+Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
+paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. One file per (depth, direction) of
+the grid: `fig1_gradient_vanishing_d<depth>_<uni|bi>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rnnmem import figures
+from rnnmem.record import read_probe_arrays
+from rnnmem.tasks import make_task
+
+CAPTION = """
+Exact ||dL/dh_t|| of the bottom layer against the distance from where the loss reads the
+memory (adding: the last step; copy: the first recall position), on the held-out probe batch,
+at each task's longest T: left at initialisation, right after training. Forward direction
+solid, backward direction (bidirectional nets) dashed; geometric mean over seeds with a
++-1 std band of log10 g. A straight falling line is exponential vanishing; its slope is the
+decay rate per step.
+"""
+
+
+def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
+    paths: list[Path] = []
+    for depth, bidirectional in figures.variants(runs):
+        variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
+        lengths = figures.longest_lengths(variant)
+        frames, no_probe = [], []
+        for task, length in lengths.items():
+            anchor = make_task(task, length).loss_anchor
+            done = figures.finished(figures.select(variant, task=task, seq_len=length))
+            for run in done.itertuples():
+                arrays = read_probe_arrays(Path(run.run_dir))
+                if "h_norm" not in arrays:
+                    no_probe.append(run.run)
+                    continue
+                frames.append(figures.distance_curves(arrays, anchor).assign(
+                    task=task, seq_len=length, cell=run.cell, seed=run.seed))
+        curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["task", "seq_len", "cell", "seed", "stage", "step", "direction",
+                     "distance", "g"])
+        gaps = figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+        notes = figures.gap_notes(gaps) + figures.note_lines("not shown, no probe data",
+                                                             sorted(no_probe))
+        fig = figures.gradient_vanishing(
+            curves, list(lengths), notes=notes,
+            title=f"Gradient vanishing: {figures.variant_label(depth, bidirectional)}")
+        stem = f"fig1_gradient_vanishing_{figures.variant_slug(depth, bidirectional)}"
+        paths += figures.save(fig, out_dir / stem)
+        figures.close(fig)
+    return paths

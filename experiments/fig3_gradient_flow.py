@@ -1,0 +1,53 @@
+"""Figure 3: gradient flow over training, training step x timestep heatmaps per cell.
+
+Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
+paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Drawn for the grid's shallowest
+unidirectional networks at each task's longest T, lowest finished seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rnnmem import figures
+from rnnmem.record import read_probe_arrays
+from rnnmem.tasks import make_task
+
+CAPTION = """
+||dL/dh_t|| of the bottom layer (log colour, one scale per panel) at every probe during
+training (rows) and every timestep (columns); the dashed white line marks where the loss reads
+the memory. Gradient that reaches the early timesteps (left) is what lets a network learn to
+store the inputs there.
+"""
+
+
+def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
+    depth, bidirectional = figures.variants(runs)[0]
+    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = figures.longest_lengths(variant)
+    cells = figures.ordered_cells(variant["cell"])
+    maps: dict[tuple[str, str], figures.GradMap | str] = {}
+    for task, length in lengths.items():
+        at = figures.select(variant, task=task, seq_len=length)
+        for cell in cells:
+            config = figures.select(at, cell=cell)
+            done = figures.finished(config)
+            arrays = read_probe_arrays(Path(done["run_dir"].iloc[0])) if len(done) else {}
+            if "h_norm" not in arrays:
+                reason = "no probe data" if len(done) else figures.why_empty(config)
+                maps[(task, cell)] = f"T = {length}:\n{reason}"
+                continue
+            seed = int(done["seed"].iloc[0])
+            maps[(task, cell)] = figures.GradMap(
+                arrays["steps"], arrays["h_norm"][:, 0, 0], make_task(task, length).loss_anchor,
+                f"{length}, seed {seed}")
+    notes = figures.gap_notes(
+        figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+    fig = figures.gradient_flow(
+        maps, list(lengths), cells, notes=notes,
+        title=f"Gradient flow over training: {figures.variant_label(depth, bidirectional)}")
+    paths = figures.save(fig, out_dir / "fig3_gradient_flow")
+    figures.close(fig)
+    return paths

@@ -1,0 +1,28 @@
+"""Figure 4: depth and direction, memory horizon and longest length solved per configuration.
+
+Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
+paper's grid); redrawn by `make figures SWEEP=<sweep dir>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rnnmem import figures
+
+CAPTION = """
+Each cell x (depth, direction) of the grid. Left: memory horizon after training, the largest
+distance from the loss at which the bottom layer's forward g_t is still >= 1% of its maximum,
+at the task's longest T (mean +- std over finished seeds). Right: the longest T that most
+completed seeds solved ('none': no T). Grey: no finished run, and why.
+"""
+
+
+def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
+    notes = figures.gap_notes(figures.gaps_for(runs))
+    fig = figures.depth_direction(runs, notes=notes, title="Depth and direction")
+    paths = figures.save(fig, out_dir / "fig4_depth_direction")
+    figures.close(fig)
+    return paths

@@ -1,0 +1,54 @@
+"""Figure 5: gate dynamics, the LSTM forget gate and the GRU update gate per timestep.
+
+Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
+paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Drawn for the grid's shallowest
+unidirectional networks at each task's longest T.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rnnmem import figures
+from rnnmem.record import read_probe_arrays
+from rnnmem.tasks import make_task
+
+CAPTION = """
+Mean activation, over the probe batch and the hidden units, of the gate that decides how much
+of the previous state survives a step: the LSTM forget gate f_t and the GRU update gate z_t
+(h_t = z_t h_{t-1} + (1 - z_t) n_t), bottom layer, per timestep. Near 1 the state is carried
+forward almost unchanged, the gated cells' route around vanishing gradients. Solid: after
+training (band: min to max over seeds); dotted: at initialisation.
+"""
+
+
+def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
+    depth, bidirectional = figures.variants(runs)[0]
+    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
+    gated = variant[variant["cell"].isin(list(figures.MEMORY_GATES))]
+    lengths = figures.longest_lengths(variant)
+    frames, no_probe = [], []
+    for task, length in lengths.items():
+        anchor = make_task(task, length).loss_anchor
+        for run in figures.finished(figures.select(gated, task=task, seq_len=length)).itertuples():
+            curves = figures.gate_curves(read_probe_arrays(Path(run.run_dir)))
+            if curves.empty:
+                no_probe.append(run.run)
+                continue
+            frames.append(curves.assign(task=task, seq_len=length, anchor=anchor,
+                                        cell=run.cell, seed=run.seed))
+    gates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["task", "seq_len", "anchor", "cell", "seed", "stage", "step", "gate", "t",
+                 "value"])
+    gaps = figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+    gaps = gaps[gaps["cell"].isin(list(figures.MEMORY_GATES)) | gaps["cell"].isna()]
+    notes = figures.gap_notes(gaps) + figures.note_lines("not shown, no gate data",
+                                                         sorted(no_probe))
+    fig = figures.gate_dynamics(
+        gates, list(lengths), notes=notes,
+        title=f"Gate dynamics: {figures.variant_label(depth, bidirectional)}")
+    paths = figures.save(fig, out_dir / "fig5_gate_dynamics")
+    figures.close(fig)
+    return paths

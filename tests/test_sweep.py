@@ -1,0 +1,97 @@
+"""`make sweep` machinery: parallel jobs, isolation, failures, resume, the submitit path."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+from test_wandb_logging import inspect_records
+
+from rnnmem.results import load_sweep
+from rnnmem.sweep import summary_frame
+
+pytestmark = pytest.mark.slow
+
+
+def records(sweep_dir: Path) -> dict[str, dict]:
+    return {
+        str(p.parent.relative_to(sweep_dir)): json.loads(p.read_text())
+        for p in sorted(sweep_dir.rglob("record.json"))
+    }
+
+
+def test_smoke_sweep_with_joblib_gives_one_record_and_one_wandb_run_per_job(tmp_path):
+    result = run_cli("+experiment=smoke", "logger=wandb", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "Joblib.Parallel(n_jobs=-1" in result.stdout + result.stderr
+    found = records(tmp_path)
+    assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
+    assert all(r["status"] == "finished" for r in found.values())
+    for job, record in found.items():
+        runs = list((tmp_path / job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, "each job is its own W&B run"
+        (run,) = [r["run"] for r in inspect_records(tmp_path / job) if r["type"] == "run"]
+        assert run["display_name"] == record["name"] == job.split("/")[1]
+        assert run["run_group"] == tmp_path.name
+        assert record["torch_threads"] == 1, "n_jobs=-1: one job per core, one thread each"
+    assert "[sweep] 2/2 done, 0 failed" in result.stdout
+    summary = (tmp_path / "summary.md").read_text()
+    assert "rnn" in summary and "gru" in summary and "finished" in summary
+    assert len(load_sweep(tmp_path)) == 2
+
+
+def test_one_failing_job_is_recorded_and_named_while_the_rest_finish(tmp_path):
+    # forget_bias applies to LSTMs only: the rnn job fails at model construction.
+    result = run_cli("+experiment=smoke", "model.cell=rnn,lstm", "model.forget_bias=1.0",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 1
+    found = records(tmp_path)
+    assert found["adding/lstm-d1-uni-T6-s0"]["status"] == "finished"
+    failed = found["adding/rnn-d1-uni-T6-s0"]
+    assert failed["status"] == "failed" and "forget_bias" in failed["error"]
+    assert "[sweep] failed: " in result.stderr and "rnn-d1-uni-T6-s0" in result.stderr
+    assert "1 finished, 0 diverged, 1 failed" in result.stdout
+    summary = summary_frame(load_sweep(tmp_path))
+    assert dict(zip(summary["cell"], summary["status"], strict=True)) == {
+        "lstm": "finished", "rnn": "failed"}
+
+
+def test_killed_sweep_resumes_to_completion_without_rerunning_finished_jobs(tmp_path):
+    args = ["+experiment=smoke", "model.cell=rnn,lstm,gru", "task.seq_len=6,8",
+            "hydra.launcher.n_jobs=1", "trainer.max_steps=60", f"hydra.sweep.dir={tmp_path}"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    first = subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 300
+    while len(records(tmp_path)) < 2 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    before = {job: (tmp_path / job / "record.json").read_bytes() for job in records(tmp_path)}
+    assert 2 <= len(before) < 6, "the sweep was killed half-way"
+
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    after = records(tmp_path)
+    assert len(after) == 6 and all(r["status"] == "finished" for r in after.values())
+    for job, raw in before.items():
+        assert (tmp_path / job / "record.json").read_bytes() == raw, f"{job} ran twice"
+    assert result.stdout.count("already holds a complete record") == len(before)
+
+
+def test_submitit_local_executor_runs_the_smoke_sweep(tmp_path):
+    result = run_cli("+experiment=smoke", "hydra/launcher=slurm_local",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    found = records(tmp_path)
+    assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
+    assert all(r["status"] == "finished" for r in found.values())
+    assert list((tmp_path / ".submitit").glob("*")), "jobs went through submitit"
