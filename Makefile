@@ -45,7 +45,7 @@ bench: install
 
 # The W&B runs of the latest sweep (or SWEEP=dir) in wandb's terminal dashboard.
 dashboard: install
-	$(BIN)/wandb leet $(SWEEP)
+	$(BIN)/wandb leet $(SWEEP)/wandb
 
 clean:
 	rm -rf outputs sweeps .pytest_cache

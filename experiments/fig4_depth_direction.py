@@ -16,7 +16,8 @@ CAPTION = """
 Each cell x (depth, direction) of the grid. Left: memory horizon after training, the largest
 distance from the loss at which the bottom layer's forward g_t is still >= 1% of its maximum,
 at the task's longest T (mean +- std over finished seeds). Right: the longest T that most
-completed seeds solved ('none': no T). Grey: no finished run, and why.
+completed seeds solved ('none': no T). Grey: no finished run, and why; '*': some runs of that
+configuration failed, diverged or left no record (listed under the figure).
 """
 
 

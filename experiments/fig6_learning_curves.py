@@ -29,7 +29,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     lengths = figures.longest_lengths(variant)
     frames = []
     for task, length in lengths.items():
-        for run in figures.finished(figures.select(variant, task=task, seq_len=length)).itertuples():
+        done = figures.finished(figures.select(variant, task=task, seq_len=length))
+        for run in done.itertuples():
             curves = figures.loss_curves(read_record(Path(run.run_dir)).get("curves") or {})
             frames.append(curves.assign(task=task, seq_len=length, cell=run.cell, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(

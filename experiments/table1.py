@@ -39,10 +39,14 @@ def mean_std(values: pd.Series) -> str:
 
 
 def table_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as a DataFrame of strings, one row per configuration, sorted by the axes."""
+    """Table 1 as a DataFrame of strings, one row per configuration, sorted by the axes (cells
+    in the paper's order)."""
     rows = []
     known = runs.dropna(subset=CONFIG)
-    for (task, cell, depth, bidirectional, length), group in known.groupby(CONFIG, sort=True):
+    order = {cell: rank for rank, cell in enumerate(figures.ordered_cells(known["cell"]))}
+    known = known.assign(rank=known["cell"].map(order))
+    for (task, _, cell, depth, bidirectional, length), group in known.groupby(
+            ["task", "rank", *CONFIG[1:]], sort=True):
         spec = figures.metric_spec(task)
         done = figures.finished(group)
         completed = group[group["status"].isin(("finished", "diverged"))]

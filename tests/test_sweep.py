@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
-from test_wandb_logging import inspect_records
 
+from conftest import ROOT, run_cli
 from rnnmem.results import load_sweep
 from rnnmem.sweep import summary_frame
+from test_wandb_logging import inspect_records
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +34,16 @@ def test_smoke_sweep_with_joblib_gives_one_record_and_one_wandb_run_per_job(tmp_
     found = records(tmp_path)
     assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
     assert all(r["status"] == "finished" for r in found.values())
-    for job, record in found.items():
-        runs = list((tmp_path / job / "wandb").glob("offline-run-*"))
-        assert len(runs) == 1, "each job is its own W&B run"
-        (run,) = [r["run"] for r in inspect_records(tmp_path / job) if r["type"] == "run"]
-        assert run["display_name"] == record["name"] == job.split("/")[1]
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2, "each job is its own W&B run, all under <sweep>/wandb"
+    names = []
+    for run_dir in runs:
+        (run,) = [r["run"] for r in inspect_records(run_dir) if r["type"] == "run"]
         assert run["run_group"] == tmp_path.name
+        names.append(run["display_name"])
+    assert sorted(names) == sorted(r["name"] for r in found.values())
+    for job, record in found.items():
+        assert record["name"] == job.split("/")[1]
         assert record["torch_threads"] == 1, "n_jobs=-1: one job per core, one thread each"
     assert "[sweep] 2/2 done, 0 failed" in result.stdout
     summary = (tmp_path / "summary.md").read_text()

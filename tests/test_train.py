@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-from conftest import compose_config, run_cli
 
+from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
 from rnnmem.record import read_record
 from rnnmem.results import load_run
@@ -136,7 +136,7 @@ def test_make_train_cli_leaves_a_loadable_record(tmp_path):
 
 
 @pytest.mark.parametrize("threads,n_jobs,cores,expected",
-                         [(None, None, 8, 8), (None, -1, 8, 1), (None, 2, 8, 4), (None, -2, 8, 8),
+                         [(None, None, 8, 8), (None, -1, 8, 1), (None, 2, 8, 4), (None, -2, 8, 1),
                           (None, 16, 8, 1), (3, -1, 8, 3)])
 def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, expected):
     from rnnmem import train

@@ -9,18 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose_config
 
+from conftest import compose_config
 from rnnmem.train import train_one
 from rnnmem.wandb_logging import MAX_HISTOGRAM_BINS, timestep_histogram
 
 WANDB = str(Path(sys.executable).with_name("wandb"))
 
 
-def inspect_records(run_dir: Path) -> list[dict]:
-    """Every record of the run's offline W&B log, as `wandb leet inspect --json` prints them."""
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    out = subprocess.run([WANDB, "leet", "inspect", "--json", str(offline)],
+def inspect_records(path: Path) -> list[dict]:
+    """Every record of an offline W&B run (its directory, or the single run under
+    `path/wandb`), as `wandb leet inspect --json` prints them."""
+    if not path.name.startswith("offline-run-"):
+        (path,) = (path / "wandb").glob("offline-run-*")
+    out = subprocess.run([WANDB, "leet", "inspect", "--json", str(path)],
                          capture_output=True, text=True, check=True, timeout=120)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 

@@ -83,6 +83,36 @@ class GradientProbe(pl.Callback):
         return out
 
 
+class TrainingClock(pl.Callback):
+    """Seconds spent inside training steps (data, forward, backward, optimiser), excluding
+    set-up, validation and the probe; `steps_per_sec` is the run's training throughput.
+
+    Put it last among the callbacks so that the probe, which runs at batch start, is not timed.
+    On a GPU the host clock sees queued work, which is exact over many steps.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.steps = 0
+        self._started = 0.0
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.steps += 1
+
+    @property
+    def steps_per_sec(self) -> float:
+        return self.steps / self.seconds if self.seconds else float("nan")
+
+
 class LearningCurves(pl.Callback):
     """Keeps the training loss every `log_every_n_steps` and the validation metrics."""
 

@@ -97,6 +97,7 @@ class LoggerConfig:
     project: str = "rnnmem"
     entity: str | None = None
     group: str | None = None
+    save_dir: str | None = None  # where `wandb/` goes; null: the run directory
 
 
 @dataclass

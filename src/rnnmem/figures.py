@@ -7,7 +7,7 @@ PNG software tag), and every grouping below is sorted, so the drawing order is f
 The paper figures read the rows of `rnnmem.make_figures.sweep_runs`: one per grid point of a
 sweep, with status finished, diverged, failed or missing (no record). Only finished runs are
 drawn; the others are marked in the plot where a point or panel has no data, and listed under
-it (`gap_notes`, `add_notes`), so a gap is never silent.
+it (`gap_notes`), so a gap is never silent.
 
 Conventions. Over seeds, metrics are averaged arithmetically and gradient norms geometrically
 (mean of log10 g), with the band from the smallest to the largest seed (log10 g +- one standard
@@ -35,7 +35,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize  
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import NullLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
 from rnnmem.probe import DIRECTIONS, by_distance  # noqa: E402
 from rnnmem.tasks import make_task  # noqa: E402
@@ -96,7 +96,9 @@ def metric_spec(task: str) -> MetricSpec:
     return METRICS.get(task, MetricSpec("test_loss", "test loss", math.nan, "", math.nan, True))
 
 
-def new_figure(width: float = 6.0, height: float = 3.0, **subplots: object) -> tuple[Figure, object]:
+def new_figure(
+    width: float = 6.0, height: float = 3.0, **subplots: object
+) -> tuple[Figure, object]:
     """A figure in the paper style; `subplots` go to Figure.subplots."""
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(width, height), layout="constrained")
@@ -105,7 +107,10 @@ def new_figure(width: float = 6.0, height: float = 3.0, **subplots: object) -> t
 
 
 def save(fig: Figure, path_stem: Path, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
-    """Write `path_stem.<fmt>` for each format with fixed metadata, so bytes are reproducible."""
+    """Write `path_stem.<fmt>` for each format with fixed metadata, so bytes are reproducible.
+
+    The layout is computed for the first format and kept for the others (same positions in
+    every format, and half the layout work)."""
     metadata = {
         "pdf": {"CreationDate": None, "ModDate": None, "Producer": "rnnmem", "Creator": "rnnmem"},
         "png": {"Software": "rnnmem"},
@@ -118,6 +123,7 @@ def save(fig: Figure, path_stem: Path, formats: tuple[str, ...] = ("pdf", "png")
             path.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, format=fmt, metadata=metadata[fmt])
             paths.append(path)
+            fig.set_layout_engine("none")
     return paths
 
 
@@ -198,7 +204,8 @@ def tasks_of(runs: pd.DataFrame) -> list[str]:
 def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
     """The (depth, bidirectional) pairs of the grid, shallowest and unidirectional first."""
     known = runs.dropna(subset=["depth", "bidirectional"])
-    return sorted({(int(d), bool(b)) for d, b in zip(known["depth"], known["bidirectional"])})
+    pairs = zip(known["depth"], known["bidirectional"], strict=True)
+    return sorted({(int(depth), bool(bidirectional)) for depth, bidirectional in pairs})
 
 
 def variant_label(depth: int, bidirectional: bool) -> str:
@@ -235,9 +242,10 @@ def gaps_for(
         mask = mask & ((runs[axis] == value).fillna(False) | runs[axis].isna()).to_numpy(dtype=bool)
     if lengths is not None:
         points = set(lengths.items())
-        mask = mask & np.array([not isinstance(task, str) or pd.isna(length) or (task, int(length))
-                          in points for task, length in zip(runs["task"], runs["seq_len"])],
-                         dtype=bool)
+        pairs = zip(runs["task"], runs["seq_len"], strict=True)
+        mask = mask & np.array([not isinstance(task, str) or pd.isna(length)
+                                or (task, int(length)) in points for task, length in pairs],
+                               dtype=bool)
     return runs[mask]
 
 
@@ -254,7 +262,7 @@ def solved_by_majority(runs: pd.DataFrame) -> bool:
 def run_names(runs: pd.DataFrame, with_error: bool = False) -> list[str]:
     """Sorted run labels (`task/name`), failed ones with the start of their error if asked."""
     names = []
-    for run, error in zip(runs["run"], runs["error"]):
+    for run, error in zip(runs["run"], runs["error"], strict=True):
         text = str(run)
         if with_error and isinstance(error, str) and error:
             text += f" [{_shorten(error, 48)}]"
@@ -348,21 +356,26 @@ def _styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     return styled
 
 
-def add_notes(fig: Figure, notes: Sequence[str]) -> None:
-    """List `notes` under the figure, in a strip added below the constrained layout."""
-    if not notes:
-        return
+def _paper_figure(
+    width: float, height: float, notes: Sequence[str], **subplots: object
+) -> tuple[Figure, Any, Any]:
+    """A figure whose panels (and legend, title, colour bars) live in `panel`, with `notes`
+    listed in a strip below them: (figure, panel, axes). Without notes, panel is the figure."""
     lines = list(notes)
     if len(lines) > NOTE_MAX_LINES:
         hidden = len(lines) - NOTE_MAX_LINES + 1
-        lines = lines[: NOTE_MAX_LINES - 1] + [f"… {hidden} more lines: see report.md"]
-    width, height = fig.get_size_inches()
-    extra = NOTE_LINE_INCHES * len(lines) + 0.1
-    fig.set_size_inches(width, height + extra)
-    total = height + extra
-    fig.get_layout_engine().set(rect=(0, extra / total, 1, height / total))
-    fig.text(0.01, (extra - 0.05) / total, "\n".join(lines), ha="left", va="top",
-             fontsize=NOTE_FONT, color="0.25", parse_math=False, linespacing=1.25)
+        lines = lines[: NOTE_MAX_LINES - 1] + [f"… and {hidden} more lines: see report.md"]
+    if not lines:
+        fig, axes = new_figure(width, height, **subplots)
+        return fig, fig, axes
+    extra = NOTE_LINE_INCHES * len(lines) + 0.12
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(width, height + extra), layout="constrained")
+        panel, foot = fig.subfigures(2, 1, height_ratios=[height, extra])
+        axes = panel.subplots(**subplots)
+    foot.text(0.01, 1.0, "\n".join(lines), ha="left", va="top", fontsize=NOTE_FONT, color="0.25",
+              parse_math=False, linespacing=1.25)
+    return fig, panel, axes
 
 
 def _no_data(ax: object, text: str) -> None:
@@ -372,9 +385,10 @@ def _no_data(ax: object, text: str) -> None:
     ax.set_yticks([])
 
 
-def _legend_below(fig: Figure, handles: Sequence[object], ncols: int = 4) -> None:
+def _legend_below(panel: Any, handles: Sequence[object], ncols: int = 4) -> None:
     if handles:
-        fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols, frameon=False)
+        panel.legend(handles=list(handles), loc="outside lower center", ncols=ncols,
+                     frameon=False)
 
 
 def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2D]:
@@ -421,8 +435,9 @@ def gradient_vanishing(
 
     `curves`: columns task, seq_len, cell, seed, stage ('init' | 'trained'), step, direction,
     distance, g (see `distance_curves`); a task without rows gets empty panels saying so."""
-    fig, axes = new_figure(WIDE, 2.2 * max(len(tasks), 1) + 0.6, nrows=max(len(tasks), 1),
-                           ncols=2, squeeze=False, sharey="row")
+    nrows = max(len(tasks), 1)
+    fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=2,
+                                     squeeze=False, sharey="row")
     cells_drawn: set[str] = set()
     directions_drawn: set[str] = set()
     for row, task in enumerate(tasks):
@@ -456,10 +471,9 @@ def gradient_vanishing(
     if "bwd" in directions_drawn:
         handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
                     Line2D([], [], color="0.3", ls="--", label="backward direction")]
-    _legend_below(fig, handles, ncols=5)
+    _legend_below(panel, handles, ncols=5)
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig
 
 
@@ -472,7 +486,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     `runs`: the rows of one (depth, direction), any status; columns task, cell, seq_len, seed,
     status, solved and each task's metric column (`METRICS`)."""
     tasks = tasks_of(runs)
-    fig, axes = new_figure(WIDE, 2.9, ncols=max(len(tasks), 1), squeeze=False)
+    fig, panel, axes = _paper_figure(WIDE, 2.9, notes, ncols=max(len(tasks), 1), squeeze=False)
     no_run = False
     for ax, task in zip(axes[0], tasks, strict=False):
         spec = metric_spec(task)
@@ -500,14 +514,14 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         if spec.log:
             ax.set_yscale("log")
         else:
-            ax.set_ylim(0, 1.04)
+            ax.set_ylim(-0.1, 1.04)
         _length_axis(ax, lengths, task)
         ax.set_ylabel(f"{spec.label} (held-out)")
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = _cell_handles(ordered_cells(runs["cell"]))
-    reference = {spec.baseline_label: "--" for t in tasks if (spec := metric_spec(t)).baseline_label}
-    handles += [Line2D([], [], color="0.3", ls=ls, label=label) for label, ls in reference.items()]
+    references = [metric_spec(t).baseline_label for t in tasks if metric_spec(t).baseline_label]
+    handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in references]
     handles += [
         Line2D([], [], color="0.3", ls=":", label="solved threshold"),
         Line2D([], [], color="0.3", ls="none", marker="o", label="solved"),
@@ -517,10 +531,9 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     if no_run:
         handles.append(Line2D([], [], color="0.3", ls="none", marker="x",
                               label="no finished run (listed below)"))
-    _legend_below(fig, handles, ncols=4)
+    _legend_below(panel, handles, ncols=4)
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig
 
 
@@ -546,8 +559,8 @@ def gradient_flow(
     task, a column per cell; the dashed white line is the loss anchor. `maps[(task, cell)]` is
     a GradMap or the reason there is none (shown in the panel)."""
     nrows, ncols = max(len(tasks), 1), max(len(cells), 1)
-    fig, axes = new_figure(max(WIDE, 2.5 * ncols), 2.3 * nrows + 0.3, nrows=nrows, ncols=ncols,
-                           squeeze=False)
+    fig, panel, axes = _paper_figure(max(WIDE, 2.5 * ncols), 2.3 * nrows + 0.3, notes,
+                                     nrows=nrows, ncols=ncols, squeeze=False)
     for row, task in enumerate(tasks):
         for col, cell in enumerate(cells):
             ax = axes[row, col]
@@ -559,28 +572,33 @@ def gradient_flow(
             mesh = grad_heatmap(ax, item.steps, item.g,
                                 f"{cell_label(cell)}, {task}, T = {item.label}")
             ax.axvline(item.anchor, color="white", ls="--", lw=0.9)
-            fig.colorbar(mesh, ax=ax, label=r"$\Vert\partial L/\partial h_t\Vert$")
+            ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+            if len(item.steps) <= 8:
+                ax.set_yticks(item.steps)
+            else:
+                ax.yaxis.set_major_locator(MaxNLocator(6, integer=True))
+            panel.colorbar(mesh, ax=ax, label=r"$\Vert\partial L/\partial h_t\Vert$")
             if col:
                 ax.set_ylabel("")
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig
 
 
 @_styled
 def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
     """Cell x (depth, direction) grids per task: the memory horizon at the task's longest T
-    (mean over finished seeds) and the longest T solved. A grid point without a finished run at
-    that T says why (failed, diverged, missing); 'none' means nothing was solved.
+    (mean +- std over finished seeds) and the longest T solved. A grid point without a finished
+    run says why (failed, diverged, missing); 'none': nothing solved; '*': some of its runs did
+    not finish (they are listed under the figure).
 
     `runs`: every row of the sweep; columns task, cell, depth, bidirectional, seq_len, status,
     solved, memory_horizon."""
     tasks, cells, combos = tasks_of(runs), ordered_cells(runs["cell"]), variants(runs)
-    nrows = max(len(tasks), 1)
-    fig, axes = new_figure(WIDE, (0.42 * max(len(cells), 1) + 1.0) * nrows + 0.2, nrows=nrows,
-                           ncols=2, squeeze=False)
-    labels = [f"{d} layer{'s' if d > 1 else ''}\n{'bi' if b else 'uni'}" for d, b in combos]
+    nrows = 2 * max(len(tasks), 1)
+    height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
+    fig, panel, axes = _paper_figure(WIDE, height, notes, nrows=nrows, ncols=1, squeeze=False)
+    labels = [variant_label(d, b).replace("directional", "dir.") for d, b in combos]
     for row, task in enumerate(tasks):
         rows = runs[runs["task"] == task]
         lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
@@ -593,13 +611,12 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             for j, (depth, bidirectional) in enumerate(combos):
                 config = select(rows, cell=cell, depth=depth, bidirectional=bidirectional)
                 at_longest = select(config, seq_len=longest)
-                done = finished(at_longest)
-                values = done["memory_horizon"].to_numpy(dtype=float)
+                values = finished(at_longest)["memory_horizon"].to_numpy(dtype=float)
                 values = values[np.isfinite(values)]
                 if len(values):
                     horizon[i, j] = values.mean()
-                    spread = f"\n± {values.std():.1f}" if len(values) > 1 else ""
-                    horizon_text[i][j] = f"{values.mean():.3g}{spread}"
+                    spread = f" ± {values.std(ddof=1):.2g}" if len(values) > 1 else ""
+                    horizon_text[i][j] = f"{values.mean():.3g}{spread}" + _star(at_longest)
                 else:
                     horizon_text[i][j] = why_empty(at_longest)
                 completed = config[config["status"].isin(("finished", "diverged"))]
@@ -608,35 +625,40 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                     continue
                 solved = [t for t in lengths if solved_by_majority(select(config, seq_len=t))]
                 solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
-                solved_text[i][j] = str(solved[-1]) if solved else "none"
-        ax_h, ax_s = axes[row]
-        image = _grid(ax_h, horizon, horizon_text, "viridis",
-                      Normalize(0, max(np.nanmax(horizon) if np.isfinite(horizon).any() else 1, 1)))
-        fig.colorbar(image, ax=ax_h, label="memory horizon (steps)")
-        ax_h.set_title(f"{task}: memory horizon at T = {longest}")
+                solved_text[i][j] = (str(solved[-1]) if solved else "none") + _star(config)
+        ax_h, ax_s = axes[2 * row, 0], axes[2 * row + 1, 0]
+        top = np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0
+        image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, max(top, 1.0)))
+        bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+        ax_h.set_title(f"{task}: memory horizon after training, at T = {longest}")
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
         bounds = np.arange(len(lengths) + 2) - 0.5
         image = _grid(ax_s, solved_index, solved_text, colours, BoundaryNorm(bounds, colours.N))
-        bar = fig.colorbar(image, ax=ax_s, label=LENGTH_LABELS.get(task, "T (steps)"),
-                           ticks=np.arange(len(lengths) + 1))
+        bar = panel.colorbar(image, ax=ax_s, label="T (steps)", aspect=10,
+                             ticks=np.arange(len(lengths) + 1))
         bar.ax.set_yticklabels(["none"] + [str(t) for t in lengths])
         bar.ax.minorticks_off()
-        ax_s.set_title(f"{task}: longest T solved")
+        ax_s.set_title(f"{task}: longest {LENGTH_LABELS.get(task, 'T').split(' (')[0]} solved")
         for ax in (ax_h, ax_s):
             ax.set_xticks(range(len(combos)), labels)
             ax.set_yticks(range(len(cells)), [cell_label(c) for c in cells])
             ax.tick_params(length=0)
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig
+
+
+def _star(rows: pd.DataFrame) -> str:
+    """'*' when some of the rows did not finish."""
+    return "*" if (rows["status"] != "finished").any() else ""
 
 
 def why_empty(rows: pd.DataFrame) -> str:
     """What became of a grid point without a finished run: its runs' statuses, or 'no run'."""
     statuses = sorted(set(rows["status"].dropna()) - {"finished"})
-    return "\n".join(statuses) if statuses else "no run"
+    return ", ".join(statuses) if statuses else "no run"
 
 
 def _grid(ax: object, values: np.ndarray, text: list[list[str]], cmap: object,
@@ -664,7 +686,7 @@ def gate_dynamics(
     seeds), at initialisation dotted; the dashed grey line is the loss anchor.
 
     `gates`: columns task, seq_len, anchor, cell, seed, stage, step, gate, t, value."""
-    fig, axes = new_figure(WIDE, 2.8, ncols=max(len(tasks), 1), squeeze=False)
+    fig, panel, axes = _paper_figure(WIDE, 2.8, notes, ncols=max(len(tasks), 1), squeeze=False)
     drawn: list[str] = []
     for ax, task in zip(axes[0], tasks, strict=False):
         data = gates[gates["task"] == task]
@@ -688,21 +710,21 @@ def gate_dynamics(
         ax.axvline(int(data["anchor"].iloc[0]), color="0.5", ls="--", lw=0.9)
         ax.set_ylim(0, 1)
         ax.set_xlabel("timestep t")
-        ax.set_ylabel("mean gate activation (1 = keep state)")
+        ax.set_ylabel("mean gate activation")
         ax.set_title(f"{task}, T = {int(data['seq_len'].iloc[0])}, "
                      f"after {int(data[data['stage'] == 'trained']['step'].max())} steps")
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = [
-        Line2D([], [], color=cell_colour(c), label=f"{cell_label(c)} {MEMORY_GATES[c][1]}")
+        Line2D([], [], color=cell_colour(c),
+               label=f"{cell_label(c)} {MEMORY_GATES[c][1]} (1 = keep the state)")
         for c in ordered_cells(drawn)
     ]
     handles += [Line2D([], [], color="0.3", ls="-", label="after training"),
                 Line2D([], [], color="0.3", ls=":", label="at initialisation"),
                 Line2D([], [], color="0.5", ls="--", label="loss anchor")]
-    _legend_below(fig, handles, ncols=5)
+    _legend_below(panel, handles, ncols=3)
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig
 
 
@@ -719,7 +741,7 @@ def learning_curves(
     memoryless baseline dashed.
 
     `curves`: columns task, seq_len, cell, seed, split ('train' | 'val'), step, loss."""
-    fig, axes = new_figure(WIDE, 2.8, ncols=max(len(tasks), 1), squeeze=False)
+    fig, panel, axes = _paper_figure(WIDE, 2.8, notes, ncols=max(len(tasks), 1), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=False):
         data = curves[curves["task"] == task]
         if data.empty:
@@ -749,8 +771,7 @@ def learning_curves(
                 Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
     if (curves["seed"].nunique() if len(curves) else 0) > 1:
         handles.append(Patch(color="0.3", alpha=0.18, label="min-max over seeds"))
-    _legend_below(fig, handles, ncols=4)
+    _legend_below(panel, handles, ncols=4)
     if title:
-        fig.suptitle(title)
-    add_notes(fig, notes)
+        panel.suptitle(title)
     return fig

@@ -104,15 +104,16 @@ def _group_default(group: str, option: str, key: str, fallback: object) -> objec
 
 
 def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
-    """The experiment preset (`+experiment=NAME`) and the grid's sweep arguments of a sweep."""
+    """The experiment preset (`+experiment=NAME`) of a sweep and its swept arguments, as Hydra
+    applied them (a later value of a key replaces an earlier one)."""
     path = Path(sweep_dir) / "multirun.yaml"
     if not path.exists():
         return None, []
-    config = OmegaConf.load(path)
-    arguments = _sweep_arguments(config)
-    preset = next((a.split("=", 1)[1] for a in arguments
-                   if a.lstrip("+").split("=", 1)[0] == "experiment"), None)
-    return preset, [a for a in arguments if "," in a]
+    effective: dict[str, str] = {}
+    for argument in _sweep_arguments(OmegaConf.load(path)):
+        effective[argument.lstrip("+~").split("=", 1)[0]] = argument  # the last one wins
+    preset = effective.get("experiment", "").partition("=")[2] or None
+    return preset, [a for a in effective.values() if "," in a]
 
 
 def expected_total(sweep_dir: Path) -> int | None:

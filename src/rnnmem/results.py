@@ -3,10 +3,16 @@
 `load_run` flattens a run's `record.json` into one mapping (the config axes, status, metrics,
 baseline, solved, the last probe's memory summaries, timings); `load_sweep` stacks those for
 every run directory under a sweep; `load_grad_norms` turns `probe.npz` into a long DataFrame.
+The same mapping can be read back from W&B, so a team that logged there can rebuild its
+tables: `load_wandb_offline` (an offline run directory, via `wandb leet inspect --json`) and
+`load_wandb_project` (the W&B public API).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +23,10 @@ from rnnmem.probe import DIRECTIONS
 from rnnmem.record import RECORD_FILE, read_probe_arrays, read_record
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
-SUMMARIES = ("memory_horizon", "log10_grad_ratio", "decay_rate")
+HEADLINE_SUMMARIES = ("memory_horizon", "log10_grad_ratio", "decay_rate")
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
-    "train_steps_per_sec", "fit_seconds", "wall_seconds",
+    "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds",
 )
 
 
@@ -46,7 +52,7 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
     for key in NUMBERS:
         row[key] = record.get(key, np.nan)
     probe = record.get("probe") or {}
-    for key in SUMMARIES:
+    for key in HEADLINE_SUMMARIES:
         values = probe.get(key) or [np.nan]
         row[key] = values[-1]
     return row
@@ -93,3 +99,112 @@ def load_grad_norms(run_dir: Path | str) -> pd.DataFrame:
             "norm": norms.reshape(-1),
         }))
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+# --- W&B: the same runs, read back from W&B's own logs -----------------------------------------
+
+
+def _wandb_record(
+    config: dict[str, Any], summary: dict[str, Any], name: str | None, exit_code: int | None,
+    curves: dict[str, list[dict[str, float]]] | None = None,
+) -> dict[str, Any]:
+    """A record shaped like `record.json` from a W&B run's config and final summary.
+
+    The status is the one the run wrote to its summary at the end; without it (the process
+    died first) 'failed' if W&B saw a non-zero exit, else None (unknown)."""
+    status = summary.get("status")
+    if status is None and exit_code not in (None, 0):
+        status = "failed"
+    record: dict[str, Any] = {
+        "status": status,
+        "name": summary.get("name", name),
+        "config": {key: value for key, value in config.items() if not key.startswith("_")},
+        "solved": summary.get("solved", False),
+        "error": summary.get("error"),
+        "probe": {key: [summary[f"probe/{key}"]] for key in HEADLINE_SUMMARIES
+                  if f"probe/{key}" in summary},
+    }
+    for key in NUMBERS:
+        lightning_key = f"test/{key[5:]}" if key.startswith("test_") else key
+        if key in summary or lightning_key in summary:
+            record[key] = summary.get(key, summary.get(lightning_key))
+    if curves is not None:
+        record["curves"] = curves
+    return record
+
+
+def _wandb_cli() -> list[str]:
+    """The `wandb` command of this environment (next to the interpreter, else `-m wandb`)."""
+    beside = Path(sys.executable).with_name("wandb")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "wandb"]
+
+
+def read_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
+    """An offline W&B run (`<run_dir>/wandb/offline-run-*`, or its `.wandb` file) as a record
+    shaped like `record.json`: config, status, metrics, baseline, solved, the last probe's
+    summaries and the learning curves (`train/loss`, `val/*` of the history).
+
+    Reads W&B's transaction log through `wandb leet inspect --json` (one JSON record per line:
+    'run' holds the config, 'summary' updates the summary, 'history' one logged step, 'exit'
+    the exit code)."""
+    command = [*_wandb_cli(), "leet", "inspect", "--json", str(wandb_run_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    config: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    curves: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
+    name: str | None = None
+    exit_code: int | None = None
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        kind = entry.get("type")
+        if kind == "run":
+            config.update(entry["run"].get("config", {}).get("update", {}))
+            name = entry["run"].get("display_name", name)
+        elif kind == "summary":
+            summary.update(entry["summary"].get("update", {}))
+        elif kind == "history":
+            _add_curve_points(curves, entry["history"].get("item", {}))
+        elif kind == "exit":
+            exit_code = entry["exit"].get("exit_code", 0)
+    return _wandb_record(config, summary, name, exit_code, curves)
+
+
+def _add_curve_points(curves: dict[str, list[dict[str, float]]], item: dict[str, Any]) -> None:
+    """The learning-curve points of one history step, keyed as in `record.json`'s curves."""
+    step = item.get("trainer/global_step")
+    if step is None:
+        return
+    if "train/loss" in item:
+        curves["train"].append({"step": int(step), "train_loss": float(item["train/loss"])})
+    val = {f"val_{key[4:]}": float(value) for key, value in item.items()
+           if key.startswith("val/") and isinstance(value, (int, float))}
+    if val:
+        curves["val"].append({"step": int(step), **val})
+
+
+def load_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
+    """An offline W&B run as the flat `load_run` mapping (as far as W&B has it)."""
+    return flatten_record(read_wandb_offline(wandb_run_dir), wandb_run_dir)
+
+
+def load_wandb_project(entity: str, project: str, group: str | None = None) -> pd.DataFrame:
+    """The runs of a W&B project (optionally one group, i.e. one sweep) through the public API,
+    one `load_run`-shaped row each, sorted like `load_sweep`; `run_dir` is 'entity/project/id'.
+
+    Needs network access and a W&B login."""
+    import wandb
+
+    filters = {"group": group} if group else None
+    rows = []
+    for run in wandb.Api().runs(f"{entity}/{project}", filters=filters):
+        exit_code = 1 if run.state in ("failed", "crashed") else None
+        record = _wandb_record(dict(run.config), dict(run.summary_metrics), run.name, exit_code)
+        rows.append(flatten_record(record, f"{entity}/{project}/{run.id}"))
+    frame = pd.DataFrame(rows, columns=list(flatten_record({}).keys()))
+    if frame.empty:
+        return frame
+    return frame.sort_values(list(AXES) + ["run_dir"], kind="stable").reset_index(drop=True)

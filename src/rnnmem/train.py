@@ -25,16 +25,19 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 import rnnmem
-from rnnmem.callbacks import GradientProbe, LearningCurves
+from rnnmem import wandb_logging
+from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, register_schemas, validate
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
 from rnnmem.probe import ProbeResult
 from rnnmem.record import git_commit, is_complete, write_probe_arrays, write_record
-from rnnmem.tasks import heldout_set, make_task
+from rnnmem.results import HEADLINE_SUMMARIES
+from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
@@ -68,7 +71,11 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
 
 
 def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:
-    """Train, test and record one grid point; returns the record written to `run_dir`."""
+    """Train, test and record one grid point; returns the record written to `run_dir`.
+
+    Whatever happens inside (an exception, a non-finite loss), a record is written; W&B gets
+    the same numbers and is finished with a non-zero exit code when the run failed.
+    """
     started = time.perf_counter()
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +85,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
     task = make_task(cfg.task.name, cfg.task.seq_len)
     record: dict[str, Any] = {
         "status": "failed",
+        "solved": False,
         "name": cfg.name,
         "config": config,
         "baseline": task.baseline,
@@ -86,97 +94,114 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         "torch_threads": torch.get_num_threads(),
     }
     logger = None
-    probe: GradientProbe | None = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
+    probe: GradientProbe | None = None
+    interrupted = False
     try:
         if cfg.logger.name == "wandb":
-            from rnnmem import wandb_logging
-
             logger = wandb_logging.make_logger(
-                run_dir, cfg.name, cfg.logger.project, cfg.logger.entity, cfg.logger.group,
-                cfg.task.name, config,
+                Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
+                cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
             )
-        net = RecurrentNet(
-            cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
-            task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
-            cfg.model.init, cfg.model.forget_bias,
+        val, test = (
+            heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
+            for split, size in (("val", cfg.data.val_size), ("test", cfg.data.test_size))
         )
-        module = MemoryTaskModule(
-            task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
-            cfg.trainer.log_every_n_steps,
-        )
-        cache = cfg.data.cache_dir
-        val = heldout_set(task, "val", cfg.data.val_size, cfg.data.heldout_seed, cache)
-        test = heldout_set(task, "test", cfg.data.test_size, cfg.data.heldout_seed, cache)
-        callbacks: list[pl.Callback] = [curves]
         if cfg.probe.enabled:
-            on_probe = None
-            if logger is not None:
-                def on_probe(result: ProbeResult, summaries: dict[str, Any]) -> None:
-                    logger.log_metrics(wandb_logging.probe_payload(result, summaries), result.step)
-            size = min(cfg.probe.batch_size, len(val[0]))
-            probe = GradientProbe(
-                task, val[0][:size], val[1][:size], cfg.probe.every_n_steps,
-                cfg.probe.threshold, cfg.probe.saturation, on_probe,
-            )
-            callbacks.append(probe)
-        trainer = pl.Trainer(
-            accelerator=cfg.trainer.accelerator,
-            devices=1,
-            precision=cfg.trainer.precision,
-            max_steps=cfg.trainer.max_steps,
-            val_check_interval=cfg.trainer.val_every_n_steps,
-            check_val_every_n_epoch=None,
-            log_every_n_steps=cfg.trainer.log_every_n_steps,
-            gradient_clip_val=cfg.optim.grad_clip,
-            logger=logger if logger is not None else False,
-            callbacks=callbacks,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=cfg.trainer.progress_bar,
-            num_sanity_val_steps=0,
-            default_root_dir=str(run_dir),
-        )
-        fit_started = time.perf_counter()
-        trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
-        fit_seconds = time.perf_counter() - fit_started
-        trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
-        metrics = metrics_of(trainer.callback_metrics, "test")
-        record.update(metrics)
-        record["status"] = "diverged" if module.diverged else "finished"
-        record["solved"] = bool(
-            not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
-        )
-        record["train_steps"] = trainer.global_step
-        record["fit_seconds"] = fit_seconds
-        record["train_steps_per_sec"] = trainer.global_step / fit_seconds
-        record["device"] = str(module.device)
+            probe = make_probe(cfg, task, val, logger)
+        record.update(fit_and_test(cfg, task, run_dir, val, test, logger, curves, probe))
+        interrupted = record.pop("interrupted")
     except Exception as err:  # any failure is recorded, never lost
-        record["status"] = "failed"
-        record["solved"] = False
         record["error"] = f"{type(err).__name__}: {err}"
         (run_dir / "error.log").write_text(traceback.format_exc())
         log.error("run %s failed: %s", cfg.name, record["error"])
     record["curves"] = {"train": curves.train, "val": curves.val}
-    if probe is not None and probe.results:
-        arrays = probe.arrays()
+    arrays = probe.arrays() if probe is not None else {}
+    if arrays:
         record["probe"] = {
             "steps": arrays["steps"].tolist(),
             "seconds": probe.seconds,
-            **{name: arrays[name][:, 0, 0].tolist()
-               for name in ("log10_grad_ratio", "decay_rate", "memory_horizon")},
+            **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
         }
         write_probe_arrays(run_dir, arrays)
-        if logger is not None:
-            wandb_logging.log_final_figures(logger, arrays, int(arrays["steps"][-1]))
     record["wall_seconds"] = time.perf_counter() - started
     write_record(run_dir, record)
     if logger is not None:
-        logger.experiment.summary.update(
-            {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool))}
-        )
-        logger.experiment.finish(exit_code=1 if record["status"] == "failed" else 0)
+        wandb_logging.finish(logger, record, arrays)
+    if interrupted:
+        raise KeyboardInterrupt
     return record
+
+
+def make_probe(
+    cfg: DictConfig, task: MemoryTask, val: tuple[Tensor, Tensor], logger: Any
+) -> GradientProbe:
+    """The gradient probe on the first `probe.batch_size` held-out sequences."""
+    on_probe = None
+    if logger is not None:
+        def on_probe(result: ProbeResult, summaries: dict[str, Any]) -> None:
+            logger.log_metrics(wandb_logging.probe_payload(result, summaries), result.step)
+    size = min(cfg.probe.batch_size, len(val[0]))
+    return GradientProbe(
+        task, val[0][:size], val[1][:size], cfg.probe.every_n_steps, cfg.probe.threshold,
+        cfg.probe.saturation, on_probe,
+    )
+
+
+def fit_and_test(
+    cfg: DictConfig, task: MemoryTask, run_dir: Path, val: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor], logger: Any, curves: LearningCurves,
+    probe: GradientProbe | None,
+) -> dict[str, Any]:
+    """Fit the fused network with Lightning, score it on the test set; the record's numbers."""
+    net = RecurrentNet(
+        cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
+        task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
+        cfg.model.init, cfg.model.forget_bias,
+    )
+    module = MemoryTaskModule(
+        task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
+        cfg.trainer.log_every_n_steps,
+    )
+    clock = TrainingClock()
+    # the clock comes last, so the probe (at batch start) is not counted as training time
+    callbacks = [curves, *([probe] if probe is not None else []), clock]
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        precision=cfg.trainer.precision,
+        max_steps=cfg.trainer.max_steps,
+        val_check_interval=cfg.trainer.val_every_n_steps,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        gradient_clip_val=cfg.optim.grad_clip,
+        logger=logger if logger is not None else False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        num_sanity_val_steps=0,
+        default_root_dir=str(run_dir),
+    )
+    fit_started = time.perf_counter()
+    trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
+    fit_seconds = time.perf_counter() - fit_started
+    if trainer.interrupted:
+        return {"status": "failed", "error": "interrupted", "interrupted": True}
+    trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
+    metrics = metrics_of(trainer.callback_metrics, "test")
+    solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
+    return {
+        **metrics,
+        "status": "diverged" if module.diverged else "finished",
+        "solved": bool(solved),
+        "train_steps": trainer.global_step,
+        "train_seconds": clock.seconds,
+        "train_steps_per_sec": clock.steps_per_sec,
+        "fit_seconds": fit_seconds,
+        "device": str(module.device),
+        "interrupted": False,
+    }
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")

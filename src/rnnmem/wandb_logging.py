@@ -1,7 +1,8 @@
 """What a run sends to Weights & Biases, besides Lightning's metric logging.
 
-Offline unless the user sets WANDB_MODE (the run's files go to `<run_dir>/wandb`, readable with
-`wandb leet` and uploadable with `wandb sync`). Per probe: the headline summaries as scalars,
+Offline unless the user sets WANDB_MODE (the run's files go to `<run_dir>/wandb`, or for a
+sweep to `<sweep_dir>/wandb`, one directory for all its runs, readable with `wandb leet` and
+uploadable with `wandb sync`). Per probe: the headline summaries as scalars,
 and each per-timestep vector g_t as a `wandb.Histogram` whose bins are the timesteps and whose
 heights are g_t, so that W&B draws the training-step x timestep heatmap. At the end: a heatmap
 image and a line plot of g_t at the first and last probe.
@@ -24,18 +25,21 @@ MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
 
 
 def make_logger(
-    run_dir: Path, name: str, project: str, entity: str | None, group: str | None,
+    save_dir: Path, name: str, project: str, entity: str | None, group: str | None,
     job_type: str, config: Mapping[str, Any],
 ) -> WandbLogger:
-    """A WandbLogger whose run is started now (so that a crash later is recorded too)."""
+    """A WandbLogger around a W&B run started now (so that a crash later is recorded too); its
+    offline files go to `save_dir/wandb/offline-run-*`. The package list is not uploaded: the
+    record holds the version and git commit, and scanning the environment costs half a second."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
-    logger = WandbLogger(
+    save_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
         name=name, project=project, entity=entity, group=group, job_type=job_type,
-        save_dir=str(run_dir), config=dict(config), reinit="finish_previous",
+        dir=str(save_dir), config=dict(config), reinit="finish_previous",
+        settings=wandb.Settings(x_save_requirements=False),
     )
-    _ = logger.experiment
-    return logger
+    return WandbLogger(experiment=run)
 
 
 def timestep_histogram(values: np.ndarray) -> wandb.Histogram:
@@ -73,12 +77,20 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
     return payload
 
 
-def log_final_figures(logger: WandbLogger, arrays: Mapping[str, np.ndarray], step: int) -> None:
-    """The heatmap (probe step x timestep) and first/last-probe g_t lines as W&B images."""
-    from rnnmem import figures
+def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+           ) -> None:
+    """End the W&B run: the probe's pictures, the record's scalars as the run summary, and
+    `finish` with exit code 1 when the run failed."""
+    run = logger.experiment
+    if arrays:
+        from rnnmem import figures
 
-    images = {}
-    for key, fig in figures.run_gradient_figures(arrays).items():
-        images[key] = wandb.Image(fig)
-        figures.close(fig)
-    logger.experiment.log({**images, "trainer/global_step": step})
+        images = {}
+        for key, fig in figures.run_gradient_figures(arrays).items():
+            images[key] = wandb.Image(fig)
+            figures.close(fig)
+        run.log({**images, "trainer/global_step": int(arrays["steps"][-1])})
+    run.summary.update(
+        {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool))}
+    )
+    run.finish(exit_code=1 if record["status"] == "failed" else 0)

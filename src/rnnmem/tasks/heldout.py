@@ -1,14 +1,15 @@
 """Held-out validation and test sets, generated once and cached on disk.
 
-A set is keyed by its fingerprint, sha256 of the sorted JSON of
-`{params: task.params(), generator_version, split, size, seed}`, so changing any parameter or
+A set is keyed by its fingerprint, sha256 of the sorted JSON of `{params: task.params(),
+generator_version, split, size, seed, storage_version}`, so changing any parameter or
 the generator gives a new set and the same ones reuse the cached one. Sets are generated on the
 CPU (the same numbers on every machine) from a generator seeded by (seed, split), so "val" and
 "test" never share sequences by construction of the seed.
 
 Layout: `<cache_dir>/<task>-<split>-<fingerprint[:16]>/`, a `datasets.Dataset` with columns
-x and y saved by `save_to_disk`. Concurrent jobs may build the same set; each writes to a private
-temporary sibling and renames it into place, and a job that loses the race keeps the winner's.
+x and y (fixed-shape features) saved by `save_to_disk`. Concurrent jobs may build the same set;
+each writes to a private temporary sibling and renames it into place, and a job that loses the
+race keeps the winner's.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
-from datasets import Dataset, load_from_disk
+from datasets import Array2D, Dataset, Features, List, Value, load_from_disk
 from torch import Tensor
 
 from rnnmem.tasks.base import MemoryTask
 
 SPLITS = ("val", "test")
+STORAGE_VERSION = 2  # bump when the on-disk layout changes: it keys the cache too
 
 
 def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> str:
@@ -37,6 +40,7 @@ def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> s
         "split": split,
         "size": size,
         "seed": seed,
+        "storage_version": STORAGE_VERSION,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -53,9 +57,24 @@ def heldout_set(
     path = Path(cache_dir) / f"{task.name}-{split}-{fingerprint[:16]}"
     if not path.exists():
         x, y = task.sample(size, torch.Generator().manual_seed(_split_seed(seed, split)))
-        _save_atomically(Dataset.from_dict({"x": x.numpy(), "y": y.numpy()}), path)
-    data = load_from_disk(str(path)).with_format("torch")[:]
-    return data["x"], data["y"]
+        x, y = x.numpy(), y.numpy()
+        _save_atomically(Dataset.from_dict({"x": x, "y": y}, features=_features(x, y)), path)
+    data = load_from_disk(str(path)).with_format("numpy")[:]
+    return torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+
+
+def _features(x: np.ndarray, y: np.ndarray) -> Features:
+    """Fixed-shape columns: they load back as one contiguous array, not row by row."""
+
+    def column(array: np.ndarray) -> Value | Array2D | List:
+        dtype = str(array.dtype)
+        if array.ndim == 1:
+            return Value(dtype)
+        if array.ndim == 2:
+            return List(Value(dtype), length=array.shape[1])
+        return Array2D(shape=array.shape[1:], dtype=dtype)
+
+    return Features({"x": column(x), "y": column(y)})
 
 
 def _split_seed(seed: int, split: str) -> int:

@@ -1,0 +1,267 @@
+"""`make bench`: what the harness costs, measured side by side in one run.
+
+Every comparison alternates its two sides, repeats them, and reports medians and their ratio:
+
+- harness overhead: training steps/s of an rnnmem run (Lightning, callbacks, logging) against a
+  hand-written PyTorch loop with the same model, batch, optimiser, clipping and on-device data,
+  per cell at two sequence lengths (goal: ratio >= 0.95);
+- probe overhead: time in the gradient probe per training time at the default probe interval
+  (goal: <= 10%);
+- fixed cost per run: Lightning set-up, W&B init and finish, held-out sets, record writing, a
+  one-step run in a warm process (goal: <= 2 s);
+- sweep throughput: jobs/hour of the smoke sweep with the parallel launcher against one job at a
+  time (goal: >= 1.7x on 2 cores);
+- unrolled vs fused: forward+backward time of the probe's unrolled path against the fused
+  module (reported: why training uses the fused path and the probe only every N steps).
+
+Usage: python benchmarks/bench.py [--reps 3] [--out benchmarks/results.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+import rnnmem.train  # noqa: F401 - registers the config schema and resolvers
+from rnnmem.config import register_schemas
+from rnnmem.models import RecurrentNet
+from rnnmem.tasks import make_task
+from rnnmem.train import train_one
+
+ROOT = Path(__file__).resolve().parents[1]
+CELLS = ("rnn", "lstm", "gru")
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so that host clocks measure it."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def config(*overrides: str):
+    register_schemas()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def median_pair(first: Callable[[], float], second: Callable[[], float], reps: int
+                ) -> tuple[float, float]:
+    """Medians of `reps` alternating measurements of two competitors."""
+    a, b = [], []
+    for _ in range(reps):
+        a.append(first())
+        b.append(second())
+    return statistics.median(a), statistics.median(b)
+
+
+def plain_steps_per_sec(cell: str, task_name: str, seq_len: int, hidden: int, batch: int,
+                        steps: int, seed: int = 0) -> float:
+    """The hand-written loop: sample on the device, forward, loss, backward, clip, Adam."""
+    torch.manual_seed(seed)
+    task = make_task(task_name, seq_len)
+    net = RecurrentNet(cell, task.input_size, hidden, 1, task.num_outputs, task.per_step_output)
+    net = net.to(DEVICE)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    generator = torch.Generator(device=DEVICE).manual_seed(seed)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        x, y = task.sample(batch, generator)
+        loss = task.loss(net(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimiser.step()
+    sync()
+    return steps / (time.perf_counter() - start)
+
+
+def harness_run(workdir: Path, *overrides: str) -> dict:
+    cfg = config("logger=none", "trainer.progress_bar=false", "data.val_size=256",
+                 "data.test_size=256", *overrides)
+    return train_one(cfg, Path(tempfile.mkdtemp(dir=workdir)))
+
+
+def bench_harness(workdir: Path, reps: int, lengths: tuple[int, ...], steps: int) -> list[dict]:
+    rows = []
+    hidden, batch = 128, 64
+    for seq_len in lengths:
+        for cell in CELLS:
+            overrides = (f"model={cell}", f"task.seq_len={seq_len}", "task=adding",
+                         f"model.hidden_size={hidden}", f"data.batch_size={batch}",
+                         f"trainer.max_steps={steps}", f"trainer.val_every_n_steps={steps}",
+                         "probe.enabled=false")
+            plain, harness = median_pair(
+                partial(plain_steps_per_sec, cell, "adding", seq_len, hidden, batch, steps),
+                lambda overrides=overrides: harness_run(workdir, *overrides)["train_steps_per_sec"],
+                reps,
+            )
+            rows.append({"cell": cell, "task": "adding", "seq_len": seq_len, "hidden": hidden,
+                         "batch": batch, "plain_steps_per_sec": plain,
+                         "rnnmem_steps_per_sec": harness, "ratio": harness / plain})
+            print(f"  harness  {cell:4s} T={seq_len:<4d} plain {plain:7.1f}/s  "
+                  f"rnnmem {harness:7.1f}/s  ratio {harness / plain:.3f}", flush=True)
+    return rows
+
+
+def bench_probe(workdir: Path, reps: int, lengths: tuple[int, ...]) -> list[dict]:
+    """Steady-state probe overhead: one probe per `every_n_steps` training steps."""
+    rows = []
+    every = int(config().probe.every_n_steps)
+    for seq_len in lengths:
+        for cell in CELLS:
+            ratios, probe_s, step_s = [], [], []
+            for _ in range(reps):
+                record = harness_run(
+                    workdir, f"model={cell}", "task=adding", f"task.seq_len={seq_len}",
+                    "model.hidden_size=128", "trainer.max_steps=60",
+                    "trainer.val_every_n_steps=60", "probe.every_n_steps=30",
+                )
+                per_probe = record["probe"]["seconds"] / len(record["probe"]["steps"])
+                per_step = record["train_seconds"] / record["train_steps"]
+                probe_s.append(per_probe)
+                step_s.append(per_step)
+                ratios.append(per_probe / (every * per_step))
+            row = {"cell": cell, "seq_len": seq_len, "every_n_steps": every,
+                   "probe_seconds": statistics.median(probe_s),
+                   "step_seconds": statistics.median(step_s),
+                   "overhead": statistics.median(ratios)}
+            rows.append(row)
+            print(f"  probe    {cell:4s} T={seq_len:<4d} {row['probe_seconds'] * 1e3:7.1f} ms "
+                  f"per probe, {row['step_seconds'] * 1e3:6.2f} ms per step: overhead "
+                  f"{row['overhead']:.1%} at every {every} steps", flush=True)
+    return rows
+
+
+def bench_fixed_cost(workdir: Path, reps: int) -> dict:
+    """Wall time of a one-step run with W&B (offline) and the probe, in a warm process."""
+    overrides = ("logger=wandb", "trainer.max_steps=1", "trainer.val_every_n_steps=1",
+                 "task=adding", "task.seq_len=20", "model.hidden_size=32")
+    harness_run(workdir, *overrides)  # warm: imports, held-out sets built once
+    walls = [harness_run(workdir, *overrides)["wall_seconds"] for _ in range(reps)]
+    row = {"seconds": statistics.median(walls), "all": walls}
+    print(f"  fixed    {row['seconds']:.2f} s per run (median of {reps})", flush=True)
+    return row
+
+
+def sweep_seconds(workdir: Path, n_jobs: int) -> float:
+    sweep_dir = Path(tempfile.mkdtemp(dir=workdir))
+    args = [sys.executable, "-m", "rnnmem.train", "+experiment=smoke",
+            "model.cell=rnn,lstm,gru", "task.seq_len=6,8,10,12", "trainer.max_steps=100",
+            f"hydra.launcher.n_jobs={n_jobs}", f"hydra.sweep.dir={sweep_dir}"]
+    start = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def bench_sweep(workdir: Path, reps: int) -> dict:
+    jobs = 12
+    serial, parallel = median_pair(lambda: sweep_seconds(workdir, 1),
+                                   lambda: sweep_seconds(workdir, -1), reps)
+    row = {"jobs": jobs, "serial_seconds": serial, "parallel_seconds": parallel,
+           "serial_jobs_per_hour": jobs * 3600 / serial,
+           "parallel_jobs_per_hour": jobs * 3600 / parallel, "ratio": serial / parallel,
+           "cores": len(os.sched_getaffinity(0))}
+    print(f"  sweep    {jobs} smoke jobs: one at a time {serial:.1f} s, parallel "
+          f"{parallel:.1f} s: {row['ratio']:.2f}x", flush=True)
+    return row
+
+
+def fwd_bwd_seconds(net: RecurrentNet, x: torch.Tensor, unrolled: bool, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        sync()
+        start = time.perf_counter()
+        out = net.unrolled(x).output if unrolled else net(x)
+        out.square().mean().backward()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_unrolled(reps: int, lengths: tuple[int, ...]) -> list[dict]:
+    rows = []
+    torch.manual_seed(0)
+    for seq_len in lengths:
+        for cell in CELLS:
+            net = RecurrentNet(cell, 2, 128, 1, 1, False).to(DEVICE)
+            x = torch.rand(64, seq_len, 2, device=DEVICE)
+            fwd_bwd_seconds(net, x, True, 1)
+            fused = fwd_bwd_seconds(net, x, False, reps + 2)
+            unrolled = fwd_bwd_seconds(net, x, True, reps + 2)
+            rows.append({"cell": cell, "seq_len": seq_len, "fused_seconds": fused,
+                         "unrolled_seconds": unrolled, "ratio": unrolled / fused})
+            print(f"  unrolled {cell:4s} T={seq_len:<4d} fused {fused * 1e3:7.2f} ms  "
+                  f"unrolled {unrolled * 1e3:7.2f} ms  {unrolled / fused:5.1f}x", flush=True)
+    return rows
+
+
+def report(results: dict) -> str:
+    """The table of ratios against the goals."""
+    lines = ["| measurement | median | goal | met |", "|---|---|---|---|"]
+    for row in results["harness"]:
+        lines.append(f"| rnnmem / plain loop steps/s, {row['cell']} T={row['seq_len']} | "
+                     f"{row['ratio']:.3f} | >= 0.95 | {'yes' if row['ratio'] >= 0.95 else 'NO'} |")
+    for row in results["probe"]:
+        lines.append(f"| probe overhead, {row['cell']} T={row['seq_len']}, every "
+                     f"{row['every_n_steps']} steps | {row['overhead']:.1%} | <= 10% | "
+                     f"{'yes' if row['overhead'] <= 0.10 else 'NO'} |")
+    fixed = results["fixed_cost"]["seconds"]
+    lines.append(f"| fixed cost per run (s) | {fixed:.2f} | <= 2 | "
+                 f"{'yes' if fixed <= 2 else 'NO'} |")
+    sweep = results["sweep"]
+    lines.append(f"| sweep throughput, parallel / one at a time ({sweep['cores']} cores) | "
+                 f"{sweep['ratio']:.2f}x | >= 1.7x | {'yes' if sweep['ratio'] >= 1.7 else 'NO'} |")
+    for row in results["unrolled"]:
+        lines.append(f"| unrolled / fused fwd+bwd, {row['cell']} T={row['seq_len']} | "
+                     f"{row['ratio']:.1f}x | (reported) | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--quick", action="store_true", help="fewer steps, one length")
+    args = parser.parse_args()
+    os.environ.setdefault("WANDB_MODE", "offline")
+    lengths = (50,) if args.quick else (50, 200)
+    steps = 100 if args.quick else 200
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        os.environ.setdefault("RNNMEM_CACHE", str(workdir / "cache"))
+        print(f"rnnmem bench: {args.reps} repetitions, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads", flush=True)
+        results = {
+            "harness": bench_harness(workdir, args.reps, lengths, steps),
+            "probe": bench_probe(workdir, args.reps, lengths),
+            "fixed_cost": bench_fixed_cost(workdir, args.reps),
+            "sweep": bench_sweep(workdir, 1 if args.quick else args.reps),
+            "unrolled": bench_unrolled(args.reps, lengths),
+        }
+    results["seconds"] = time.perf_counter() - started
+    results["device"] = (torch.cuda.get_device_name() if DEVICE.type == "cuda"
+                         else f"cpu, {os.cpu_count()} cores")
+    table = report(results)
+    print("\n" + table + f"\n\nbench took {results['seconds']:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**results, "table": table}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

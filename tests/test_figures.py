@@ -1,0 +1,358 @@
+"""`make figures`: the paper figures and Table 1 from hand-made records with known values.
+
+The hand-made sweep is the grid task {adding, copy} x cell {rnn, lstm, gru} x T {4, 8} x seed
+{0, 1} (one layer, unidirectional) with three gaps: adding/rnn-d1-uni-T8-s1 failed, both seeds
+of copy/lstm-d1-uni-T8 diverged, copy/rnn-d1-uni-T8-s1 left no record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from matplotlib.collections import PathCollection, QuadMesh
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from rnnmem import figures
+from rnnmem.make_figures import EXPERIMENTS, expected_grid, load_experiment, main, sweep_runs
+from rnnmem.probe import by_distance
+from rnnmem.record import write_probe_arrays, write_record
+from rnnmem.tasks import make_task
+
+TASKS, CELLS, LENGTHS, SEEDS = ("adding", "copy"), ("rnn", "lstm", "gru"), (4, 8), (0, 1)
+STEPS = np.array([0, 50, 100])
+GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update")}
+FAILED = "adding/rnn-d1-uni-T8-s1"
+DIVERGED = ("copy/lstm-d1-uni-T8-s0", "copy/lstm-d1-uni-T8-s1")
+MISSING = "copy/rnn-d1-uni-T8-s1"
+ERROR = "RuntimeError: CUDA out of memory"
+
+
+def metric(task: str, cell: str, length: int, seed: int) -> float:
+    """The known final held-out metric of each run (adding: MSE; copy: recall accuracy)."""
+    k = CELLS.index(cell)
+    if task == "adding":
+        return 0.02 * (k + 1) * length + 0.01 * seed
+    return 0.995 if cell == "gru" else 0.5 - 0.03 * length + 0.02 * seed
+
+
+def grad(task: str, length: int, seed: int) -> np.ndarray:
+    """The known g_t of every run, (probe, t): geometric decay away from the loss anchor."""
+    spec = make_task(task, length)
+    t = np.arange(spec.length)
+    rate = np.array([0.25, 0.5, 0.75])[:, None]  # per probe
+    return (1 + seed) * 10.0 ** (-rate * np.abs(spec.loss_anchor - t))
+
+
+def gate(seed: int, length: int) -> np.ndarray:
+    """The known mean of every gate, (probe, gate, t)."""
+    t = np.arange(length)
+    return np.stack([[0.5 + 0.1 * p + 0.01 * t + 0.02 * seed + 0.001 * g for g in range(3)]
+                     for p in range(len(STEPS))])
+
+
+def horizon(length: int, seed: int) -> float:
+    return length // 2 + seed
+
+
+def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None:
+    name = f"{cell}-d1-uni-T{length}-s{seed}"
+    run = f"{task}/{name}"
+    if run == MISSING:
+        return
+    run_dir = sweep / task / name
+    spec = make_task(task, length)
+    value = metric(task, cell, length, seed)
+    status = "failed" if run == FAILED else "diverged" if run in DIVERGED else "finished"
+    record = {
+        "status": status, "name": name, "baseline": spec.baseline,
+        "config": {"task": {"name": task, "seq_len": length}, "seed": seed,
+                   "model": {"cell": cell, "depth": 1, "bidirectional": False,
+                             "merge": "concat", "hidden_size": 8}},
+    }
+    if status == "failed":
+        write_record(run_dir, {**record, "solved": False, "error": ERROR,
+                               "curves": {"train": [], "val": []}})
+        return
+    metrics = {"test_mse": value, "test_loss": value} if task == "adding" else {
+        "test_acc": value, "test_exact": value / 2, "test_loss": 1.0 - value}
+    if status == "diverged":
+        metrics = dict.fromkeys(metrics, float("nan"))
+    g = grad(task, length, seed)
+    if status == "diverged":
+        g[-1] = np.nan
+    arrays = {"steps": STEPS, "probe_loss": np.ones(3), "h_norm": g[:, None, None, :],
+              "memory_horizon": np.full((3, 1, 1), horizon(length, seed), dtype=float)}
+    if cell in GATES:
+        names = GATES[cell]
+        arrays["gate_names"] = np.array(names)
+        arrays["gate_mean"] = gate(seed, spec.length)[:, None, None, : len(names), :]
+    write_probe_arrays(run_dir, arrays)
+    write_record(run_dir, {
+        **record, **metrics, "status": status,
+        "solved": status == "finished" and (value < 0.01 if task == "adding" else value >= 0.99),
+        "train_steps": 100,
+        "curves": {"train": [{"step": s, "train_loss": 1.0 / (s + 1 + seed)} for s in (0, 50, 100)],
+                   "val": [{"step": s, "val_loss": 2.0 / (s + 1 + seed)} for s in (50, 100)]},
+        "probe": {"steps": STEPS.tolist(), "memory_horizon": [horizon(length, seed)] * 3},
+    })
+
+
+def make_sweep(sweep: Path) -> Path:
+    for task in TASKS:
+        for cell in CELLS:
+            for length in LENGTHS:
+                for seed in SEEDS:
+                    write_run(sweep, task, cell, length, seed)
+    multirun = {
+        "hydra": {"sweeper": {"params": {"task": "adding,copy", "model.cell": "rnn,gru",
+                                         "task.seq_len": "4,8", "seed": "0,1"}},
+                  "overrides": {"task": ["+experiment=handmade", "model.cell=rnn,lstm,gru"]}},
+        "task": {"name": "adding", "seq_len": 50},
+        "model": {"cell": "lstm", "depth": 1, "bidirectional": False},
+        "seed": 0,
+    }
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    (sweep / "sweep.json").write_text(json.dumps({"total": 24}))
+    return sweep
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sweep(tmp_path_factory.mktemp("sweep"))
+
+
+@pytest.fixture(scope="module")
+def drawn(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Figure]:
+    """Every experiment's figures, kept open instead of saved: stem -> Figure."""
+    out = tmp_path_factory.mktemp("drawn")
+    captured: dict[str, Figure] = {}
+
+    def keep(fig: Figure, stem: Path, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
+        captured[Path(stem).name] = fig
+        return []
+
+    runs = sweep_runs(sweep)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(figures, "save", keep)
+        patch.setattr(figures, "close", lambda fig: None)
+        for name in EXPERIMENTS:
+            load_experiment(name).make(runs, sweep, out)
+    yield captured
+    figures.close("all")
+
+
+@pytest.fixture(scope="module")
+def built(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`python -m rnnmem.make_figures SWEEP` run twice, at once, in fresh processes with
+    different hash seeds, on two copies of the sweep at different paths: the two default
+    output folders."""
+    copies = [tmp_path_factory.mktemp(name) / "sweep" for name in ("first", "second")]
+    for copy in copies:
+        shutil.copytree(sweep, copy)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    jobs = [subprocess.Popen([sys.executable, "-m", "rnnmem.make_figures", str(copy)],
+                             env={**env, "PYTHONHASHSEED": str(seed)}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for seed, copy in enumerate(copies)]
+    for job in jobs:
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err
+    return copies[0] / "figures", copies[1] / "figures"
+
+
+def panel(fig: Figure, title_start: str) -> object:
+    (ax,) = [ax for ax in fig.axes if ax.get_title().startswith(title_start)]
+    return ax
+
+
+def line(ax: object, label: str) -> object:
+    (found,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return found
+
+
+def texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for f in (fig, *fig.subfigs) for t in f.texts)
+
+
+def test_sweep_runs_hold_every_grid_point_with_its_status(sweep):
+    runs = sweep_runs(sweep)
+    assert len(runs) == 24
+    status = dict(zip(runs["run"], runs["status"], strict=True))
+    assert status[FAILED] == "failed" and status[MISSING] == "missing"
+    assert [status[run] for run in DIVERGED] == ["diverged", "diverged"]
+    assert sum(s == "finished" for s in status.values()) == 20
+
+
+def test_expected_grid_applies_command_line_sweeps_over_the_preset(sweep):
+    grid = expected_grid(sweep)
+    assert sorted(set(grid["cell"])) == ["gru", "lstm", "rnn"]
+    assert len(grid) == 24 and grid["run"].is_unique
+    assert MISSING in set(grid["run"])
+
+
+def test_memory_capacity_lines_are_the_mean_over_finished_seeds(drawn):
+    fig = drawn["fig2_memory_capacity"]
+    adding = panel(fig, "adding")
+    for cell in ("lstm", "gru"):
+        xs, ys = line(adding, figures.CELL_LABELS[cell]).get_data()
+        assert list(xs) == [4, 8]
+        expected = [np.mean([metric("adding", cell, t, s) for s in SEEDS]) for t in LENGTHS]
+        np.testing.assert_allclose(ys, expected)
+    # the failed seed is left out of the mean, not counted as zero
+    _, ys = line(adding, "vanilla RNN").get_data()
+    np.testing.assert_allclose(ys, [np.mean([metric("adding", "rnn", 4, s) for s in SEEDS]),
+                                    metric("adding", "rnn", 8, 0)])
+    copy = panel(fig, "copy")
+    xs, _ = line(copy, "LSTM").get_data()
+    assert list(xs) == [4]  # both seeds at T=8 diverged ...
+    crosses = [ln for ln in copy.get_lines() if ln.get_marker() == "x"]
+    assert [list(ln.get_xdata()) for ln in crosses] == [[8]]  # ... and are marked there
+    baseline = [ln for ln in copy.get_lines() if ln.get_linestyle() == "--"]
+    assert [ln.get_ydata()[0] for ln in baseline] == [pytest.approx(1 / 8)]
+
+
+def test_memory_capacity_fills_the_markers_of_solved_points(drawn):
+    copy = panel(drawn["fig2_memory_capacity"], "copy")
+
+    def faces(cell: str) -> list[tuple[float, ...]]:
+        colour = to_rgba(figures.CELL_COLOURS[cell])
+        (dots,) = [c for c in copy.collections if isinstance(c, PathCollection)
+                   and np.allclose(c.get_edgecolors()[0], colour)]
+        return [tuple(face) for face in dots.get_facecolors()]
+
+    assert faces("gru") == [to_rgba(figures.CELL_COLOURS["gru"])] * 2  # solved at both T
+    assert faces("rnn") == [(1.0, 1.0, 1.0, 1.0)] * 2  # not solved: hollow
+
+
+def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
+    fig = drawn["fig1_gradient_vanishing_d1_uni"]
+    for task in TASKS:
+        anchor = make_task(task, 8).loss_anchor
+        for stage, probe in (("at initialisation", 0), ("after training", -1)):
+            ax = panel(fig, f"{task}, T = 8: {stage}")
+            assert ax.get_yscale() == "log"
+            assert ax.get_xlabel() == "distance from the loss (steps)"
+            expected = np.sqrt(by_distance(grad(task, 8, 0)[probe], anchor, "fwd")
+                               * by_distance(grad(task, 8, 1)[probe], anchor, "fwd"))
+            xs, ys = line(ax, "gru fwd").get_data()
+            np.testing.assert_allclose(xs, np.arange(anchor + 1))
+            np.testing.assert_allclose(ys, expected)
+    # diverged runs are not drawn; the single finished rnn seed at copy T=8 is
+    copy = panel(fig, "copy, T = 8: after training")
+    assert "lstm fwd" not in [ln.get_label() for ln in copy.get_lines()]
+    _, ys = line(copy, "rnn fwd").get_data()
+    anchor = make_task("copy", 8).loss_anchor
+    np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], anchor, "fwd"))
+
+
+def test_gradient_flow_heatmap_is_the_probe_array_of_the_first_seed(drawn):
+    fig = drawn["fig3_gradient_flow"]
+    ax = panel(fig, "LSTM, adding, T = 8")
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 8), grad("adding", 8, 0))
+    assert mesh.norm.__class__.__name__ == "LogNorm"
+    assert "diverged" in panel(fig, "LSTM, copy").texts[0].get_text()
+
+
+def test_depth_direction_grid_holds_mean_horizon_and_longest_length_solved(drawn):
+    fig = drawn["fig4_depth_direction"]
+    adding = panel(fig, "adding: memory horizon")
+    values = np.asarray(adding.images[0].get_array().filled(np.nan))
+    both = np.mean([horizon(8, s) for s in SEEDS])
+    np.testing.assert_allclose(values[:, 0], [horizon(8, 0), both, both])
+    copy = panel(fig, "copy: memory horizon")
+    assert "diverged" in [t.get_text() for t in copy.texts]
+    solved = panel(fig, "copy: longest delay T solved")
+    assert [t.get_text() for t in solved.texts] == ["none*", "none*", "8"]
+
+
+def test_gate_dynamics_plots_forget_and_update_gates_after_training(drawn):
+    ax = panel(drawn["fig5_gate_dynamics"], "adding")
+    for cell, name in (("lstm", "forget"), ("gru", "update")):
+        index = GATES[cell].index(name)
+        expected = np.mean([gate(s, 8)[-1, index] for s in SEEDS], axis=0)
+        np.testing.assert_allclose(line(ax, f"{cell} {name} trained").get_ydata(), expected)
+    assert ax.get_ylim() == (0, 1)
+
+
+def test_learning_curves_average_validation_loss_over_seeds(drawn):
+    ax = panel(drawn["fig6_learning_curves"], "adding, T = 8")
+    xs, ys = line(ax, "gru val").get_data()
+    np.testing.assert_allclose(xs, [50, 100])
+    np.testing.assert_allclose(ys, [np.mean([2 / (s + 1 + seed) for seed in SEEDS])
+                                    for s in (50, 100)])
+    baseline = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert baseline[0].get_ydata()[0] == pytest.approx(1 / 6)
+
+
+def test_every_figure_lists_the_runs_it_could_not_draw(drawn):
+    capacity = texts(drawn["fig2_memory_capacity"])
+    assert FAILED in capacity and MISSING in capacity and all(r in capacity for r in DIVERGED)
+    assert ERROR[:20] in capacity
+    for stem in ("fig1_gradient_vanishing_d1_uni", "fig3_gradient_flow", "fig4_depth_direction",
+                 "fig6_learning_curves"):
+        notes = texts(drawn[stem])
+        assert FAILED in notes and MISSING in notes and DIVERGED[0] in notes, stem
+    gates = texts(drawn["fig5_gate_dynamics"])
+    assert DIVERGED[0] in gates and FAILED not in gates  # the rnn has no gates to show
+
+
+def test_table1_gives_mean_and_std_over_seeds_and_counts_the_gaps(sweep):
+    table = load_experiment("table1").table_frame(sweep_runs(sweep))
+    assert len(table) == 12
+    assert list(table["cell"][:4]) == ["vanilla RNN"] * 2 + ["LSTM"] * 2  # the paper's order
+    row = table[(table["task"] == "adding") & (table["cell"] == "LSTM") & (table["T"] == 8)]
+    values = [metric("adding", "lstm", 8, s) for s in SEEDS]
+    assert row["final"].item() == f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
+    assert row["seeds"].item() == "2/2" and row["not finished"].item() == ""
+    failed = table[(table["task"] == "adding") & (table["cell"] == "vanilla RNN")
+                   & (table["T"] == 8)]
+    assert failed["final"].item() == f"{metric('adding', 'rnn', 8, 0):.4g}"
+    assert failed["seeds"].item() == "1/2" and failed["not finished"].item() == "1 failed"
+    diverged = table[(table["task"] == "copy") & (table["cell"] == "LSTM") & (table["T"] == 8)]
+    assert diverged["final"].item() == "—" and diverged["solved"].item() == "0/2"
+    assert diverged["not finished"].item() == "2 diverged"
+    solved = table[(table["task"] == "copy") & (table["cell"] == "GRU")]
+    assert list(solved["solved"]) == ["2/2", "2/2"]
+
+
+def test_make_figures_writes_every_figure_table_and_report(built):
+    built = built[0]
+    stems = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
+             "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves"]
+    expected = {f"{s}.{fmt}" for s in stems for fmt in ("pdf", "png")}
+    expected |= {"table1.md", "table1.tex", "report.md"}
+    assert {p.name for p in built.iterdir()} == expected
+    assert all((built / name).stat().st_size > 0 for name in expected)
+    report = (built / "report.md").read_text()
+    assert all(f"![{s}]({s}.png)" in report for s in stems)
+    assert (built / "table1.md").read_text().strip() in report
+    assert "Preset: `handmade`" in report
+    assert "Runs: 24 grid points: 20 finished, 1 failed, 2 diverged, 1 missing." in report
+    gaps = report[report.index("## Runs not shown"):]
+    assert FAILED in gaps and ERROR in gaps and MISSING in gaps
+    assert all(run in gaps for run in DIVERGED)
+    latex = (built / "table1.tex").read_text()
+    assert r"\begin{tabular}" in latex and "±" in latex
+
+
+def test_make_figures_twice_gives_identical_bytes(built):
+    first, second = ({p.name: p.read_bytes() for p in out.iterdir()} for out in built)
+    assert first.keys() == second.keys() and len(first) == 15
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_make_figures_without_records_fails_in_one_line(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no run records" in err
+    assert main([str(tmp_path / "absent")]) == 2
