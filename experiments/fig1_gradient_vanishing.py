@@ -21,13 +21,15 @@ memory (adding: the last step; copy: the first recall position), on the held-out
 at each task's longest T: left at initialisation, right after training. Forward direction
 solid, backward direction (bidirectional nets) dashed; geometric mean over seeds with a
 +-1 std band of log10 g. A straight falling line is exponential vanishing; its slope is the
-decay rate per step.
+decay rate per step. A state with no path to the loss has g_t = 0 exactly, which a log scale
+cannot show: the line has a gap there (e.g. the copy task's backward direction before the
+recall).
 """
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     paths: list[Path] = []
-    for depth, bidirectional in figures.variants(runs):
+    for depth, bidirectional in figures.variants(runs) or [figures.headline_variant(runs)]:
         variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
         lengths = figures.longest_lengths(variant)
         frames, no_probe = [], []
@@ -49,7 +51,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
                                                              sorted(no_probe))
         fig = figures.gradient_vanishing(
             curves, list(lengths), notes=notes,
-            title=f"Gradient vanishing: {figures.variant_label(depth, bidirectional)}")
+            title=f"Gradient vanishing in the bottom layer: "
+            f"{figures.variant_label(depth, bidirectional)}")
         stem = f"fig1_gradient_vanishing_{figures.variant_slug(depth, bidirectional)}"
         paths += figures.save(fig, out_dir / stem)
         figures.close(fig)

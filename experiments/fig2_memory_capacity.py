@@ -23,7 +23,7 @@ run at that T.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.variants(runs)[0]
+    depth, bidirectional = figures.headline_variant(runs)
     variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
     notes = figures.gap_notes(figures.gaps_for(runs, depth=depth, bidirectional=bidirectional))
     fig = figures.memory_capacity(

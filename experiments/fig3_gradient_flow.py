@@ -24,7 +24,7 @@ store the inputs there.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.variants(runs)[0]
+    depth, bidirectional = figures.headline_variant(runs)
     variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
     lengths = figures.longest_lengths(variant)
     cells = figures.ordered_cells(variant["cell"])
@@ -42,7 +42,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
             seed = int(done["seed"].iloc[0])
             maps[(task, cell)] = figures.GradMap(
                 arrays["steps"], arrays["h_norm"][:, 0, 0], make_task(task, length).loss_anchor,
-                f"{length}, seed {seed}")
+                f"T = {length}, seed {seed}")
     notes = figures.gap_notes(
         figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = figures.gradient_flow(

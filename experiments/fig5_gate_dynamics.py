@@ -25,7 +25,7 @@ training (band: min to max over seeds); dotted: at initialisation.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.variants(runs)[0]
+    depth, bidirectional = figures.headline_variant(runs)
     variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
     gated = variant[variant["cell"].isin(list(figures.MEMORY_GATES))]
     lengths = figures.longest_lengths(variant)

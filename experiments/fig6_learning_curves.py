@@ -24,7 +24,7 @@ about memory.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.variants(runs)[0]
+    depth, bidirectional = figures.headline_variant(runs)
     variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
     lengths = figures.longest_lengths(variant)
     frames = []

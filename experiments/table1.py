@@ -27,15 +27,16 @@ COLUMNS = ["task", "cell", "depth", "direction", "T", "seeds", "metric", "final"
            "baseline", "solved", "memory horizon", "not finished"]
 
 
-def mean_std(values: pd.Series) -> str:
-    """'mean ± std' (sample std) of the finite values; the mean alone for one; '—' for none."""
+def mean_std(values: pd.Series, digits: int = 4) -> str:
+    """'mean ± std' (sample std) of the finite values, the mean to `digits` significant digits;
+    the value alone for one; '—' for none."""
     data = values.to_numpy(dtype=float)
     data = data[np.isfinite(data)]
     if len(data) == 0:
         return "—"
     if len(data) == 1:
-        return f"{data[0]:.4g}"
-    return f"{data.mean():.4g} ± {data.std(ddof=1):.2g}"
+        return f"{data[0]:.{digits}g}"
+    return f"{data.mean():.{digits}g} ± {data.std(ddof=1):.2g}"
 
 
 def table_frame(runs: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +64,7 @@ def table_frame(runs: pd.DataFrame) -> pd.DataFrame:
             "test loss": mean_std(done["test_loss"]),
             "baseline": f"{make_task(task, int(length)).baseline:.4g}",
             "solved": f"{int(completed['solved'].astype(bool).sum())}/{len(completed)}",
-            "memory horizon": mean_std(done["memory_horizon"]),
+            "memory horizon": mean_std(done["memory_horizon"], digits=3),
             "not finished": ", ".join(f"{int(counts[s])} {s}" for s in figures.GAP_STATUSES
                                       if counts.get(s, 0)),
         })

@@ -351,6 +351,33 @@ def test_make_figures_twice_gives_identical_bytes(built):
     assert [name for name in first if first[name] != second[name]] == []
 
 
+def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_path,
+                                                                         monkeypatch):
+    write_record(tmp_path / "adding" / "rnn-d1-uni-T4-s0", {
+        "status": "failed", "solved": False, "error": ERROR,
+        "config": {"task": {"name": "adding", "seq_len": 4}, "seed": 0,
+                   "model": {"cell": "rnn", "depth": 1, "bidirectional": False}}})
+    write_record(tmp_path / "copy" / "broken", {"status": "failed", "error": "ConfigError: x"})
+    (tmp_path / "sweep.json").write_text(json.dumps({"total": 3}))  # and no multirun.yaml
+    drawn: list[str] = []
+
+    def keep(fig: Figure, stem: Path, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
+        drawn.append(Path(stem).name)
+        return [Path(f"{stem}.png")]
+
+    monkeypatch.setattr(figures, "save", keep)
+    main([str(tmp_path)])
+    assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
+                     "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
+                     "fig6_learning_curves"]
+    report = (tmp_path / "figures" / "report.md").read_text()
+    assert "Runs: 3 grid points: 0 finished, 2 failed, 0 diverged, 1 missing." in report
+    assert "adding/rnn-d1-uni-T4-s0" in report and "copy/broken" in report
+    assert "unknown grid point 1" in report
+    assert "configuration unknown (2): copy/broken [ConfigError: x], unknown grid point 1" in (
+        tmp_path / "figures" / "table1.md").read_text()
+
+
 def test_make_figures_without_records_fails_in_one_line(tmp_path, capsys):
     assert main([str(tmp_path)]) == 1
     err = capsys.readouterr().err

@@ -208,6 +208,12 @@ def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
     return sorted({(int(depth), bool(bidirectional)) for depth, bidirectional in pairs})
 
 
+def headline_variant(runs: pd.DataFrame) -> tuple[int, bool]:
+    """The (depth, bidirectional) that the single-variant figures show: the grid's shallowest
+    unidirectional networks, or (1, False) when no run has a known configuration."""
+    return (variants(runs) or [(1, False)])[0]
+
+
 def variant_label(depth: int, bidirectional: bool) -> str:
     layers = f"{depth} layer" + ("s" if depth > 1 else "")
     return f"{layers}, {'bidirectional' if bidirectional else 'unidirectional'}"
@@ -378,6 +384,12 @@ def _paper_figure(
     return fig, panel, axes
 
 
+def _no_tasks(axes: Any, tasks: Sequence[str]) -> None:
+    """Say so in the first panel when there is no task to draw at all."""
+    if not tasks:
+        _no_data(axes.flat[0], "no run with a known configuration\n(listed below)")
+
+
 def _no_data(ax: object, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
             fontsize=NOTE_FONT, color="0.35", wrap=True)
@@ -396,10 +408,12 @@ def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2
 
 
 def _log_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
-    """Per x: 10**mean(log10 y), 10**(mean -+ std), seed count; y <= 0 or not finite left out."""
-    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float)) & (frame[y] > 0)]
-    logs = np.log10(ok[y].to_numpy(dtype=float))
-    stats = pd.DataFrame({"x": ok[x].to_numpy(), "log": logs}).groupby("x", sort=True)["log"]
+    """Per x: 10**mean(log10 y), 10**(mean -+ std), count of the y > 0 and finite; NaN (a gap
+    in the line) where there is none, e.g. an exactly vanished gradient."""
+    values = frame[y].to_numpy(dtype=float)
+    ok = np.isfinite(values) & (values > 0)
+    logs = pd.Series(np.where(ok, np.log10(np.where(ok, values, 1.0)), np.nan))
+    stats = logs.groupby(frame[x].to_numpy(), sort=True)
     mean, std, count = stats.mean(), stats.std(ddof=0).fillna(0.0), stats.count()
     return (mean.index.to_numpy(dtype=float), 10 ** mean.to_numpy(), 10 ** (mean - std).to_numpy(),
             10 ** (mean + std).to_numpy(), count.to_numpy())
@@ -438,8 +452,10 @@ def gradient_vanishing(
     nrows = max(len(tasks), 1)
     fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=2,
                                      squeeze=False, sharey="row")
+    _no_tasks(axes, tasks)
     cells_drawn: set[str] = set()
     directions_drawn: set[str] = set()
+    banded = False
     for row, task in enumerate(tasks):
         data = curves[curves["task"] == task]
         length = f", T = {int(data['seq_len'].iloc[0])}" if len(data) else ""
@@ -460,6 +476,7 @@ def gradient_vanishing(
                             ls="-" if direction == "fwd" else "--", label=f"{cell} {direction}")
                     if count.max() > 1:
                         ax.fill_between(d, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+                        banded = True
                     cells_drawn.add(cell)
                     directions_drawn.add(direction)
             ax.set_yscale("log")
@@ -471,6 +488,8 @@ def gradient_vanishing(
     if "bwd" in directions_drawn:
         handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
                     Line2D([], [], color="0.3", ls="--", label="backward direction")]
+    if banded:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="±1 std of log g over seeds"))
     _legend_below(panel, handles, ncols=5)
     if title:
         panel.suptitle(title)
@@ -487,7 +506,8 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     status, solved and each task's metric column (`METRICS`)."""
     tasks = tasks_of(runs)
     fig, panel, axes = _paper_figure(WIDE, 2.9, notes, ncols=max(len(tasks), 1), squeeze=False)
-    no_run = False
+    _no_tasks(axes, tasks)
+    no_run = banded = False
     for ax, task in zip(axes[0], tasks, strict=False):
         spec = metric_spec(task)
         rows = runs[runs["task"] == task]
@@ -499,6 +519,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             ax.plot(x, mean, color=colour, lw=1.4, label=cell_label(cell))
             if len(count) and count.max() > 1:
                 ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+                banded = True
             solved = np.array([solved_by_majority(mine[mine["seq_len"] == t]) for t in x], bool)
             ax.scatter(x, mean, s=22, zorder=3, edgecolors=colour, linewidths=1.2,
                        facecolors=[colour if s else "white" for s in solved])
@@ -528,6 +549,8 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         Line2D([], [], color="0.3", ls="none", marker="o", markerfacecolor="white",
                label="not solved"),
     ]
+    if banded:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
     if no_run:
         handles.append(Line2D([], [], color="0.3", ls="none", marker="x",
                               label="no finished run (listed below)"))
@@ -539,7 +562,8 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
 
 @dataclass(frozen=True)
 class GradMap:
-    """One run's g_t over training: probe steps (P,), g (P, T), the loss anchor's timestep."""
+    """One run's g_t over training: probe steps (P,), g (P, T), the loss anchor's timestep and
+    what the panel title says of the run (e.g. 'T = 60, seed 0')."""
 
     steps: np.ndarray
     g: np.ndarray
@@ -561,6 +585,7 @@ def gradient_flow(
     nrows, ncols = max(len(tasks), 1), max(len(cells), 1)
     fig, panel, axes = _paper_figure(max(WIDE, 2.5 * ncols), 2.3 * nrows + 0.3, notes,
                                      nrows=nrows, ncols=ncols, squeeze=False)
+    _no_tasks(axes, tasks)
     for row, task in enumerate(tasks):
         for col, cell in enumerate(cells):
             ax = axes[row, col]
@@ -569,8 +594,7 @@ def gradient_flow(
                 _no_data(ax, item)
                 ax.set_title(f"{cell_label(cell)}, {task}")
                 continue
-            mesh = grad_heatmap(ax, item.steps, item.g,
-                                f"{cell_label(cell)}, {task}, T = {item.label}")
+            mesh = grad_heatmap(ax, item.steps, item.g, f"{cell_label(cell)}, {task}, {item.label}")
             ax.axvline(item.anchor, color="white", ls="--", lw=0.9)
             ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
             if len(item.steps) <= 8:
@@ -598,10 +622,13 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     nrows = 2 * max(len(tasks), 1)
     height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
     fig, panel, axes = _paper_figure(WIDE, height, notes, nrows=nrows, ncols=1, squeeze=False)
+    _no_tasks(axes, tasks)
     labels = [variant_label(d, b).replace("directional", "dir.") for d, b in combos]
     for row, task in enumerate(tasks):
         rows = runs[runs["task"] == task]
         lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
+        if not lengths:
+            continue
         longest = lengths[-1]
         horizon = np.full((len(cells), len(combos)), np.nan)
         solved_index = np.full((len(cells), len(combos)), np.nan)
@@ -615,8 +642,9 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                 values = values[np.isfinite(values)]
                 if len(values):
                     horizon[i, j] = values.mean()
-                    spread = f" ± {values.std(ddof=1):.2g}" if len(values) > 1 else ""
-                    horizon_text[i][j] = f"{values.mean():.3g}{spread}" + _star(at_longest)
+                    text = (f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1
+                            else f"{values[0]:.0f}")
+                    horizon_text[i][j] = text + _star(at_longest)
                 else:
                     horizon_text[i][j] = why_empty(at_longest)
                 completed = config[config["status"].isin(("finished", "diverged"))]
@@ -627,11 +655,13 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                 solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
                 solved_text[i][j] = (str(solved[-1]) if solved else "none") + _star(config)
         ax_h, ax_s = axes[2 * row, 0], axes[2 * row + 1, 0]
-        top = np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0
-        image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, max(top, 1.0)))
+        reach = make_task(task, longest).loss_anchor  # the largest distance there is
+        top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
+        image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
         bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
         bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-        ax_h.set_title(f"{task}: memory horizon after training, at T = {longest}")
+        ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
+                       f"(at most {reach})")
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
         bounds = np.arange(len(lengths) + 2) - 0.5
@@ -687,7 +717,9 @@ def gate_dynamics(
 
     `gates`: columns task, seq_len, anchor, cell, seed, stage, step, gate, t, value."""
     fig, panel, axes = _paper_figure(WIDE, 2.8, notes, ncols=max(len(tasks), 1), squeeze=False)
+    _no_tasks(axes, tasks)
     drawn: list[str] = []
+    banded = False
     for ax, task in zip(axes[0], tasks, strict=False):
         data = gates[gates["task"] == task]
         kept = [(cell, MEMORY_GATES[cell][0]) for cell in ordered_cells(data["cell"])
@@ -703,6 +735,7 @@ def gate_dynamics(
             ax.plot(t, mean, color=cell_colour(cell), lw=1.4, label=f"{cell} {gate} trained")
             if len(count) and count.max() > 1:
                 ax.fill_between(t, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+                banded = True
             t, mean, *_ = _range_band(mine[mine["stage"] == "init"], "t", "value")
             ax.plot(t, mean, color=cell_colour(cell), lw=1.0, ls=":", label=f"{cell} {gate} init")
             if cell not in drawn:
@@ -722,6 +755,8 @@ def gate_dynamics(
     handles += [Line2D([], [], color="0.3", ls="-", label="after training"),
                 Line2D([], [], color="0.3", ls=":", label="at initialisation"),
                 Line2D([], [], color="0.5", ls="--", label="loss anchor")]
+    if banded:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
     _legend_below(panel, handles, ncols=3)
     if title:
         panel.suptitle(title)
@@ -742,6 +777,8 @@ def learning_curves(
 
     `curves`: columns task, seq_len, cell, seed, split ('train' | 'val'), step, loss."""
     fig, panel, axes = _paper_figure(WIDE, 2.8, notes, ncols=max(len(tasks), 1), squeeze=False)
+    _no_tasks(axes, tasks)
+    banded = False
     for ax, task in zip(axes[0], tasks, strict=False):
         data = curves[curves["task"] == task]
         if data.empty:
@@ -758,6 +795,7 @@ def learning_curves(
             ax.plot(steps, mean, color=colour, lw=1.4, marker="o", ms=3, label=f"{cell} val")
             if len(count) and count.max() > 1:
                 ax.fill_between(steps, low, high, color=colour, alpha=0.18, lw=0)
+                banded = True
         if math.isfinite(baselines.get(task, math.nan)):
             ax.axhline(baselines[task], color="0.3", ls="--", lw=1)
         ax.set_yscale("log")
@@ -769,8 +807,8 @@ def learning_curves(
     handles += [Line2D([], [], color="0.3", lw=1.4, marker="o", ms=3, label="validation"),
                 Line2D([], [], color="0.3", lw=0.8, alpha=0.55, label="training"),
                 Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
-    if (curves["seed"].nunique() if len(curves) else 0) > 1:
-        handles.append(Patch(color="0.3", alpha=0.18, label="min-max over seeds"))
+    if banded:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
     _legend_below(panel, handles, ncols=4)
     if title:
         panel.suptitle(title)

@@ -28,7 +28,9 @@ import pandas as pd
 import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.figures import GAP_STATUSES, close, run_names
 from rnnmem.results import AXES, find_runs, load_sweep
@@ -62,25 +64,42 @@ def run_label(task: object, cell: object, depth: object, bidirectional: object,
     return f"{task}/{cell}-d{depth}-{direction}-T{seq_len}-s{seed}"
 
 
-def _sweep_arguments(config: object) -> list[str]:
-    params = config.hydra.sweeper.get("params") or {}
-    return [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+def _multirun(sweep_dir: Path) -> DictConfig | None:
+    """The sweep's `multirun.yaml` (None, with a warning if it cannot be read)."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.exists():
+        return None
+    try:
+        return OmegaConf.load(path)
+    except (OSError, ValueError, OmegaConfBaseException) as err:
+        print(f"rnnmem.make_figures: warning: ignoring {path}: {err}", file=sys.stderr)
+        return None
+
+
+def _sweep_arguments(config: DictConfig) -> list[str]:
+    """The sweeper's params, then the command line's overrides, as Hydra combines them."""
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    overrides = OmegaConf.select(config, "hydra.overrides.task") or []
+    return [f"{key}={value}" for key, value in params.items()] + list(overrides)
 
 
 def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
     """The grid points Hydra launched for this sweep (one row each, the axes of AXES but
     hidden_size, and `run`), from `multirun.yaml`; None without it."""
-    path = Path(sweep_dir) / "multirun.yaml"
-    if not path.exists():
+    config = _multirun(sweep_dir)
+    if config is None:
         return None
-    config = OmegaConf.load(path)
-    overrides = OverridesParser.create().parse_overrides(_sweep_arguments(config))
+    try:
+        overrides = OverridesParser.create().parse_overrides(_sweep_arguments(config))
+    except HydraException as err:
+        print(f"rnnmem.make_figures: warning: cannot rebuild the grid: {err}", file=sys.stderr)
+        return None
     jobs = BasicSweeper.split_arguments(overrides, None)[0]
     base = {axis: OmegaConf.select(config, key) for key, axis in AXIS_KEYS.items()}
     rows = []
     for job in jobs:
         point = dict(base)
-        chosen = dict(item.lstrip("+~").split("=", 1) for item in job)
+        chosen = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
         if "task" in chosen and chosen["task"] != base["task"]:
             point["task"] = chosen["task"]
             point["seq_len"] = _group_default("task", chosen["task"], "seq_len", base["seq_len"])
@@ -106,11 +125,11 @@ def _group_default(group: str, option: str, key: str, fallback: object) -> objec
 def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
     """The experiment preset (`+experiment=NAME`) of a sweep and its swept arguments, as Hydra
     applied them (a later value of a key replaces an earlier one)."""
-    path = Path(sweep_dir) / "multirun.yaml"
-    if not path.exists():
+    config = _multirun(sweep_dir)
+    if config is None:
         return None, []
     effective: dict[str, str] = {}
-    for argument in _sweep_arguments(OmegaConf.load(path)):
+    for argument in _sweep_arguments(config):
         effective[argument.lstrip("+~").split("=", 1)[0]] = argument  # the last one wins
     preset = effective.get("experiment", "").partition("=")[2] or None
     return preset, [a for a in effective.values() if "," in a]
@@ -132,12 +151,13 @@ def sweep_runs(sweep_dir: Path) -> pd.DataFrame:
     runs["run"] = [Path(d).resolve().relative_to(sweep_dir.resolve()).as_posix()
                    for d in runs["run_dir"]]
     grid = expected_grid(sweep_dir)
+    recorded_runs = set(runs["run"])
     recorded_axes = {tuple(row) for row in runs[list(AXIS_KEYS.values())].itertuples(index=False)}
     missing: list[dict[str, object]] = []
     if grid is not None:
         for point in grid.to_dict("records"):
             axes = tuple(point[axis] for axis in AXIS_KEYS.values())
-            if point["run"] not in set(runs["run"]) and axes not in recorded_axes:
+            if point["run"] not in recorded_runs and axes not in recorded_axes:
                 missing.append({**point, "status": "missing", "solved": False})
     else:
         total = expected_total(sweep_dir) or 0
@@ -216,7 +236,7 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
         rows = gaps[gaps["status"] == status]
         if rows.empty:
             continue
-        heading = "missing (no record)" if status == "missing" else status
+        heading = "missing, no record" if status == "missing" else status
         lines += [f"### {heading.capitalize()} ({len(rows)})", ""]
         if status == "failed":
             table = pd.DataFrame({"run": rows["run"].astype(str),

@@ -174,16 +174,19 @@ def read_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
 
 
 def _add_curve_points(curves: dict[str, list[dict[str, float]]], item: dict[str, Any]) -> None:
-    """The learning-curve points of one history step, keyed as in `record.json`'s curves."""
-    step = item.get("trainer/global_step")
-    if step is None:
+    """The learning-curve points of one history step, keyed as in `record.json`'s curves.
+
+    Lightning logs a batch's metrics under the batch's 0-based index; the record counts the
+    updates done by then, one more."""
+    if item.get("trainer/global_step") is None:
         return
+    step = int(item["trainer/global_step"]) + 1
     if "train/loss" in item:
-        curves["train"].append({"step": int(step), "train_loss": float(item["train/loss"])})
+        curves["train"].append({"step": step, "train_loss": float(item["train/loss"])})
     val = {f"val_{key[4:]}": float(value) for key, value in item.items()
            if key.startswith("val/") and isinstance(value, (int, float))}
     if val:
-        curves["val"].append({"step": int(step), **val})
+        curves["val"].append({"step": step, **val})
 
 
 def load_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
