@@ -17,13 +17,13 @@ from rnnmem.tasks import make_task
 
 CAPTION = """
 Exact ||dL/dh_t|| of the bottom layer against the distance from where the loss reads the
-memory (adding: the last step; copy: the first recall position), on the held-out probe batch,
+memory (adding: the last step, and t = 0 for the backward direction; copy: the first recall
+position, after which a backward direction has only 10 steps), on the held-out probe batch,
 at each task's longest T: left at initialisation, right after training. Forward direction
 solid, backward direction (bidirectional nets) dashed; geometric mean over seeds with a
 +-1 std band of log10 g. A straight falling line is exponential vanishing; its slope is the
 decay rate per step. A state with no path to the loss has g_t = 0 exactly, which a log scale
-cannot show: the line has a gap there (e.g. the copy task's backward direction before the
-recall).
+cannot show: the line has a gap there.
 """
 
 
@@ -34,14 +34,14 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
         lengths = figures.longest_lengths(variant)
         frames, no_probe = [], []
         for task, length in lengths.items():
-            anchor = make_task(task, length).loss_anchor
+            spec = make_task(task, length)
             done = figures.finished(figures.select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))
                 if "h_norm" not in arrays:
                     no_probe.append(run.run)
                     continue
-                frames.append(figures.distance_curves(arrays, anchor).assign(
+                frames.append(figures.distance_curves(arrays, spec).assign(
                     task=task, seq_len=length, cell=run.cell, seed=run.seed))
         curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["task", "seq_len", "cell", "seed", "stage", "step", "direction",

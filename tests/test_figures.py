@@ -236,22 +236,21 @@ def test_memory_capacity_fills_the_markers_of_solved_points(drawn):
 def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
     fig = drawn["fig1_gradient_vanishing_d1_uni"]
     for task in TASKS:
-        anchor = make_task(task, 8).loss_anchor
+        spec = make_task(task, 8)
         for stage, probe in (("at initialisation", 0), ("after training", -1)):
             ax = panel(fig, f"{task}, T = 8: {stage}")
             assert ax.get_yscale() == "log"
             assert ax.get_xlabel() == "distance from the loss (steps)"
-            expected = np.sqrt(by_distance(grad(task, 8, 0)[probe], anchor, "fwd")
-                               * by_distance(grad(task, 8, 1)[probe], anchor, "fwd"))
+            expected = np.sqrt(by_distance(grad(task, 8, 0)[probe], spec, "fwd")
+                               * by_distance(grad(task, 8, 1)[probe], spec, "fwd"))
             xs, ys = line(ax, "gru fwd").get_data()
-            np.testing.assert_allclose(xs, np.arange(anchor + 1))
+            np.testing.assert_allclose(xs, np.arange(spec.loss_anchor + 1))
             np.testing.assert_allclose(ys, expected)
     # diverged runs are not drawn; the single finished rnn seed at copy T=8 is
     copy = panel(fig, "copy, T = 8: after training")
     assert "lstm fwd" not in [ln.get_label() for ln in copy.get_lines()]
     _, ys = line(copy, "rnn fwd").get_data()
-    anchor = make_task("copy", 8).loss_anchor
-    np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], anchor, "fwd"))
+    np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], make_task("copy", 8), "fwd"))
 
 
 def test_gradient_flow_heatmap_is_the_probe_array_of_the_first_seed(drawn):

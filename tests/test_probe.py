@@ -116,7 +116,7 @@ def test_vanilla_rnn_gradient_vanishes_over_50_steps_at_init():
     task = make_task("adding", 60)
     net = RecurrentNet("rnn", 2, 64, 1, 1, False)
     x, y = task.sample(64, torch.Generator().manual_seed(0))
-    g = by_distance(probe(net, task, x, y).h_norm[0, 0], task.loss_anchor, "fwd")
+    g = by_distance(probe(net, task, x, y).h_norm[0, 0], task, "fwd")
     assert g[50] / g[0] < 1e-3, "a tanh RNN at init loses orders of magnitude over 50 steps"
     summary = summarise(g)
     assert summary["log10_grad_ratio"] < -3
@@ -138,11 +138,25 @@ def test_horizon_is_the_largest_distance_above_threshold():
     assert summarise(g, threshold=1e-2)["memory_horizon"] == 3
 
 
-def test_distance_runs_back_from_the_anchor_forward_and_mirrored_backward():
+def test_distance_runs_back_from_the_readout_forward_and_on_from_it_backward():
+    adding = make_task("adding", 10)  # readout: fwd after t = 9, bwd after t = 0
     g = np.arange(10.0)
-    np.testing.assert_array_equal(by_distance(g, 6, "fwd"), [6, 5, 4, 3, 2, 1, 0])
-    np.testing.assert_array_equal(by_distance(g, 9, "bwd"), np.arange(10.0))
-    np.testing.assert_array_equal(by_distance(g, 6, "bwd"), [3, 4, 5, 6, 7, 8, 9])
+    np.testing.assert_array_equal(by_distance(g, adding, "fwd"), g[::-1])
+    np.testing.assert_array_equal(by_distance(g, adding, "bwd"), g)
+    copy = make_task("copy", 5)  # recall at t = 15 .. 24: fwd reaches back to t = 0
+    g = np.arange(25.0)
+    np.testing.assert_array_equal(by_distance(g, copy, "fwd"), np.arange(15.0, -1, -1))
+    np.testing.assert_array_equal(by_distance(g, copy, "bwd"), np.arange(15.0, 25))
+
+
+def test_backward_copy_gradient_lives_only_after_the_first_recall_position():
+    torch.manual_seed(0)
+    task = make_task("copy", 6)
+    net = RecurrentNet("gru", task.input_size, 8, 1, task.num_outputs, True, bidirectional=True)
+    x, y = task.sample(4, torch.Generator().manual_seed(0))
+    g = probe(net, task, x, y).h_norm[0, 1]
+    assert (g[: task.backward_anchor] == 0).all()
+    assert (by_distance(g, task, "bwd") > 0).all()
 
 
 def test_lstm_gate_statistics_are_per_timestep_means():

@@ -47,7 +47,7 @@ class GradientProbe(pl.Callback):
         result = probe(
             module.net, self.task, self.x.to(device), self.y.to(device), step, self.saturation
         )
-        summaries = summarise_all(result.h_norm, self.task.loss_anchor, self.threshold)
+        summaries = summarise_all(result.h_norm, self.task, self.threshold)
         self.results.append(result)
         self.summaries.append(summaries)
         self.seconds += time.perf_counter() - start

@@ -38,7 +38,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
 from rnnmem.probe import DIRECTIONS, by_distance  # noqa: E402
-from rnnmem.tasks import make_task  # noqa: E402
+from rnnmem.tasks import MemoryTask, make_task  # noqa: E402
 from rnnmem.tasks.copy import NUM_SYMBOLS  # noqa: E402
 
 STYLE = {
@@ -302,14 +302,14 @@ def _shorten(text: str, limit: int) -> str:
 # --- Data for the figures: probe arrays and curves as long tables ------------------------------
 
 
-def distance_curves(arrays: Mapping[str, np.ndarray], anchor: int) -> pd.DataFrame:
+def distance_curves(arrays: Mapping[str, np.ndarray], task: MemoryTask) -> pd.DataFrame:
     """g by distance from the loss, bottom layer, every direction, at the first probe (stage
     'init') and the last ('trained'): columns stage, step, direction, distance, g."""
     h_norm, steps = arrays["h_norm"], arrays["steps"]  # (P, L, D, T), (P,)
     frames = []
     for stage, index in (("init", 0), ("trained", len(steps) - 1)):
         for k in range(h_norm.shape[2]):
-            g = by_distance(h_norm[index, 0, k], anchor, DIRECTIONS[k])
+            g = by_distance(h_norm[index, 0, k], task, DIRECTIONS[k])
             frames.append(pd.DataFrame({
                 "stage": stage, "step": int(steps[index]), "direction": DIRECTIONS[k],
                 "distance": np.arange(len(g)), "g": g,

@@ -14,7 +14,9 @@ the direct part, which is why the probe needs the unrolled path.
 
 Distance from the loss: the forward direction is measured back from `task.loss_anchor`
 (adding: the last step; copy: the first recall position), d = anchor - t; the backward
-direction, which reads the sequence in reverse, from the mirrored position, d = t - (L-1-anchor).
+direction, which reads the sequence in reverse, forward from `task.backward_anchor` (adding:
+t = 0, its readout; copy: the first recall position, after which it holds only 10 steps),
+d = t - anchor.
 Per probe, for each layer and direction:
 
     log10_grad_ratio = log10(g at the largest distance / g at distance 0)
@@ -93,11 +95,11 @@ def probe(
     )
 
 
-def by_distance(g: np.ndarray, anchor: int, direction: str) -> np.ndarray:
+def by_distance(g: np.ndarray, task: MemoryTask, direction: str) -> np.ndarray:
     """g_t re-indexed by distance from the loss, d = 0, 1, ... (see the module docstring)."""
     if direction == "fwd":
-        return g[: anchor + 1][::-1]
-    return g[len(g) - 1 - anchor :]
+        return g[: task.loss_anchor + 1][::-1]
+    return g[task.backward_anchor :]
 
 
 def summarise(g_by_distance: np.ndarray, threshold: float = 1e-2) -> dict[str, float]:
@@ -119,7 +121,7 @@ def summarise(g_by_distance: np.ndarray, threshold: float = 1e-2) -> dict[str, f
 
 
 def summarise_all(
-    h_norm: np.ndarray, anchor: int, threshold: float = 1e-2
+    h_norm: np.ndarray, task: MemoryTask, threshold: float = 1e-2
 ) -> dict[str, np.ndarray]:
     """Summaries of every layer and direction of one probe: name -> (L, D) array."""
     depth, directions, _ = h_norm.shape
@@ -129,7 +131,7 @@ def summarise_all(
     }
     for layer in range(depth):
         for k in range(directions):
-            curve = by_distance(h_norm[layer, k], anchor, DIRECTIONS[k])
+            curve = by_distance(h_norm[layer, k], task, DIRECTIONS[k])
             for name, value in summarise(curve, threshold).items():
                 table[name][layer, k] = value
     return table

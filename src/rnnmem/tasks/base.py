@@ -57,6 +57,13 @@ class MemoryTask(ABC):
     def loss_anchor(self) -> int:
         """Time index that gradient distances are measured from (where the memory is read)."""
 
+    @property
+    def backward_anchor(self) -> int:
+        """Time index from which a backward direction's distances are measured: where the loss
+        first reads it, its gradient then flowing toward later t. The readout position for a
+        per-step task; t = 0 for a per-sequence one, whose backward readout is its final state."""
+        return self.loss_anchor if self.per_step_output else 0
+
     @abstractmethod
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Draw a batch `(x, y)` on `generator.device`."""
