@@ -26,15 +26,13 @@ from types import ModuleType
 
 import pandas as pd
 import yaml
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.figures import GAP_STATUSES, close, run_names
 from rnnmem.results import AXES, find_runs, load_sweep
-from rnnmem.sweep import SWEEP_FILE
+from rnnmem.sweep import SWEEP_FILE, grid_jobs, sweep_arguments
 from rnnmem.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,13 +74,6 @@ def _multirun(sweep_dir: Path) -> DictConfig | None:
         return None
 
 
-def _sweep_arguments(config: DictConfig) -> list[str]:
-    """The sweeper's params, then the command line's overrides, as Hydra combines them."""
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    overrides = OmegaConf.select(config, "hydra.overrides.task") or []
-    return [f"{key}={value}" for key, value in params.items()] + list(overrides)
-
-
 def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
     """The grid points Hydra launched for this sweep (one row each, the axes of AXES but
     hidden_size, and `run`), from `multirun.yaml`; None without it."""
@@ -90,11 +81,10 @@ def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
     if config is None:
         return None
     try:
-        overrides = OverridesParser.create().parse_overrides(_sweep_arguments(config))
+        jobs = grid_jobs(config)
     except HydraException as err:
         print(f"rnnmem.make_figures: warning: cannot rebuild the grid: {err}", file=sys.stderr)
         return None
-    jobs = BasicSweeper.split_arguments(overrides, None)[0]
     base = {axis: OmegaConf.select(config, key) for key, axis in AXIS_KEYS.items()}
     rows = []
     for job in jobs:
@@ -129,7 +119,7 @@ def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
     if config is None:
         return None, []
     effective: dict[str, str] = {}
-    for argument in _sweep_arguments(config):
+    for argument in sweep_arguments(config):
         effective[argument.lstrip("+~").split("=", 1)[0]] = argument  # the last one wins
     preset = effective.get("experiment", "").partition("=")[2] or None
     return preset, [a for a in effective.values() if "," in a]

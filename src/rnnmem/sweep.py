@@ -19,7 +19,7 @@ import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.record import RECORD_FILE
 from rnnmem.results import load_sweep
@@ -33,13 +33,22 @@ SUMMARY_COLUMNS = (
 TASK_METRIC = {"copy": "test_acc", "adding": "test_mse"}
 
 
+def sweep_arguments(config: DictConfig) -> list[str]:
+    """The sweeper's params, then the command line's overrides, as Hydra combines them."""
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    overrides = OmegaConf.select(config, "hydra.overrides.task") or []
+    return [f"{key}={value}" for key, value in params.items()] + list(overrides)
+
+
+def grid_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job of the multirun, as Hydra's basic sweeper expands it."""
+    overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
 def count_jobs(config: DictConfig) -> int:
     """Jobs in this multirun: the product of the sweeper's params and command-line sweeps."""
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(config.hydra.overrides.task)
-    overrides = OverridesParser.create().parse_overrides(arguments)
-    return len(BasicSweeper.split_arguments(overrides, None)[0])
+    return len(grid_jobs(config))
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
