@@ -3,7 +3,7 @@
 Training batches are drawn on the training device from a seeded generator, so no data loader
 stands between the optimiser and the GPU; the loader Lightning asks for only counts steps.
 Nothing in `training_step` waits for the device: a non-finite loss is noted on the device and
-checked every `log_every_n_steps` steps, when Lightning syncs the logged loss anyway.
+checked every `log_every_n_steps` steps, when the loss is logged (and synced) anyway.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class StepCounter(IterableDataset):
 
 
 class MemoryTaskModule(pl.LightningModule):
-    """Trains `net` on `task` with batches of `batch_size` fresh sequences per step."""
+    """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
+    the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step."""
 
     def __init__(
         self,
@@ -42,9 +43,14 @@ class MemoryTaskModule(pl.LightningModule):
         seed: int,
         optimiser: str = "adam",
         lr: float = 1e-3,
+        grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
     ) -> None:
         super().__init__()
+        # The step below is the plain PyTorch loop; Lightning's automatic optimisation would
+        # wrap it in a closure and a dozen hooks, which costs more than a small RNN's step.
+        self.automatic_optimization = False
+        self.grad_clip = grad_clip
         self.task = task
         self.net = net
         self.batch_size = batch_size
@@ -66,13 +72,22 @@ class MemoryTaskModule(pl.LightningModule):
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
 
     def training_step(self, step: Tensor, batch_idx: int) -> Tensor:
+        optimiser = self.optimizers()
         x, y = self.task.sample(self.batch_size, self.generator)
         loss = self.task.loss(self(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip is not None:
+            self.clip_gradients(optimiser, self.grad_clip, gradient_clip_algorithm="norm")
+        optimiser.step()
         self._nonfinite |= ~torch.isfinite(loss.detach())
-        self.log("train/loss", loss, batch_size=self.batch_size)
-        if (batch_idx + 1) % self.check_every_n_steps == 0 and bool(self._nonfinite):
-            self.diverged = True
-            self.trainer.should_stop = True
+        if (batch_idx + 1) % self.check_every_n_steps == 0:
+            # Lightning hands logged values to the loggers only every log_every_n_steps, and
+            # `self.log` costs about a millisecond: log (and look for divergence) just then.
+            self.log("train/loss", loss, batch_size=self.batch_size)
+            if bool(self._nonfinite):
+                self.diverged = True
+                self.trainer.should_stop = True
         return loss
 
     def on_train_end(self) -> None:

@@ -70,7 +70,11 @@ def find_runs(sweep_dir: Path | str) -> list[Path]:
 
 def load_sweep(sweep_dir: Path | str) -> pd.DataFrame:
     """One row per recorded run under `sweep_dir`, sorted by the config axes."""
-    rows = [load_run(run_dir) for run_dir in find_runs(sweep_dir)]
+    return runs_frame([load_run(run_dir) for run_dir in find_runs(sweep_dir)])
+
+
+def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """`load_run` mappings as a DataFrame sorted by the config axes (then `run_dir`)."""
     frame = pd.DataFrame(rows, columns=list(flatten_record({}).keys()))
     if frame.empty:
         return frame
@@ -207,7 +211,4 @@ def load_wandb_project(entity: str, project: str, group: str | None = None) -> p
         exit_code = 1 if run.state in ("failed", "crashed") else None
         record = _wandb_record(dict(run.config), dict(run.summary_metrics), run.name, exit_code)
         rows.append(flatten_record(record, f"{entity}/{project}/{run.id}"))
-    frame = pd.DataFrame(rows, columns=list(flatten_record({}).keys()))
-    if frame.empty:
-        return frame
-    return frame.sort_values(list(AXES) + ["run_dir"], kind="stable").reset_index(drop=True)
+    return runs_frame(rows)

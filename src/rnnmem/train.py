@@ -76,7 +76,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
     Whatever happens inside (an exception, a non-finite loss), a record is written; W&B gets
     the same numbers and is finished with a non-zero exit code when the run failed.
     """
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
@@ -92,6 +92,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         "version": rnnmem.__version__,
         "git_commit": git_commit(),
         "torch_threads": torch.get_num_threads(),
+        "started_at": started_at,
     }
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
@@ -125,6 +126,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         }
         write_probe_arrays(run_dir, arrays)
     record["wall_seconds"] = time.perf_counter() - started
+    record["finished_at"] = started_at + record["wall_seconds"]
     write_record(run_dir, record)
     if logger is not None:
         wandb_logging.finish(logger, record, arrays)
@@ -161,7 +163,7 @@ def fit_and_test(
     )
     module = MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
-        cfg.trainer.log_every_n_steps,
+        cfg.optim.grad_clip, cfg.trainer.log_every_n_steps,
     )
     clock = TrainingClock()
     # the clock comes last, so the probe (at batch start) is not counted as training time
@@ -174,7 +176,6 @@ def fit_and_test(
         val_check_interval=cfg.trainer.val_every_n_steps,
         check_val_every_n_epoch=None,
         log_every_n_steps=cfg.trainer.log_every_n_steps,
-        gradient_clip_val=cfg.optim.grad_clip,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         enable_checkpointing=False,
