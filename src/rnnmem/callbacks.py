@@ -1,8 +1,10 @@
-"""Lightning callbacks of a run: the gradient probe schedule and the learning curves."""
+"""Lightning callbacks of a run: the gradient probe's schedule, the training clock and the
+learning curves."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,7 @@ class GradientProbe(pl.Callback):
         every_n_steps: int,
         threshold: float = 1e-2,
         saturation: float = 0.95,
-        on_probe: Any = None,
+        on_probe: Callable[[ProbeResult, dict[str, np.ndarray]], None] | None = None,
     ) -> None:
         self.task, self.x, self.y = task, x, y
         self.every_n_steps = every_n_steps
