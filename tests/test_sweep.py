@@ -99,3 +99,10 @@ def test_submitit_local_executor_runs_the_smoke_sweep(tmp_path):
     assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
     assert all(r["status"] == "finished" for r in found.values())
     assert list((tmp_path / ".submitit").glob("*")), "jobs went through submitit"
+
+
+def test_bad_value_shared_by_every_job_stops_the_sweep_before_any_job(tmp_path):
+    result = run_cli("+experiment=smoke", "model.depth=0", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "rnnmem: error: model.depth=0 must be >= 1"
+    assert records(tmp_path) == {}

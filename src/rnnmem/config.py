@@ -125,14 +125,15 @@ def validate(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> Non
     """Raise ConfigError naming the first bad value and the allowed ones."""
     for spec in fields(schema):
         key = f"{prefix}{spec.name}"
-        value = cfg.get(spec.name)
         if is_dataclass(spec.default_factory):
-            validate(value, spec.default_factory, f"{key}.")
+            validate(cfg.get(spec.name), spec.default_factory, f"{key}.")
             continue
-        allowed = spec.metadata.get("choices")
+        allowed, bound = spec.metadata.get("choices"), spec.metadata.get("min")
+        if allowed is None and bound is None:
+            continue  # read only values with a rule: others may interpolate job-time values
+        value = cfg.get(spec.name)
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of: {', '.join(allowed)}")
-        bound = spec.metadata.get("min")
         if bound is not None and value < bound:
             raise ConfigError(f"{key}={value!r} must be >= {bound}")
 

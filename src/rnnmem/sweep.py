@@ -1,8 +1,9 @@
 """Sweep bookkeeping as a Hydra callback: job count, a progress line, the closing summary.
 
 Hydra's launchers (joblib on one machine, submitit on SLURM) run the jobs; this callback only
-watches the sweep directory. `on_multirun_start` counts the grid, `on_job_end` (in the job's
-process) prints one line `done/total, failures, ETA` from the records on disk, and
+watches the sweep directory. `on_multirun_start` validates the values every job shares (a bad
+one stops the sweep with one line before any job starts) and counts the grid, `on_job_end`
+(in the job's process) prints one line `done/total, failures, ETA` from the records on disk, and
 `on_multirun_end` prints and writes the summary table (`summary.md`, `summary.csv`) and exits
 non-zero, naming them, when any job failed or left no record.
 """
@@ -21,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rnnmem.config import ConfigError, validate
 from rnnmem.record import RECORD_FILE
 from rnnmem.results import load_sweep
 from rnnmem.tables import markdown_table
@@ -83,6 +85,11 @@ class SweepMonitor(Callback):
     """Progress line per finished job and the summary at the end of a multirun."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # a bad value shared by every job stops the sweep before any job starts
+            validate(config)
+        except ConfigError as err:
+            print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         total = count_jobs(config)

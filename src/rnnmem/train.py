@@ -47,7 +47,6 @@ OmegaConf.register_new_resolver("direction", lambda bi: "bi" if bi else "uni", r
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
 
 
-
 def quiet_libraries() -> None:
     """Keep a run's console to what matters (Hydra configures logging after import)."""
     for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
