@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem import figures
+from rnnmem.config import direction_label
 from rnnmem.tables import latex_table, markdown_table
 from rnnmem.tasks import make_task
 
@@ -56,7 +57,7 @@ def table_frame(runs: pd.DataFrame) -> pd.DataFrame:
             "task": task,
             "cell": figures.cell_label(cell),
             "depth": int(depth),
-            "direction": "bi" if bidirectional else "uni",
+            "direction": direction_label(bidirectional),
             "T": int(length),
             "seeds": f"{len(done)}/{len(group)}",
             "metric": spec.label,

@@ -117,6 +117,11 @@ class RunConfig:
     name: str = MISSING
 
 
+def direction_label(bidirectional: bool) -> str:
+    """'bi' or 'uni', as run names (`conf/train.yaml`: name), tables and figures spell it."""
+    return "bi" if bidirectional else "uni"
+
+
 class ConfigError(ValueError):
     """A config value outside its allowed set; the message is one line for the user."""
 

@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
+from rnnmem.config import direction_label  # noqa: E402
 from rnnmem.probe import DIRECTIONS, by_distance  # noqa: E402
 from rnnmem.tasks import MemoryTask, make_task  # noqa: E402
 from rnnmem.tasks.copy import NUM_SYMBOLS  # noqa: E402
@@ -225,7 +226,7 @@ def variant_label(depth: int, bidirectional: bool) -> str:
 
 
 def variant_slug(depth: int, bidirectional: bool) -> str:
-    return f"d{depth}_{'bi' if bidirectional else 'uni'}"
+    return f"d{depth}_{direction_label(bidirectional)}"
 
 
 def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:

@@ -30,6 +30,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from rnnmem.config import direction_label
 from rnnmem.figures import GAP_STATUSES, close, run_names
 from rnnmem.results import AXES, find_runs, load_sweep
 from rnnmem.sweep import SWEEP_FILE, grid_jobs, sweep_arguments
@@ -58,8 +59,7 @@ AXIS_TYPES = {"depth": "Int64", "seq_len": "Int64", "seed": "Int64", "bidirectio
 def run_label(task: object, cell: object, depth: object, bidirectional: object,
               seq_len: object, seed: object) -> str:
     """`task/name` as the sweep's run directory names it (`conf/train.yaml`: name, subdir)."""
-    direction = "bi" if bidirectional else "uni"
-    return f"{task}/{cell}-d{depth}-{direction}-T{seq_len}-s{seed}"
+    return f"{task}/{cell}-d{depth}-{direction_label(bidirectional)}-T{seq_len}-s{seed}"
 
 
 def _multirun(sweep_dir: Path) -> DictConfig | None:

@@ -22,7 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem.config import ConfigError, validate
+from rnnmem.config import ConfigError, direction_label, validate
 from rnnmem.record import RECORD_FILE
 from rnnmem.results import load_sweep
 from rnnmem.tables import markdown_table
@@ -58,7 +58,7 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
-    frame["direction"] = frame["bidirectional"].map({True: "bi", False: "uni"})
+    frame["direction"] = frame["bidirectional"].map(direction_label)
     frame["metric"] = frame["task"].map(TASK_METRIC)
     frame["test_metric"] = frame.apply(
         lambda run: run.get(TASK_METRIC.get(run["task"], ""), float("nan")), axis=1

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import rnnmem
 from rnnmem import wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
-from rnnmem.config import ConfigError, register_schemas, validate
+from rnnmem.config import ConfigError, direction_label, register_schemas, validate
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
 from rnnmem.probe import ProbeResult
@@ -43,7 +43,7 @@ log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
 
 register_schemas()
-OmegaConf.register_new_resolver("direction", lambda bi: "bi" if bi else "uni", replace=True)
+OmegaConf.register_new_resolver("direction", direction_label, replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
 
 
