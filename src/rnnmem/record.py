@@ -9,6 +9,7 @@ that a `record.json` present is a complete record.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -74,8 +75,10 @@ def is_complete(run_dir: Path) -> bool:
         return False
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from (with `+dirty` if modified)."""
+    """The commit of the checkout this package runs from (with `+dirty` if modified); asked
+    once per process, which a sweep's worker reuses for job after job."""
     root = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(

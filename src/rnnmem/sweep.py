@@ -23,8 +23,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import ConfigError, direction_label, validate
-from rnnmem.record import RECORD_FILE
-from rnnmem.results import load_sweep
+from rnnmem.record import RECORD_FILE, read_record
+from rnnmem.results import find_runs, load_sweep
 from rnnmem.tables import markdown_table
 
 SWEEP_FILE = "sweep.json"
@@ -67,13 +67,9 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _statuses(sweep_dir: Path) -> list[tuple[str, float]]:
-    out = []
-    for path in sweep_dir.rglob(RECORD_FILE):
-        try:
-            out.append((json.loads(path.read_text())["status"], path.stat().st_mtime))
-        except (OSError, ValueError, KeyError):
-            continue
-    return out
+    """(status, time written) of every record in the sweep so far."""
+    return [(read_record(run_dir)["status"], (run_dir / RECORD_FILE).stat().st_mtime)
+            for run_dir in find_runs(sweep_dir)]
 
 
 def _duration(seconds: float) -> str:
