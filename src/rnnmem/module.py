@@ -1,17 +1,32 @@
 """LightningModule of one memory-task run: fused recurrent net, task loss, metrics, optimiser.
 
 Training batches are drawn on the training device from a seeded generator, so no data loader
-stands between the optimiser and the GPU; the loader Lightning asks for only counts steps.
+stands between the optimiser and the GPU; the loader Lightning asks for only counts batches.
 Nothing in `training_step` waits for the device: a non-finite loss is noted on the device and
 checked every `log_every_n_steps` steps, when the loss is logged (and synced) anyway.
+
+Steps per batch. One Lightning batch runs `steps_per_batch` = k optimiser steps, each exactly
+the k = 1 step (its own fresh sample, forward, backward, clip, update), so that Lightning's cost
+per batch (hooks, callbacks, progress tracking: about half a millisecond) is paid once per k
+steps. `trainer.global_step` still counts optimiser steps. Every schedule of the run (max_steps,
+validation, logging, probe, checkpoints) is a multiple of k (`steps_per_batch`), so each falls on
+a batch boundary and sees the same steps as with k = 1; and the trained weights are the same
+bits, since the generator draws the same samples in the same order. The generator is module
+state: a run resumed at a batch boundary continues the same sequence.
+
+Evaluation (validation, test and so `solved`) runs in float32 whatever the training precision:
+autocast is switched off around it. Held-out sets are moved to the training device once
+(`device_batches`), so that no validation re-collates or copies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from math import gcd
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -19,6 +34,38 @@ from rnnmem.models import RecurrentNet
 from rnnmem.tasks import MemoryTask
 
 OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+MAX_AUTO_STEPS_PER_BATCH = 20  # Lightning's ~0.5 ms per batch is then <= 2% of a 1.5 ms step
+
+
+def steps_per_batch(intervals: Mapping[str, int], requested: int | None = None,
+                    cap: int = MAX_AUTO_STEPS_PER_BATCH) -> int:
+    """Optimiser steps per Lightning batch: `requested`, which must divide every interval of the
+    run's schedules (`{config key: interval in optimiser steps}`: max_steps, validation, logging,
+    probe, checkpoints), or when None the largest divisor of their greatest common divisor that
+    is <= `cap`.
+
+    Raises ValueError, one line naming the value and the first interval it does not divide."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"trainer.steps_per_batch={requested} must be >= 1 (or null)")
+        for name, interval in intervals.items():
+            if interval % requested:
+                raise ValueError(f"trainer.steps_per_batch={requested} does not divide "
+                                 f"{name}={interval}: every schedule must fall on a batch end")
+        return int(requested)
+    common = 0
+    for interval in intervals.values():
+        common = gcd(common, int(interval))
+    return max((k for k in range(1, min(common, cap) + 1) if common % k == 0), default=1)
+
+
+def device_batches(x: Tensor, y: Tensor, device: torch.device, batch_size: int
+                   ) -> DataLoader:
+    """A held-out set on `device`, in batches of `batch_size`, moved there once: the loader
+    yields the stored batches as they are (no collation, no copies)."""
+    x, y = x.to(device), y.to(device)
+    batches = [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return DataLoader(batches, batch_size=None, shuffle=False)
 
 
 class StepCounter(IterableDataset):
@@ -33,7 +80,8 @@ class StepCounter(IterableDataset):
 
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
-    the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step."""
+    the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
+    `steps_per_batch` such steps per Lightning batch."""
 
     def __init__(
         self,
@@ -45,6 +93,7 @@ class MemoryTaskModule(pl.LightningModule):
         lr: float = 1e-3,
         grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
+        steps_per_batch: int = 1,
     ) -> None:
         super().__init__()
         # The step below is the plain PyTorch loop; Lightning's automatic optimisation would
@@ -58,6 +107,7 @@ class MemoryTaskModule(pl.LightningModule):
         self.optimiser = optimiser
         self.lr = lr
         self.check_every_n_steps = check_every_n_steps
+        self.steps_per_batch = steps_per_batch
         self.generator: torch.Generator | None = None
         self.diverged = False
         self.register_buffer("_nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
@@ -71,34 +121,46 @@ class MemoryTaskModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
 
-    def training_step(self, step: Tensor, batch_idx: int) -> Tensor:
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         optimiser = self.optimizers()
-        x, y = self.task.sample(self.batch_size, self.generator)
-        loss = self.task.loss(self(x), y)
-        optimiser.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        if self.grad_clip is not None:
-            self.clip_gradients(optimiser, self.grad_clip, gradient_clip_algorithm="norm")
-        optimiser.step()
-        self._nonfinite |= ~torch.isfinite(loss.detach())
-        if (batch_idx + 1) % self.check_every_n_steps == 0:
+        for _ in range(self.steps_per_batch):
+            x, y = self.task.sample(self.batch_size, self.generator)
+            loss = self.task.loss(self(x), y)
+            optimiser.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if self.grad_clip is not None:
+                self.clip_gradients(optimiser, self.grad_clip, gradient_clip_algorithm="norm")
+            optimiser.step()  # Lightning's optimiser: global_step counts this step
+            self._nonfinite |= ~torch.isfinite(loss.detach())
+        if self.trainer.global_step % self.check_every_n_steps == 0:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
             self.log("train/loss", loss, batch_size=self.batch_size)
+            self.log("step", self._logged_step(), batch_size=self.batch_size)
             if bool(self._nonfinite):
                 self.diverged = True
                 self.trainer.should_stop = True
-        return loss
+        return loss  # the loss of the batch's last step, the step global_step now counts
+
+    def _logged_step(self) -> float:
+        """The step metrics are logged at (Lightning takes a logged `step` as the x-axis): the
+        0-based index of the last optimiser step during fit, the number of steps after it, as
+        Lightning itself logs them with one step per batch."""
+        fitting = self.trainer.state.fn == TrainerFn.FITTING
+        return float(self.trainer.global_step - (1 if fitting else 0))
 
     def on_train_end(self) -> None:
         if bool(self._nonfinite):
             self.diverged = True
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        """Held-out metrics of the float32 network, whatever autocast training used."""
         x, y = batch
-        metrics = self.task.metrics(self(x), y)
+        with torch.autocast(self.device.type, enabled=False):
+            metrics = self.task.metrics(self(x.float()), y)
         for name, value in metrics.items():
             self.log(f"{stage}/{name}", value, batch_size=len(x), on_step=False, on_epoch=True)
+        self.log("step", self._logged_step(), batch_size=len(x), on_step=False, on_epoch=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

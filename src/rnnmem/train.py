@@ -26,14 +26,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
 
 import rnnmem
-from rnnmem import wandb_logging
+from rnnmem import devices, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.environment import environment
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule, metrics_of
+from rnnmem.module import MemoryTaskModule, device_batches, metrics_of, steps_per_batch
 from rnnmem.probe import ProbeResult
 from rnnmem.record import git_commit, is_complete, write_probe_arrays, write_record
 from rnnmem.results import HEADLINE_SUMMARIES
@@ -45,6 +45,7 @@ EVAL_BATCH = 1000  # held-out sequences per forward pass
 register_schemas()
 OmegaConf.register_new_resolver("direction", direction_label, replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+OmegaConf.register_new_resolver("sweep_jobs", devices.sweep_jobs, replace=True)
 
 
 def quiet_libraries() -> None:
@@ -69,11 +70,36 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
     return max(1, cores // max(1, jobs))
 
 
-def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:
+def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
+    """Every schedule of the run in optimiser steps, by config key: each must fall on a batch
+    end (`rnnmem.module.steps_per_batch`)."""
+    intervals = {key: int(OmegaConf.select(cfg, key)) for key in
+                 ("trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps")}
+    if cfg.probe.enabled:
+        intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
+    return intervals
+
+
+def check_devices(cfg: DictConfig) -> int:
+    """Optimiser steps per batch, after checking that the schedules and the precision can run
+    here; raises ConfigError with a one-line reason otherwise."""
+    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if refusal is not None:
+        raise ConfigError(refusal)
+    try:
+        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def train_one(
+    cfg: DictConfig, run_dir: Path, n_jobs: int | None = None, gpu_index: int | None = None
+) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
     Whatever happens inside (an exception, a non-finite loss), a record is written; W&B gets
-    the same numbers and is finished with a non-zero exit code when the run failed.
+    the same numbers and is finished with a non-zero exit code when the run failed. `gpu_index`
+    is the CUDA device a sweep placed the job on (`rnnmem.devices.place_job`).
     """
     started, started_at = time.perf_counter(), time.time()
     quiet_libraries()
@@ -91,6 +117,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         "version": rnnmem.__version__,
         "git_commit": git_commit(),
         "torch_threads": torch.get_num_threads(),
+        "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
     }
     logger = None
@@ -109,7 +136,9 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         )
         if cfg.probe.enabled:
             probe = make_probe(cfg, task, val, logger)
-        record.update(fit_and_test(cfg, task, run_dir, val, test, logger, curves, probe))
+        record.update(
+            fit_and_test(cfg, task, run_dir, val, test, logger, curves, probe, gpu_index)
+        )
         interrupted = record.pop("interrupted")
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
@@ -152,9 +181,14 @@ def make_probe(
 def fit_and_test(
     cfg: DictConfig, task: MemoryTask, run_dir: Path, val: tuple[Tensor, Tensor],
     test: tuple[Tensor, Tensor], logger: Any, curves: LearningCurves,
-    probe: GradientProbe | None,
+    probe: GradientProbe | None, gpu_index: int | None = None,
 ) -> dict[str, Any]:
-    """Fit the fused network with Lightning, score it on the test set; the record's numbers."""
+    """Fit the fused network with Lightning, score it on the test set; the record's numbers.
+
+    Lightning counts batches for validation and logging; each batch makes `k` optimiser steps
+    (`check_devices`), so those intervals are given to it in batches."""
+    k = check_devices(cfg)
+    devices.set_tf32(cfg.trainer.tf32)
     net = RecurrentNet(
         cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
@@ -162,19 +196,19 @@ def fit_and_test(
     )
     module = MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
-        cfg.optim.grad_clip, cfg.trainer.log_every_n_steps,
+        cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
     )
     clock = TrainingClock()
     # the clock comes last, so the probe (at batch start) is not counted as training time
     callbacks = [curves, *([probe] if probe is not None else []), clock]
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
-        devices=1,
+        devices=1 if gpu_index is None else [gpu_index],
         precision=cfg.trainer.precision,
-        max_steps=cfg.trainer.max_steps,
-        val_check_interval=cfg.trainer.val_every_n_steps,
+        max_steps=cfg.trainer.max_steps,  # optimiser steps, as global_step counts them
+        val_check_interval=cfg.trainer.val_every_n_steps // k,
         check_val_every_n_epoch=None,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        log_every_n_steps=cfg.trainer.log_every_n_steps // k,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         enable_checkpointing=False,
@@ -183,12 +217,13 @@ def fit_and_test(
         num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
+    device = trainer.strategy.root_device
     fit_started = time.perf_counter()
-    trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
+    trainer.fit(module, val_dataloaders=device_batches(*val, device, EVAL_BATCH))
     fit_seconds = time.perf_counter() - fit_started
     if trainer.interrupted:
         return {"status": "failed", "error": "interrupted", "interrupted": True}
-    trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
+    trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     return {
@@ -200,6 +235,14 @@ def fit_and_test(
         "train_steps_per_sec": clock.steps_per_sec,
         "fit_seconds": fit_seconds,
         "device": str(module.device),
+        "steps_per_batch": k,
+        "precision": {
+            "training": cfg.trainer.precision,
+            "evaluation": "32-true",
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        },
+        "environment": environment(device),
         "interrupted": False,
     }
 
@@ -209,8 +252,12 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    # first, before anything asks CUDA for its devices: job i of a sweep on GPU i mod G
+    job_index = hydra_cfg.job.num if in_sweep else 0
+    gpu_index = devices.place_job(job_index) if cfg.trainer.accelerator != "cpu" else None
     try:
         validate(cfg)
+        check_devices(cfg)
     except ConfigError as err:
         if not in_sweep:
             print(f"rnnmem: error: {err}", file=sys.stderr)
@@ -222,7 +269,7 @@ def main(cfg: DictConfig) -> None:
         log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
         return
     n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
-    record = train_one(cfg, run_dir, n_jobs)
+    record = train_one(cfg, run_dir, n_jobs, gpu_index)
     if record["status"] == "failed" and not in_sweep:
         sys.exit(1)
 
