@@ -9,6 +9,7 @@ record is skipped, which is what makes sweeps resumable.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -78,6 +79,15 @@ def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
     if cfg.probe.enabled:
         intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
     return intervals
+
+
+def weights_digest(net: torch.nn.Module) -> str:
+    """sha256 of the trained parameters' bytes, in state-dict order: equal digests, equal bits."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def check_devices(cfg: DictConfig) -> int:
@@ -236,6 +246,7 @@ def fit_and_test(
         "fit_seconds": fit_seconds,
         "device": str(module.device),
         "steps_per_batch": k,
+        "weights_sha256": weights_digest(net),
         "precision": {
             "training": cfg.trainer.precision,
             "evaluation": "32-true",
