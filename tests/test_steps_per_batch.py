@@ -17,11 +17,14 @@ TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.t
 
 
 @pytest.mark.parametrize("intervals,expected", [
-    ({"max": 500, "val": 100, "log": 50, "probe": 100}, 10),   # the default sweep
-    ({"max": 20000, "val": 1000, "log": 100, "probe": 500}, 20),  # the paper preset
+    ({"max": 500, "val": 100, "log": 50, "probe": 100}, 50),   # the default sweep
+    ({"max": 20000, "val": 1000, "log": 100, "probe": 500}, 50),  # the paper preset
+    ({"max": 2000, "val": 250, "log": 50, "probe": 200}, 50),   # conf/train.yaml's defaults
     ({"max": 20, "val": 10, "log": 5, "probe": 10}, 5),        # the smoke preset
-    ({"max": 37, "val": 37}, 1),
-    ({"max": 60}, 20),
+    ({"max": 53, "val": 106}, 1),  # a prime above the cap: one step per batch
+    ({"max": 37, "val": 74}, 37),
+    ({"max": 60}, 30),
+    ({"max": 120, "val": 120}, 40),
 ])
 def test_automatic_steps_per_batch_divide_every_schedule(intervals, expected):
     k = steps_per_batch(intervals)

@@ -78,7 +78,7 @@ class TrainerConfig:
     precision: str = choice("32-true", ("32-true", "bf16-mixed"))
     # TF32 in cuDNN (the fused RNNs) and matmuls; off: training and probe see one function
     tf32: bool = False
-    # optimiser steps per Lightning batch; null: the largest divisor (<= 20) of every schedule
+    # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
     steps_per_batch: int | None = None
     progress_bar: bool = True
 

@@ -35,7 +35,10 @@ from rnnmem.models import RecurrentNet
 from rnnmem.tasks import MemoryTask
 
 OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
-MAX_AUTO_STEPS_PER_BATCH = 20  # Lightning's ~0.5 ms per batch is then <= 2% of a 1.5 ms step
+# Lightning's ~0.5 ms per batch, and logging's ~2 ms per log_every_n_steps, are then about 1% of
+# a small RNN's 1.5 ms step; a batch stays short enough for prompt interrupts (T=1000 on a CPU:
+# ~100 ms a step, 5 s a batch)
+MAX_AUTO_STEPS_PER_BATCH = 50
 
 
 def steps_per_batch(intervals: Mapping[str, int], requested: int | None = None,
@@ -144,8 +147,8 @@ class MemoryTaskModule(pl.LightningModule):
         if self.trainer.global_step % self.check_every_n_steps == 0:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
-            self.log("train/loss", loss, batch_size=self.batch_size)
-            self.log("step", self._logged_step(), batch_size=self.batch_size)
+            self.log_dict({"train/loss": loss, "step": self._logged_step()},
+                          batch_size=self.batch_size)
             if self._saw_nonfinite_loss():
                 self.diverged = True
                 self.trainer.should_stop = True
