@@ -102,6 +102,16 @@ def set_tf32(enabled: bool) -> None:
     torch.backends.cudnn.allow_tf32 = enabled
 
 
+def tf32_flags() -> dict[str, bool]:
+    """The TF32 switches as torch holds them now (recorded with the run).
+
+    Read here and not in `rnnmem.train`: that module is `__main__` under `python -m`, and
+    joblib's cloudpickle then pickles its functions with every submodule they touch, which
+    `torch.backends.cudnn` (a module-like object) does not survive."""
+    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+
+
 def bf16_refusal(
     capability: tuple[int, int] | None, cudnn_version: int | None
 ) -> str | None:

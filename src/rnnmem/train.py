@@ -247,12 +247,8 @@ def fit_and_test(
         "device": str(module.device),
         "steps_per_batch": k,
         "weights_sha256": weights_digest(net),
-        "precision": {
-            "training": cfg.trainer.precision,
-            "evaluation": "32-true",
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-        },
+        "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
+                      **devices.tf32_flags()},
         "environment": environment(device),
         "interrupted": False,
     }
