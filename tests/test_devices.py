@@ -60,6 +60,7 @@ def test_no_gpu_and_slurm_leave_the_device_alone():
                          [("0,1", 4, 16, "auto", 8), ("0", 4, 16, "gpu", 4), ("0", 8, 2, "auto", 2),
                           ("", 4, 16, "auto", -1), ("0,1", 4, 16, "cpu", -1)])
 def test_sweep_jobs_per_gpu(monkeypatch, gpus, per_gpu, cores, accelerator, expected):
+    monkeypatch.setattr(devices, "cuda_built", lambda: True)
     monkeypatch.setenv(devices.GPU_LIST_VARIABLE, gpus)
     monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(cores)))
     assert devices.sweep_jobs(per_gpu, accelerator) == expected
@@ -71,6 +72,7 @@ def test_local_launcher_takes_its_job_count_from_jobs_per_gpu(monkeypatch):
 
     from conftest import CONF, compose_config
 
+    monkeypatch.setattr(devices, "cuda_built", lambda: True)
     monkeypatch.setenv(devices.GPU_LIST_VARIABLE, "0,1,2")
     monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(64)))
     GlobalHydra.instance().clear()
@@ -93,6 +95,15 @@ def test_bf16_refused_where_cudnn_cannot_run_it(capability, cudnn, refused):
     else:
         assert "trainer.precision=bf16-mixed" in reason and refused in reason
         assert "\n" not in reason and "32-true" in reason
+
+
+def test_a_cpu_build_of_torch_ignores_listed_gpus(monkeypatch):
+    monkeypatch.setenv(devices.GPU_LIST_VARIABLE, "0,1")
+    monkeypatch.setattr(devices, "cuda_built", lambda: False)
+    assert devices.sweep_jobs(4, "auto") == -1
+    assert devices.trainer_devices(None) == 1
+    if not torch.cuda.is_available():
+        assert devices.trainer_devices(0) == 1
 
 
 def test_bf16_on_the_cpu_is_allowed():

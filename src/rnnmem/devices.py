@@ -30,6 +30,12 @@ MIN_BF16_CAPABILITY = (8, 0)
 MIN_BF16_CUDNN = 8000  # torch.backends.cudnn.version() of cuDNN 8.0.0
 
 
+def cuda_built() -> bool:
+    """Whether this torch can use CUDA at all (a CPU build cannot, whatever the environment
+    lists); asks no driver, so CUDA_VISIBLE_DEVICES can still be set after it."""
+    return torch.backends.cuda.is_built()
+
+
 def visible_gpus(env: MutableMapping[str, str] = os.environ) -> list[str]:
     """The GPUs this sweep may use, as CUDA_VISIBLE_DEVICES entries (indices or UUIDs).
 
@@ -87,13 +93,20 @@ def sweep_jobs(jobs_per_gpu: int, accelerator: str) -> int:
     """Parallel jobs of a local sweep (joblib's n_jobs): `jobs_per_gpu` per visible GPU when the
     jobs train on GPUs, never more than the CPU cores (each job's host thread launches its
     kernels); -1 (one per core) when they train on the CPU."""
-    if accelerator == "cpu":
+    if accelerator == "cpu" or not cuda_built():
         return -1
     gpus = len(visible_gpus())
     if gpus == 0:
         return -1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(jobs_per_gpu * gpus, cores or 1))
+
+
+def trainer_devices(gpu_index: int | None) -> int | list[int]:
+    """Lightning's `devices`: the placed GPU where the run trains on CUDA, else one device."""
+    if gpu_index is None or not torch.cuda.is_available():
+        return 1
+    return [gpu_index]
 
 
 def set_tf32(enabled: bool) -> None:

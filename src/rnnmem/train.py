@@ -213,7 +213,7 @@ def fit_and_test(
     callbacks = [curves, *([probe] if probe is not None else []), clock]
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
-        devices=1 if gpu_index is None else [gpu_index],
+        devices=devices.trainer_devices(gpu_index),
         precision=cfg.trainer.precision,
         max_steps=cfg.trainer.max_steps,  # optimiser steps, as global_step counts them
         val_check_interval=cfg.trainer.val_every_n_steps // k,
