@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
+from conftest import CONF, compose_config
 from rnnmem import devices
 
 
@@ -67,15 +69,9 @@ def test_sweep_jobs_per_gpu(monkeypatch, gpus, per_gpu, cores, accelerator, expe
 
 
 def test_local_launcher_takes_its_job_count_from_jobs_per_gpu(monkeypatch):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from conftest import CONF, compose_config
-
     monkeypatch.setattr(devices, "cuda_built", lambda: True)
     monkeypatch.setenv(devices.GPU_LIST_VARIABLE, "0,1,2")
     monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(64)))
-    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=local", "jobs_per_gpu=2"],
                       return_hydra_config=True)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import platform
 
+import datasets
+import hydra
+import numpy
 import pytest
 import pytorch_lightning as pl
 import torch
+import wandb
 
-from conftest import compose_config
+from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError
 from rnnmem.module import steps_per_batch
+from rnnmem.record import read_record
 from rnnmem.train import check_devices, train_one
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
@@ -73,17 +78,10 @@ def test_k_steps_per_batch_train_the_same_bits_on_the_same_schedule(tmp_path):
 
 def test_record_carries_the_versions_device_and_precision(tmp_path):
     record = run(tmp_path, "trainer.max_steps=10", "probe.enabled=false")
-    from rnnmem.record import read_record
-
     env = read_record(tmp_path)["environment"]
     assert env["python"] == platform.python_version()
     assert env["torch"] == torch.__version__
     assert env["pytorch-lightning"] == pl.__version__
-    import datasets
-    import hydra
-    import numpy
-    import wandb
-
     assert (env["hydra-core"], env["wandb"], env["datasets"], env["numpy"]) == (
         hydra.__version__, wandb.__version__, datasets.__version__, numpy.__version__)
     assert env["cuda"] == torch.version.cuda
@@ -91,3 +89,12 @@ def test_record_carries_the_versions_device_and_precision(tmp_path):
     assert record["precision"] == {"training": "32-true", "evaluation": "32-true",
                                    "tf32_matmul": False, "tf32_cudnn": False}
     assert record["config"]["trainer"]["tf32"] is False
+
+
+def test_cli_rejects_steps_per_batch_off_the_schedule_in_one_line(tmp_path):
+    result = run_cli("trainer.steps_per_batch=7", *TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "rnnmem: error: trainer.steps_per_batch=7 does not divide trainer.max_steps=2000: "
+        "every schedule must fall on a batch end")
+    assert not (tmp_path / "record.json").exists()
