@@ -11,12 +11,15 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import wandb
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError
-from rnnmem.module import steps_per_batch
+from rnnmem.models import RecurrentNet
+from rnnmem.module import MemoryTaskModule, steps_per_batch
 from rnnmem.record import read_record
-from rnnmem.train import check_devices, train_one
+from rnnmem.tasks import make_task
+from rnnmem.train import check_devices, train_one, weights_digest
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
 
@@ -98,3 +101,36 @@ def test_cli_rejects_steps_per_batch_off_the_schedule_in_one_line(tmp_path):
         "rnnmem: error: trainer.steps_per_batch=7 does not divide trainer.max_steps=2000: "
         "every schedule must fall on a batch end")
     assert not (tmp_path / "record.json").exists()
+
+
+def fit_module(tmp_path, max_steps, k, ckpt_path=None, save_every=None):
+    """The module alone under a plain Trainer (checkpointing as Lightning does it)."""
+    task = make_task("adding", 8)
+    torch.manual_seed(0)
+    net = RecurrentNet("gru", task.input_size, 8, 1, task.num_outputs, task.per_step_output)
+    module = MemoryTaskModule(task, net, batch_size=8, seed=3, lr=1e-2, check_every_n_steps=5,
+                              steps_per_batch=k)
+    callbacks = [] if save_every is None else [ModelCheckpoint(
+        dirpath=tmp_path, every_n_train_steps=save_every, save_top_k=-1)]
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=max_steps, logger=False,
+                         enable_checkpointing=save_every is not None, callbacks=callbacks,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=str(tmp_path))
+    trainer.fit(module, ckpt_path=ckpt_path)
+    return weights_digest(net), trainer.global_step
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_resuming_at_a_batch_end_trains_the_same_bits(tmp_path, k):
+    straight, steps = fit_module(tmp_path / "straight", 20, k)
+    fit_module(tmp_path / "first", 10, k, save_every=10)
+    (checkpoint,) = (tmp_path / "first").glob("*.ckpt")  # the one at step 10
+    resumed, resumed_steps = fit_module(tmp_path / "second", 20, k, ckpt_path=str(checkpoint))
+    assert steps == resumed_steps == 20
+    assert resumed == straight
+    # without the generator's state the resumed run draws other batches
+    state = torch.load(checkpoint, weights_only=False)
+    del state["rnnmem_generator_state"]
+    torch.save(state, tmp_path / "no_generator.ckpt")
+    other, _ = fit_module(tmp_path / "third", 20, k, ckpt_path=str(tmp_path / "no_generator.ckpt"))
+    assert other != straight

@@ -113,8 +113,10 @@ class MemoryTaskModule(pl.LightningModule):
         self.check_every_n_steps = check_every_n_steps
         self.steps_per_batch = steps_per_batch
         self.generator: torch.Generator | None = None
+        self._generator_state: Tensor | None = None  # from a checkpoint, until fit starts
         self.diverged = False
-        self.register_buffer("_loss_sum", torch.zeros(()), persistent=False)
+        # in the state dict, so that a resumed run still sees a NaN from before the checkpoint
+        self.register_buffer("_loss_sum", torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -124,6 +126,17 @@ class MemoryTaskModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        if self._generator_state is not None:
+            self.generator.set_state(self._generator_state)
+            self._generator_state = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The batch generator's state: a run resumed from a checkpoint (taken at a batch end)
+        draws the very samples the uninterrupted run would have drawn."""
+        checkpoint["rnnmem_generator_state"] = self.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._generator_state = checkpoint.get("rnnmem_generator_state")
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         # The torch optimiser itself, and backward and clipping as `manual_backward`,
