@@ -119,7 +119,7 @@ def bench_harness(workdir: Path, reps: int, sizes: dict[str, tuple[int, int, int
     for size, (hidden, batch, seq_len) in sizes.items():
         for cell in CELLS:
             rate = plain_steps_per_sec(cell, "adding", seq_len, hidden, batch, 10)
-            steps = 50 * int(min(max(seconds * rate, 50), 2000) // 50)
+            steps = 50 * int(min(max(seconds * rate, 100), 2000) // 50)  # >= 2 batches
             overrides = (f"model={cell}", f"task.seq_len={seq_len}", "task=adding",
                          f"model.hidden_size={hidden}", f"data.batch_size={batch}",
                          f"trainer.max_steps={steps}", f"trainer.val_every_n_steps={steps}",
