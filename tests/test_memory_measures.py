@@ -8,6 +8,10 @@ after the adding problem is solved; the configuration's bounds.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -282,3 +286,22 @@ def test_probe_threshold_2_is_a_one_line_error_before_training(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "rnnmem: error: probe.threshold=2.0 must lie in the open interval (0, 1)"]
     assert not (tmp_path / "record.json").exists()
+
+
+def peak_memory_mib(mode: str, length: int, hidden: int = 64, batch: int = 32) -> float:
+    """Growth of the peak resident memory of a fresh process over one probe (scripts/)."""
+    script = Path(__file__).with_name("scripts") / "probe_peak_memory.py"
+    result = subprocess.run([sys.executable, str(script), mode, str(hidden), str(length),
+                             str(batch)], capture_output=True, text=True, check=True)
+    before, after = map(float, result.stdout.split())
+    return after - before
+
+
+def test_probe_peak_memory_is_that_of_the_gradient_pass_not_of_stacked_gates():
+    """Gate statistics are running sums, reduced before the backward pass frees the graph: the
+    probe's peak is the bare float64 gradient pass's, while stacking the three LSTM gates of
+    T=800 steps would take 3 T B H 8 bytes = 39 MiB more."""
+    stacked = 3 * 800 * 32 * 64 * 8 / 2**20
+    bare, full = peak_memory_mib("bare", 800), peak_memory_mib("probe", 800)
+    assert bare > stacked, "the measurement sees the graph"
+    assert full - bare < 0.1 * stacked

@@ -110,18 +110,19 @@ def probe(
             yc = yc.double() if yc.is_floating_point() else yc
             n = len(xc)
             out = twin.unrolled(xc, gates=gates.wanted(twin))
+            if out.gates is not None:  # reduce now and let go, so backward frees them as it goes
+                gates.add(out.gates)
+                out.gates = None
             loss = task.memory_loss(out.output, yc)
             kinds = [out.h] if out.c is None else [out.h, out.c]
             states = [s for kind in kinds for layer in kind for direction in layer
                       for s in direction]
             grads = torch.autograd.grad(loss, [*states, xc])
             # dL_c/dh^b = dl_b/dh^b / n, so n^2 ||dL_c/dh||^2 sums ||dl_b/dh^b||^2 over the chunk
-            chunk = torch.stack(grads[:-1]).flatten(1).pow(2).sum(dim=1) * n**2
+            chunk = torch.stack([grad.pow(2).sum() for grad in grads[:-1]]) * n**2
             squares = chunk if squares is None else squares + chunk
             x_squares += grads[-1].pow(2).sum(dim=(0, 2)) * n**2  # (T,)
             loss_sum += float(loss.detach()) * n
-            if out.gates is not None:
-                gates.add(out.gates)
     norms = (squares / batch).sqrt().reshape(len(kinds), twin.depth, -1, length).cpu().numpy()
     return ProbeResult(
         step=step,
