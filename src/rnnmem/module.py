@@ -73,7 +73,7 @@ def device_batches(x: Tensor, y: Tensor, device: torch.device, batch_size: int
 
 
 class StepCounter(IterableDataset):
-    """Yields the step index forever: the batches themselves are sampled on the device."""
+    """Yields the batch index forever: the batches themselves are sampled on the device."""
 
     def __iter__(self) -> Iterator[int]:
         step = 0
