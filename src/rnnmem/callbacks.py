@@ -56,9 +56,10 @@ class GradientProbe(pl.Callback):
         if self.results and self.results[-1].step == step:
             return
         start = time.perf_counter()
-        device = module.device
-        result = probe(module.net, self.task, self.x.to(device), self.y.to(device), step,
-                       self.saturation, self.chunk_size)
+        if self.x.device != module.device:  # once: the probe batch then stays on the device
+            self.x, self.y = self.x.to(module.device), self.y.to(module.device)
+        result = probe(module.net, self.task, self.x, self.y, step, self.saturation,
+                       self.chunk_size)
         summaries: dict[str, np.ndarray] = {
             "memory_coverage": np.array(memory_coverage(result.x_norm, self.task, self.threshold)),
             **summarise_all(result.h_norm, self.task, self.threshold),
