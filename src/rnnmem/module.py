@@ -59,6 +59,7 @@ class MemoryTaskModule(pl.LightningModule):
         self.lr = lr
         self.check_every_n_steps = check_every_n_steps
         self.generator: torch.Generator | None = None
+        self._generator_state: Tensor | None = None  # from a checkpoint, set at fit start
         self.diverged = False
         self.register_buffer("_nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
 
@@ -70,6 +71,16 @@ class MemoryTaskModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        if self._generator_state is not None:
+            self.generator.set_state(self._generator_state)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The batch generator's state after the last step: a resumed run draws the batches
+        the uninterrupted run would have drawn."""
+        checkpoint["batch_generator"] = self.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._generator_state = checkpoint["batch_generator"]
 
     def training_step(self, step: Tensor, batch_idx: int) -> Tensor:
         optimiser = self.optimizers()

@@ -2,13 +2,17 @@
 
 Compose and validate the config, train the fused network with Lightning while the gradient
 probe watches, score it on the held-out test set, and leave the run record (and the W&B run)
-in the run directory. A run that fails or diverges is recorded as such; inside a sweep it never
-raises, so the other jobs go on. A run directory that already holds a finished or diverged
-record is skipped, which is what makes sweeps resumable.
+in the run directory, which the config's hash names (`rnnmem.identity`). A run that fails or
+diverges is recorded as such; inside a sweep it never raises, so the other jobs go on. A run
+stopped by a signal checkpoints, records `preempted` and exits non-zero (`rnnmem.preemption`);
+the same command resumes it. A run directory that already holds a finished or diverged record
+is skipped, and one that another process is training (`rnnmem.runlock`) too, which is what makes
+sweeps resumable and safe to start twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -32,11 +36,14 @@ import rnnmem
 from rnnmem import wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
+from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
 from rnnmem.probe import ProbeResult
-from rnnmem.record import git_commit, is_complete, write_probe_arrays, write_record
+from rnnmem.record import RECORD_FILE, git_commit, is_complete, write_probe_arrays, write_record
 from rnnmem.results import HEADLINE_SUMMARIES
+from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
 log = logging.getLogger("rnnmem")
@@ -45,13 +52,15 @@ EVAL_BATCH = 1000  # held-out sequences per forward pass
 register_schemas()
 OmegaConf.register_new_resolver("direction", direction_label, replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+OmegaConf.register_new_resolver("run_hash", short_hash, replace=True)
 
 
 def quiet_libraries() -> None:
     """Keep a run's console to what matters (Hydra configures logging after import)."""
     for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*"):
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*",
+                    ".*`srun` command is available.*"):
         warnings.filterwarnings("ignore", message)
     datasets.disable_progress_bars()
 
@@ -69,30 +78,40 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
     return max(1, cores // max(1, jobs))
 
 
+STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
+
+
 def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
-    Whatever happens inside (an exception, a non-finite loss), a record is written; W&B gets
-    the same numbers and is finished with a non-zero exit code when the run failed.
+    Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a
+    record is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
+    `preempted` with the step of the checkpoint the next attempt resumes from. W&B gets the same
+    numbers, in the one W&B run that the config's hash names.
     """
     started, started_at = time.perf_counter(), time.time()
+    STOP.install()
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
     config = OmegaConf.to_container(cfg, resolve=True)
+    config_hash = run_hash(cfg)
     task = make_task(cfg.task.name, cfg.task.seq_len)
     record: dict[str, Any] = {
         "status": "failed",
         "solved": False,
         "name": cfg.name,
         "config": config,
+        "config_hash": config_hash,
         "baseline": task.baseline,
         "version": rnnmem.__version__,
         "git_commit": git_commit(),
         "torch_threads": torch.get_num_threads(),
         "started_at": started_at,
     }
+    if os.environ.get(wandb_logging.FALLBACK_ENV) and cfg.logger.name == "wandb":
+        record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
     probe: GradientProbe | None = None
@@ -102,6 +121,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
             logger = wandb_logging.make_logger(
                 Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
                 cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
+                wandb_run_id(config_hash, cfg.logger.group),
             )
         val, test = (
             heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
@@ -113,25 +133,53 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         interrupted = record.pop("interrupted")
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError):
+            (run_dir / "error.log").write_text(traceback.format_exc())
         log.error("run %s failed: %s", cfg.name, record["error"])
     record["curves"] = {"train": curves.train, "val": curves.val}
-    arrays = probe.arrays() if probe is not None else {}
-    if arrays:
-        record["probe"] = {
-            "steps": arrays["steps"].tolist(),
-            "seconds": probe.seconds,
-            **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
-        }
-        write_probe_arrays(run_dir, arrays)
-    record["wall_seconds"] = time.perf_counter() - started
-    record["finished_at"] = started_at + record["wall_seconds"]
-    write_record(run_dir, record)
-    if logger is not None:
-        wandb_logging.finish(logger, record, arrays)
+    write_outcome(cfg, run_dir, record, probe, logger, started)
     if interrupted:
         raise KeyboardInterrupt
     return record
+
+
+def write_outcome(
+    cfg: DictConfig, run_dir: Path, record: dict[str, Any], probe: GradientProbe | None,
+    logger: Any, started: float,
+) -> None:
+    """The record-writing path: probe arrays, then W&B, then `record.json`, each atomic.
+
+    An artefact that cannot be written (a full disk) turns the record into `failed` naming the
+    error, so a `finished` record never stands beside a broken artefact; a record that cannot
+    be written either is reported in one line (the run has no record and trains again on
+    resume). The checkpoint of a run that ended is removed once its record is written."""
+    arrays = probe.arrays() if probe is not None else {}
+    try:
+        if arrays:
+            record["probe"] = {
+                "steps": arrays["steps"].tolist(),
+                "seconds": probe.seconds,
+                **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
+            }
+            write_probe_arrays(run_dir, arrays)
+        if logger is not None:
+            wandb_logging.finish(logger, record, arrays)
+    except Exception as err:  # a full disk, a W&B failure: the record says so
+        record.update(status="failed", solved=False,
+                      error=f"writing the run's artefacts failed: {type(err).__name__}: {err}")
+        log.error("run %s failed: %s", cfg.name, record["error"])
+    record["wall_seconds"] = time.perf_counter() - started
+    record["finished_at"] = record["started_at"] + record["wall_seconds"]
+    try:
+        write_record(run_dir, record)
+    except OSError as err:
+        record.update(status="failed", solved=False,
+                      error=f"cannot write {run_dir / RECORD_FILE}: {err}")
+        log.error("run %s failed: %s", cfg.name, record["error"])
+        return
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if record["status"] != "preempted" and not cfg.checkpoint.keep:
+        checkpoint.unlink(missing_ok=True)
 
 
 def make_probe(
@@ -165,8 +213,11 @@ def fit_and_test(
         cfg.optim.grad_clip, cfg.trainer.log_every_n_steps,
     )
     clock = TrainingClock()
-    # the clock comes last, so the probe (at batch start) is not counted as training time
-    callbacks = [curves, *([probe] if probe is not None else []), clock]
+    checkpointer = Checkpointer(
+        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, STOP)
+    # the clock comes after the probe (at batch start), which is not training time; the
+    # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
+    callbacks = [curves, *([probe] if probe is not None else []), clock, checkpointer]
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
@@ -183,11 +234,18 @@ def fit_and_test(
         num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
+    resume = resumable_checkpoint(run_dir)
     fit_started = time.perf_counter()
-    trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
+    trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH),
+                ckpt_path=resume.path if resume else None, weights_only=False)
     fit_seconds = time.perf_counter() - fit_started
+    resumed = {"resumed_from_step": resume.step} if resume else {}
     if trainer.interrupted:
-        return {"status": "failed", "error": "interrupted", "interrupted": True}
+        return {"status": "failed", "error": "interrupted", "interrupted": True, **resumed}
+    if checkpointer.stopped_at is not None:
+        return {"status": "preempted", "train_steps": checkpointer.stopped_at,
+                "signal": STOP.name, "checkpoint": CHECKPOINT_FILE, "interrupted": False,
+                **resumed}
     trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
@@ -201,6 +259,7 @@ def fit_and_test(
         "fit_seconds": fit_seconds,
         "device": str(module.device),
         "interrupted": False,
+        **resumed,
     }
 
 
@@ -211,19 +270,41 @@ def main(cfg: DictConfig) -> None:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         validate(cfg)
-    except ConfigError as err:
+        if cfg.logger.name == "wandb":
+            wandb_logging.check_online(cfg.logger.if_unreachable)
+    except (ConfigError, wandb_logging.WandbUnavailable) as err:
         if not in_sweep:
             print(f"rnnmem: error: {err}", file=sys.stderr)
             sys.exit(2)
         write_record(run_dir, {"status": "failed", "solved": False, "error": str(err),
                                "config": OmegaConf.to_container(cfg, resolve=True)})
         return
-    if is_complete(run_dir):
-        log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        log.info("skipping %s: another process is training %s", cfg.name, run_dir)
         return
-    n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
-    record = train_one(cfg, run_dir, n_jobs)
+    try:
+        if is_complete(run_dir):
+            log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
+            return
+        if STOP.received is not None:
+            log.info("skipping %s: this process received %s", cfg.name, STOP.name)
+            return
+        n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
+        record = train_one(cfg, run_dir, n_jobs)
+    finally:
+        lock.release()
+        if STOP.received is None:
+            STOP.restore()
+    one_job_per_process = not in_sweep or "submitit" in str(hydra_cfg.launcher.get("_target_"))
+    if record["status"] == "preempted" and one_job_per_process:
+        log.info("preempted at step %d by %s; rerun the same command to resume from %s",
+                 record["train_steps"], STOP.name, run_dir / CHECKPOINT_FILE)
+        signum = STOP.received
+        STOP.chain_previous()  # submitit's handler: requeue the job
+        sys.exit(128 + signum)
     if record["status"] == "failed" and not in_sweep:
+        print(f"rnnmem: error: run {cfg.name} failed: {record['error']}", file=sys.stderr)
         sys.exit(1)
 
 

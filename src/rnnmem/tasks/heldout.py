@@ -45,6 +45,13 @@ def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> s
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+def heldout_nbytes(task: MemoryTask, size: int) -> int:
+    """Bytes of one held-out set's arrays as generated: float32 inputs (size, length,
+    input_size) and int64/float targets, one per step or one per sequence."""
+    targets = task.length if task.per_step_output else 1
+    return size * (task.length * task.input_size * 4 + targets * 8)
+
+
 def heldout_set(
     task: MemoryTask, split: str, size: int, seed: int, cache_dir: str | Path
 ) -> tuple[Tensor, Tensor]:
