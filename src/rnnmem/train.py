@@ -41,7 +41,14 @@ from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
 from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
 from rnnmem.probe import ProbeResult
-from rnnmem.record import RECORD_FILE, git_commit, is_complete, write_probe_arrays, write_record
+from rnnmem.record import (
+    PROBE_FILE,
+    RECORD_FILE,
+    git_commit,
+    is_complete,
+    write_probe_arrays,
+    write_record,
+)
 from rnnmem.results import HEADLINE_SUMMARIES
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
@@ -154,6 +161,8 @@ def write_outcome(
     be written either is reported in one line (the run has no record and trains again on
     resume). The checkpoint of a run that ended is removed once its record is written."""
     arrays = probe.arrays() if probe is not None else {}
+    record["wall_seconds"] = time.perf_counter() - started
+    record["finished_at"] = record["started_at"] + record["wall_seconds"]
     try:
         if arrays:
             record["probe"] = {
@@ -162,24 +171,32 @@ def write_outcome(
                 **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
             }
             write_probe_arrays(run_dir, arrays)
-        if logger is not None:
+    except Exception as err:  # a full disk: the record says so
+        fail(record, f"writing {run_dir / PROBE_FILE} failed: {type(err).__name__}: {err}")
+    if logger is not None:
+        try:
             wandb_logging.finish(logger, record, arrays)
-    except Exception as err:  # a full disk, a W&B failure: the record says so
-        record.update(status="failed", solved=False,
-                      error=f"writing the run's artefacts failed: {type(err).__name__}: {err}")
-        log.error("run %s failed: %s", cfg.name, record["error"])
-    record["wall_seconds"] = time.perf_counter() - started
-    record["finished_at"] = record["started_at"] + record["wall_seconds"]
+        except Exception as err:
+            message = f"finishing the W&B run failed: {type(err).__name__}: {err}"
+            if STOP.received is None:
+                fail(record, message)  # a full disk: W&B's files are incomplete
+            else:  # the stop signal reached W&B's service process too; the numbers are local
+                record["wandb_error"] = message
+                log.warning("run %s: %s", cfg.name, message)
     try:
         write_record(run_dir, record)
     except OSError as err:
-        record.update(status="failed", solved=False,
-                      error=f"cannot write {run_dir / RECORD_FILE}: {err}")
-        log.error("run %s failed: %s", cfg.name, record["error"])
+        fail(record, f"cannot write {run_dir / RECORD_FILE}: {err}")
         return
     checkpoint = run_dir / CHECKPOINT_FILE
     if record["status"] != "preempted" and not cfg.checkpoint.keep:
         checkpoint.unlink(missing_ok=True)
+
+
+def fail(record: dict[str, Any], error: str) -> None:
+    """Mark `record` failed with `error` (one line), and say so."""
+    record.update(status="failed", solved=False, error=error)
+    log.error("run %s failed: %s", record["name"], error)
 
 
 def make_probe(
@@ -236,11 +253,17 @@ def fit_and_test(
     )
     resume = resumable_checkpoint(run_dir)
     fit_started = time.perf_counter()
-    trainer.fit(module, val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH),
-                ckpt_path=resume.path if resume else None, weights_only=False)
-    fit_seconds = time.perf_counter() - fit_started
     resumed = {"resumed_from_step": resume.step} if resume else {}
-    if trainer.interrupted:
+    try:
+        trainer.fit(module, ckpt_path=resume.path if resume else None, weights_only=False,
+                    val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
+    except Exception as err:
+        if checkpointer.stopped_at is None:
+            raise
+        # after the checkpoint: on SLURM the signal also stops W&B's service process
+        resumed["wandb_error"] = f"{type(err).__name__}: {err}"
+    fit_seconds = time.perf_counter() - fit_started
+    if trainer.interrupted and checkpointer.stopped_at is None:
         return {"status": "failed", "error": "interrupted", "interrupted": True, **resumed}
     if checkpointer.stopped_at is not None:
         return {"status": "preempted", "train_steps": checkpointer.stopped_at,
