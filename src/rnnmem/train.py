@@ -98,6 +98,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
     """
     started, started_at = time.perf_counter(), time.time()
     STOP.install()
+    logging.raiseExceptions = False  # a full disk under the log file: no traceback per line
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
@@ -145,6 +146,8 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         log.error("run %s failed: %s", cfg.name, record["error"])
     record["curves"] = {"train": curves.train, "val": curves.val}
     write_outcome(cfg, run_dir, record, probe, logger, started)
+    if STOP.received is None:
+        STOP.restore()
     if interrupted:
         raise KeyboardInterrupt
     return record
@@ -317,8 +320,6 @@ def main(cfg: DictConfig) -> None:
         record = train_one(cfg, run_dir, n_jobs)
     finally:
         lock.release()
-        if STOP.received is None:
-            STOP.restore()
     one_job_per_process = not in_sweep or "submitit" in str(hydra_cfg.launcher.get("_target_"))
     if record["status"] == "preempted" and one_job_per_process:
         log.info("preempted at step %d by %s; rerun the same command to resume from %s",
