@@ -73,10 +73,11 @@ class StopSignals:
 
     def chain_previous(self) -> None:
         """Hand the received signal to the handler installed before ours, when that is a
-        Python function (submitit's, which requeues the job and exits)."""
+        Python function of its own (submitit's, which requeues the job and exits) rather than
+        Python's default Ctrl-C handler."""
         previous = self._previous.get(self.received) if self.received is not None else None
         self.restore()
-        if callable(previous):
+        if callable(previous) and previous is not signal.default_int_handler:
             previous(self.received, None)
 
 

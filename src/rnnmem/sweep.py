@@ -33,6 +33,7 @@ from rnnmem.config import ConfigError, direction_label, validate
 from rnnmem.identity import config_differences, identity_config
 from rnnmem.record import RECORD_FILE
 from rnnmem.results import find_runs, load_sweep, readable_records
+from rnnmem.runlock import LOCK_FILE, RunLock
 from rnnmem.tables import markdown_table
 
 SWEEP_FILE = "sweep.json"
@@ -102,6 +103,17 @@ def config_changes(sweep_dir: Path, planned: list[tuple[str, dict[str, Any]]]) -
     return changes
 
 
+def locked_elsewhere(run_dir: Path) -> bool:
+    """Whether another process holds `run_dir`'s lock (is training it right now)."""
+    if not (run_dir / LOCK_FILE).exists():
+        return False
+    lock = RunLock(run_dir)
+    if lock.acquire():
+        lock.release()
+        return False
+    return True
+
+
 def _statuses(sweep_dir: Path, run_dirs: list[str]) -> list[tuple[str, float]]:
     """(status, time written) of the grid's records so far."""
     paths = [sweep_dir / rel for rel in run_dirs]
@@ -169,18 +181,22 @@ class SweepMonitor(Callback):
         total = len(run_dirs)
         runs = load_sweep(sweep_dir, [sweep_dir / rel for rel in run_dirs])
         summary = summary_frame(runs)
+        elsewhere = [rel for rel in run_dirs if not (sweep_dir / rel / RECORD_FILE).exists()
+                     and locked_elsewhere(sweep_dir / rel)]
         table = markdown_table(summary)
         (sweep_dir / "summary.md").write_text(table)
         summary.to_csv(sweep_dir / "summary.csv", index=False)
         print(table, flush=True)
         failed = runs[runs["status"] == "failed"]
         preempted = (summary["status"] == "preempted").sum()
-        missing = total - len(summary)
+        missing = total - len(summary) - len(elsewhere)
         line = (f"[sweep] {len(summary)}/{total} recorded: "
                 f"{(summary['status'] == 'finished').sum()} finished, "
                 f"{(summary['status'] == 'diverged').sum()} diverged, {len(failed)} failed")
         line += f", {preempted} preempted (rerun to resume)" if preempted else ""
         print(line + (f", {missing} missing" if missing > 0 else ""), flush=True)
+        for rel in elsewhere:
+            print(f"[sweep] {rel}: another process is training it", flush=True)
         others = len(find_runs(sweep_dir)) - len(summary)
         if others > 0:
             print(f"[sweep] {others} records of other configs kept in {sweep_dir}", flush=True)
