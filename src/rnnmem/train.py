@@ -49,7 +49,6 @@ from rnnmem.record import (
     write_probe_arrays,
     write_record,
 )
-from rnnmem.results import HEADLINE_SUMMARIES
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
@@ -168,11 +167,7 @@ def write_outcome(
     record["finished_at"] = record["started_at"] + record["wall_seconds"]
     try:
         if arrays:
-            record["probe"] = {
-                "steps": arrays["steps"].tolist(),
-                "seconds": probe.seconds,
-                **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
-            }
+            record["probe"] = probe.record_section()
             write_probe_arrays(run_dir, arrays)
     except Exception as err:  # a full disk: the record says so
         fail(record, f"writing {run_dir / PROBE_FILE} failed: {type(err).__name__}: {err}")
@@ -213,7 +208,7 @@ def make_probe(
     size = min(cfg.probe.batch_size, len(val[0]))
     return GradientProbe(
         task, val[0][:size], val[1][:size], cfg.probe.every_n_steps, cfg.probe.threshold,
-        cfg.probe.saturation, on_probe,
+        cfg.probe.saturation, on_probe, cfg.probe.chunk_size,
     )
 
 

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -54,6 +55,11 @@ class CopyTask(MemoryTask):
     def loss_anchor(self) -> int:
         """First recall position, T + 10."""
         return self.seq_len + RECALL_LEN
+
+    @property
+    def information_steps(self) -> np.ndarray:
+        """The 10 symbol steps, 0 .. 9."""
+        return np.arange(RECALL_LEN)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Return x (B, T+20, 10) one-hot float32 and y (B, T+20) int64 class ids."""
