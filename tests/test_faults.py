@@ -132,7 +132,8 @@ def test_hash_ignores_bookkeeping_and_sees_every_other_key():
     base = compose_config("task.seq_len=6")
     same = compose_config("task.seq_len=6", "threads=3", "logger=none",
                           "trainer.progress_bar=false", "checkpoint.every_minutes=1",
-                          "data.cache_dir=/elsewhere", "logger.group=g")
+                          "data.cache_dir=/elsewhere", "logger.group=g",
+                          "data.heldout_max_gb=1")
     assert run_hash(base) == run_hash(same)
     for change in ("model.hidden_size=16", "optim.lr=0.5", "model.init=orthogonal",
                    "trainer.max_steps=7", "probe.threshold=0.1", "seed=1"):

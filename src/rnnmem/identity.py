@@ -4,7 +4,8 @@
 
 BOOKKEEPING lists, in one place, the keys that change where or how a run is reported but not a
 number it computes: threads, where W&B and the held-out cache live, the progress bar, the
-checkpoint interval, the readable name (itself a function of the config) and Hydra's own node.
+checkpoint interval, the held-out memory budget, the readable name (itself a function of the
+config) and Hydra's own node.
 Two configs with the same hash train the same network on the same data; any other change
 (steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
 `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
@@ -25,6 +26,7 @@ BOOKKEEPING = (
     "logger",
     "checkpoint",
     "data.cache_dir",
+    "data.heldout_max_gb",
     "trainer.progress_bar",
 )
 SHORT_HASH = 8  # hex digits of the hash in a run directory's name
