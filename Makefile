@@ -2,20 +2,36 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# CPU build on this machine; on a GPU box the same pin takes PyPI's CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+# Exact versions of every dependency, generated from pyproject.toml by pip-tools (`make lock`).
+LOCK := requirements.lock
+PIP_SPEC := pip==26.3
+PIP_TOOLS_SPEC := pip-tools==7.6.2
+LOCK_VENV := .venv-lock
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint train sweep figures bench dashboard clean
+.PHONY: install lock test test-fast lint train sweep figures bench dashboard clean
 
+# torch==2.13.0 in the lock: this machine's CPU build from its local wheels, PyPI's CUDA build of
+# the same version on a GPU box (with the NVIDIA libraries that build pins).
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet "$(PIP_SPEC)"
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml and constraints.txt (newest versions allowed there).
+# pip-tools lives in its own venv, so that it is not among the project's packages. The build
+# label of torch (+cpu here) is dropped, so that the lock installs on CPU and GPU machines alike.
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_VENV) && \
+		$(LOCK_VENV)/bin/python -m pip install --quiet "$(PIP_SPEC)" "$(PIP_TOOLS_SPEC)")
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --extra test --strip-extras \
+		--no-emit-index-url --no-emit-find-links --constraint constraints.txt \
+		--output-file $(LOCK) pyproject.toml
+	sed -i -E 's/^(torch==[^+ ]+)\+[A-Za-z0-9.]+/\1/' $(LOCK)
 
 test: install
 	$(BIN)/python -m pytest -m "slow or not slow" -q

@@ -3,10 +3,14 @@
 Every comparison alternates its two sides, repeats them, and reports medians and their ratio:
 
 - harness overhead: training steps/s of an rnnmem run (Lightning, callbacks, logging) against a
-  hand-written PyTorch loop with the same model, batch, optimiser, clipping and on-device data,
-  per cell at two sequence lengths (goal: ratio >= 0.95);
-- probe overhead: time in the gradient probe per training time at the default probe interval
-  (goal: <= 10%);
+  hand-written PyTorch loop (cuDNN's fused kernels on a GPU) with the same model, batch,
+  optimiser, clipping and on-device data, per cell at the default sweep's small size (32 units,
+  64 sequences, T = 10) and a large one (128 units, 128 sequences, T = 50)
+  (goal: ratio >= 0.95 at both);
+- jobs per device: total training steps/s of 1, 2, 4 and 8 small jobs run at once on one GPU
+  (on a CPU-only machine: on its cores, one torch thread each), against one job;
+- probe overhead: time in the gradient probe per training time at the paper preset's probe
+  interval (goal: <= 10%);
 - fixed cost per run: Lightning set-up, W&B init and finish, held-out sets, record writing, a
   one-step run in a warm process (goal: <= 2 s);
 - sweep throughput: jobs/hour of the smoke sweep with the parallel launcher against one job at a
@@ -15,6 +19,7 @@ Every comparison alternates its two sides, repeats them, and reports medians and
   module (reported: why training uses the fused path and the probe only every N steps).
 
 Usage: python benchmarks/bench.py [--reps 5] [--out benchmarks/results.json] [--quick]
+       [--only harness,jobs,...]   (make bench ARGS="--quick --reps 3 --only harness")
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 import rnnmem.train  # noqa: F401 - registers the config schema and resolvers
 from rnnmem.config import register_schemas
@@ -42,6 +48,10 @@ from rnnmem.train import train_one
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = ("rnn", "lstm", "gru")
+# (hidden units, sequences per batch, T): the default sweep's size and a large one
+SIZES = {"small": (32, 64, 10), "large": (128, 128, 50)}
+CONCURRENT_JOBS = (1, 2, 4, 8)
+SECTIONS = ("harness", "jobs", "step_overhead", "probe", "fixed_cost", "sweep", "unrolled")
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -100,63 +110,129 @@ def harness_run(workdir: Path, *overrides: str) -> dict:
     return train_one(cfg, Path(tempfile.mkdtemp(dir=workdir)))
 
 
-def bench_harness(workdir: Path, reps: int, lengths: tuple[int, ...], seconds: float
-                  ) -> list[dict]:
-    """rnnmem against the plain loop at the paper preset's model size (128 units, 128
-    sequences per batch), each measurement about `seconds` long."""
+def bench_harness(workdir: Path, reps: int, sizes: dict[str, tuple[int, int, int]],
+                  seconds: float) -> list[dict]:
+    """rnnmem against the plain loop at each size, each measurement about `seconds` long. The
+    run's schedules are the default sweep's (logging every 50 steps), so the harness takes the
+    steps per batch a sweep would (`steps_per_batch` in the rows)."""
     rows = []
-    hidden, batch = 128, 128
-    for seq_len in lengths:
+    for size, (hidden, batch, seq_len) in sizes.items():
         for cell in CELLS:
             rate = plain_steps_per_sec(cell, "adding", seq_len, hidden, batch, 10)
-            steps = int(min(max(seconds * rate, 20), 1000))
+            steps = 50 * int(min(max(seconds * rate, 100), 2000) // 50)  # >= 2 batches
             overrides = (f"model={cell}", f"task.seq_len={seq_len}", "task=adding",
                          f"model.hidden_size={hidden}", f"data.batch_size={batch}",
                          f"trainer.max_steps={steps}", f"trainer.val_every_n_steps={steps}",
-                         "probe.enabled=false")
-            plain, harness = median_pair(
+                         "trainer.log_every_n_steps=50", "probe.enabled=false")
+            runs: list[dict] = []
+
+            def harness(overrides: tuple[str, ...] = overrides, runs: list = runs) -> float:
+                runs.append(harness_run(workdir, *overrides))
+                return runs[-1]["train_steps_per_sec"]
+
+            plain, rnnmem = median_pair(
                 partial(plain_steps_per_sec, cell, "adding", seq_len, hidden, batch, steps),
-                lambda overrides=overrides: harness_run(workdir, *overrides)["train_steps_per_sec"],
-                reps,
+                harness, reps,
             )
-            rows.append({"cell": cell, "task": "adding", "seq_len": seq_len, "hidden": hidden,
-                         "batch": batch, "steps": steps, "plain_steps_per_sec": plain,
-                         "rnnmem_steps_per_sec": harness, "ratio": harness / plain})
-            print(f"  harness  {cell:4s} T={seq_len:<4d} plain {plain:7.1f}/s  "
-                  f"rnnmem {harness:7.1f}/s  ratio {harness / plain:.3f}", flush=True)
+            rows.append({"size": size, "cell": cell, "task": "adding", "seq_len": seq_len,
+                         "hidden": hidden, "batch": batch, "steps": steps,
+                         "steps_per_batch": runs[-1]["steps_per_batch"],
+                         "plain_steps_per_sec": plain, "rnnmem_steps_per_sec": rnnmem,
+                         "ratio": rnnmem / plain})
+            print(f"  harness  {size:5s} {cell:4s} H={hidden:<3d} B={batch:<3d} T={seq_len:<4d} "
+                  f"plain {plain:7.1f}/s  rnnmem {rnnmem:7.1f}/s "
+                  f"(k={runs[-1]['steps_per_batch']})  ratio {rnnmem / plain:.3f}", flush=True)
+    return rows
+
+
+def concurrent_jobs(workdir: Path, jobs: int, steps: int) -> dict:
+    """`jobs` identical small runs (seeds 0..jobs-1) launched at once by the local launcher, all
+    on the first GPU (or on the CPU, one torch thread each)."""
+    hidden, batch, seq_len = SIZES["small"]
+    sweep_dir = Path(tempfile.mkdtemp(dir=workdir))
+    args = [sys.executable, "-m", "rnnmem.train", "-m", "hydra/launcher=local", "logger=none",
+            "model=lstm", "task=adding", f"task.seq_len={seq_len}",
+            f"model.hidden_size={hidden}", f"data.batch_size={batch}",
+            f"trainer.max_steps={steps}", f"trainer.val_every_n_steps={steps}",
+            "trainer.progress_bar=false", "probe.enabled=false", "data.val_size=256",
+            "data.test_size=256", "threads=1", f"hydra.launcher.n_jobs={jobs}",
+            f"seed={','.join(str(seed) for seed in range(jobs))}",
+            f"hydra.sweep.dir={sweep_dir}"]
+    env = dict(os.environ)
+    if DEVICE.type == "cuda":
+        env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+        env.pop("RNNMEM_SWEEP_GPUS", None)
+    subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
+    records = [json.loads(p.read_text()) for p in sweep_dir.rglob("record.json")]
+    span = max(r["finished_at"] for r in records) - min(r["started_at"] for r in records)
+    return {"jobs": jobs, "devices": sorted({r["device"] for r in records}),
+            "steps_per_sec": sum(r["train_steps_per_sec"] for r in records),
+            "steps_per_sec_wall": sum(r["train_steps"] for r in records) / span}
+
+
+def bench_jobs(workdir: Path, reps: int, counts: tuple[int, ...], steps: int) -> list[dict]:
+    """Throughput of `counts` concurrent small jobs on one device, against one job: the sum of
+    the jobs' training steps/s while they train together, and all their steps over the wall time
+    from the first start to the last end (set-up included)."""
+    rows = []
+    for jobs in counts:
+        measured = [concurrent_jobs(workdir, jobs, steps) for _ in range(reps)]
+        row = {"jobs": jobs, "devices": measured[0]["devices"],
+               "steps_per_sec": statistics.median(m["steps_per_sec"] for m in measured),
+               "steps_per_sec_wall": statistics.median(m["steps_per_sec_wall"] for m in measured)}
+        rows.append(row)
+    for row in rows:
+        row["speedup"] = row["steps_per_sec"] / rows[0]["steps_per_sec"]
+        row["speedup_wall"] = row["steps_per_sec_wall"] / rows[0]["steps_per_sec_wall"]
+        print(f"  jobs     {row['jobs']} at once on {DEVICE.type}: {row['steps_per_sec']:7.1f} "
+              f"steps/s training ({row['speedup']:.2f}x one job), "
+              f"{row['steps_per_sec_wall']:7.1f} steps/s wall ({row['speedup_wall']:.2f}x)",
+              flush=True)
     return rows
 
 
 def bench_step_overhead(workdir: Path, reps: int) -> dict:
-    """Lightning's own cost per training step: both sides on a model that computes nothing
-    worth timing (4 units, 2 steps, 8 sequences), 1000 steps each."""
+    """Lightning's own cost per optimiser step, with the steps per batch a default-sweep run
+    takes (log every 50 steps: k = 10) and with one step per batch: both against the plain loop
+    on a model that computes nothing worth timing (4 units, 2 steps, 8 sequences), 1000 steps."""
     overrides = ("model=rnn", "task=adding", "task.seq_len=2", "model.hidden_size=4",
                  "data.batch_size=8", "trainer.max_steps=1000",
-                 "trainer.val_every_n_steps=1000", "probe.enabled=false")
-    plain, harness = median_pair(
-        partial(plain_steps_per_sec, "rnn", "adding", 2, 4, 8, 1000),
-        lambda: harness_run(workdir, *overrides)["train_steps_per_sec"],
-        reps,
-    )
-    row = {"plain_ms": 1e3 / plain, "rnnmem_ms": 1e3 / harness,
-           "overhead_ms": 1e3 / harness - 1e3 / plain}
+                 "trainer.val_every_n_steps=1000", "trainer.log_every_n_steps=50",
+                 "probe.enabled=false")
+    runs: list[dict] = []
+
+    def harness(*extra: str) -> float:
+        runs.append(harness_run(workdir, *overrides, *extra))
+        return runs[-1]["train_steps_per_sec"]
+
+    plain, amortised = median_pair(partial(plain_steps_per_sec, "rnn", "adding", 2, 4, 8, 1000),
+                                   harness, reps)
+    k = runs[-1]["steps_per_batch"]
+    plain_again, one = median_pair(partial(plain_steps_per_sec, "rnn", "adding", 2, 4, 8, 1000),
+                                   partial(harness, "trainer.steps_per_batch=1"), reps)
+    row = {"plain_ms": 1e3 / plain, "rnnmem_ms": 1e3 / amortised, "steps_per_batch": k,
+           "overhead_ms": 1e3 / amortised - 1e3 / plain,
+           "overhead_ms_one_step_per_batch": 1e3 / one - 1e3 / plain_again}
     print(f"  step     empty model: plain {row['plain_ms']:.2f} ms, rnnmem {row['rnnmem_ms']:.2f}"
-          f" ms per step: Lightning adds {row['overhead_ms']:.2f} ms", flush=True)
+          f" ms per step: Lightning adds {row['overhead_ms']:.2f} ms at k={k}, "
+          f"{row['overhead_ms_one_step_per_batch']:.2f} ms at k=1", flush=True)
     return row
 
 
 def bench_probe(workdir: Path, reps: int, lengths: tuple[int, ...]) -> list[dict]:
-    """Steady-state probe overhead: one probe per `every_n_steps` training steps."""
+    """Steady-state probe overhead at the paper preset's model (128 units, 128 sequences, probe
+    batch 128): one probe per the paper's `probe.every_n_steps` training steps."""
     rows = []
-    every = int(config().probe.every_n_steps)
+    every = int(OmegaConf.load(ROOT / "conf" / "experiment" / "paper.yaml").probe.every_n_steps)
     for seq_len in lengths:
         for cell in CELLS:
             ratios, probe_s, step_s = [], [], []
             for _ in range(min(reps, 3)):
                 record = harness_run(
                     workdir, f"model={cell}", "task=adding", f"task.seq_len={seq_len}",
-                    "model.hidden_size=128", "trainer.max_steps=20",
-                    "trainer.val_every_n_steps=20", "probe.every_n_steps=10",
+                    "model.hidden_size=128", "data.batch_size=128", "probe.batch_size=128",
+                    "trainer.max_steps=20", "trainer.val_every_n_steps=20",
+                    "trainer.log_every_n_steps=10", "probe.every_n_steps=10",
                 )
                 per_probe = record["probe"]["seconds"] / len(record["probe"]["steps"])
                 per_step = record["train_seconds"] / record["train_steps"]
@@ -264,26 +340,35 @@ def bench_unrolled(reps: int, lengths: tuple[int, ...]) -> list[dict]:
 def report(results: dict) -> str:
     """The table of ratios against the goals."""
     lines = ["| measurement | median | goal | met |", "|---|---|---|---|"]
-    for row in results["harness"]:
-        lines.append(f"| rnnmem / plain loop steps/s, {row['cell']} T={row['seq_len']} | "
-                     f"{row['ratio']:.3f} | >= 0.95 | {'yes' if row['ratio'] >= 0.95 else 'NO'} |")
-    step = results["step_overhead"]
-    lines.append(f"| Lightning's cost per training step (ms, empty model) | "
-                 f"{step['overhead_ms']:.2f} | (reported) | |")
-    for row in results["probe"]:
+    for row in results.get("harness", []):
+        lines.append(f"| rnnmem / plain loop steps/s, {row['size']} {row['cell']} "
+                     f"H={row['hidden']} B={row['batch']} T={row['seq_len']} "
+                     f"(k={row['steps_per_batch']}) | {row['ratio']:.3f} | >= 0.95 | "
+                     f"{'yes' if row['ratio'] >= 0.95 else 'NO'} |")
+    for row in results.get("jobs", []):
+        lines.append(f"| {row['jobs']} small jobs at once on one {DEVICE.type} / one job, "
+                     f"training steps/s (wall) | {row['speedup']:.2f}x "
+                     f"({row['speedup_wall']:.2f}x) | (reported) | |")
+    if "step_overhead" in results:
+        lines.append(f"| Lightning's cost per training step (ms, empty model, k="
+                     f"{results['step_overhead']['steps_per_batch']}) | "
+                     f"{results['step_overhead']['overhead_ms']:.2f} | (reported) | |")
+    for row in results.get("probe", []):
         lines.append(f"| probe overhead, {row['cell']} T={row['seq_len']}, every "
                      f"{row['every_n_steps']} steps | {row['overhead']:.1%} | <= 10% | "
                      f"{'yes' if row['overhead'] <= 0.10 else 'NO'} |")
-    fixed = results["fixed_cost"]["seconds"]
-    lines.append(f"| fixed cost per run (s) | {fixed:.2f} | <= 2 | "
-                 f"{'yes' if fixed <= 2 else 'NO'} |")
-    sweep = results["sweep"]
-    lines.append(f"| sweep throughput (jobs/h), parallel / one at a time ({sweep['cores']} "
-                 f"cores) | {sweep['ratio']:.2f}x | >= 1.7x | "
-                 f"{'yes' if sweep['ratio'] >= 1.7 else 'NO'} |")
-    lines.append(f"| same, whole `{sweep['jobs']}`-job command with Python start | "
-                 f"{sweep['command_ratio']:.2f}x | (reported) | |")
-    for row in results["unrolled"]:
+    if "fixed_cost" in results:
+        fixed = results["fixed_cost"]["seconds"]
+        lines.append(f"| fixed cost per run (s) | {fixed:.2f} | <= 2 | "
+                     f"{'yes' if fixed <= 2 else 'NO'} |")
+    if "sweep" in results:
+        sweep = results["sweep"]
+        lines.append(f"| sweep throughput (jobs/h), parallel / one at a time ({sweep['cores']} "
+                     f"cores) | {sweep['ratio']:.2f}x | >= 1.7x | "
+                     f"{'yes' if sweep['ratio'] >= 1.7 else 'NO'} |")
+        lines.append(f"| same, whole `{sweep['jobs']}`-job command with Python start | "
+                     f"{sweep['command_ratio']:.2f}x | (reported) | |")
+    for row in results.get("unrolled", []):
         lines.append(f"| unrolled / fused fwd+bwd, {row['cell']} T={row['seq_len']} | "
                      f"{row['ratio']:.1f}x | (reported) | |")
     return "\n".join(lines)
@@ -293,11 +378,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
-    parser.add_argument("--quick", action="store_true", help="fewer steps, one length")
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter measurements, one probe length, 1, 2 and 4 jobs")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections among: {', '.join(SECTIONS)}")
     args = parser.parse_args()
+    only = args.only.split(",")
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--only {','.join(unknown)}: not among {', '.join(SECTIONS)}")
     os.environ.setdefault("WANDB_MODE", "offline")
-    lengths = (25,) if args.quick else (25, 100)
+    lengths = (50,) if args.quick else (50, 200)
     seconds = 0.5 if args.quick else 1.5
+    counts = CONCURRENT_JOBS[:3] if args.quick else CONCURRENT_JOBS
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -305,16 +398,19 @@ def main() -> None:
         # One torch thread on both sides of every comparison: on a small, shared machine two
         # threads mostly add noise; both sides get the same setting either way.
         torch.set_num_threads(1)
-        print(f"rnnmem bench: {args.reps} repetitions, torch {torch.__version__}, "
+        print(f"rnnmem bench on {DEVICE}: {args.reps} repetitions, torch {torch.__version__}, "
               f"{torch.get_num_threads()} thread per run", flush=True)
-        results = {
-            "harness": bench_harness(workdir, args.reps, lengths, seconds),
-            "step_overhead": bench_step_overhead(workdir, args.reps),
-            "probe": bench_probe(workdir, args.reps, lengths),
-            "fixed_cost": bench_fixed_cost(workdir, args.reps),
-            "sweep": bench_sweep(workdir, 1 if args.quick else 2),
-            "unrolled": bench_unrolled(args.reps, lengths),
+        run = {
+            "harness": lambda: bench_harness(workdir, args.reps, SIZES, seconds),
+            "jobs": lambda: bench_jobs(workdir, 1 if args.quick else 2, counts,
+                                       300 if args.quick else 1000),
+            "step_overhead": lambda: bench_step_overhead(workdir, args.reps),
+            "probe": lambda: bench_probe(workdir, args.reps, lengths),
+            "fixed_cost": lambda: bench_fixed_cost(workdir, args.reps),
+            "sweep": lambda: bench_sweep(workdir, 1 if args.quick else 2),
+            "unrolled": lambda: bench_unrolled(args.reps, lengths),
         }
+        results = {name: run[name]() for name in SECTIONS if name in only}
     results["seconds"] = time.perf_counter() - started
     results["device"] = (torch.cuda.get_device_name() if DEVICE.type == "cuda"
                          else f"cpu, {os.cpu_count()} cores")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from torch import Tensor
 
 from rnnmem.probe import (
@@ -55,9 +56,10 @@ class GradientProbe(pl.Callback):
         if self.results and self.results[-1].step == step:
             return
         start = time.perf_counter()
-        device = module.device
-        result = probe(module.net, self.task, self.x.to(device), self.y.to(device), step,
-                       self.saturation, self.chunk_size)
+        if self.x.device != module.device:  # once: the probe batch then stays on the device
+            self.x, self.y = self.x.to(module.device), self.y.to(module.device)
+        result = probe(module.net, self.task, self.x, self.y, step, self.saturation,
+                       self.chunk_size)
         summaries: dict[str, np.ndarray] = {
             "memory_coverage": np.array(memory_coverage(result.x_norm, self.task, self.threshold)),
             **summarise_all(result.h_norm, self.task, self.threshold),
@@ -131,29 +133,39 @@ class GradientProbe(pl.Callback):
 
 
 class TrainingClock(pl.Callback):
-    """Seconds spent inside training steps (data, forward, backward, optimiser), excluding
-    set-up, validation and the probe; `steps_per_sec` is the run's training throughput.
+    """Seconds spent inside training batches (data, forward, backward, optimiser), excluding
+    set-up, validation and the probe; `steps` counts the optimiser steps they made (several per
+    batch where `steps_per_batch` > 1) and `steps_per_sec` is the run's training throughput.
 
     Put it last among the callbacks so that the probe, which runs at batch start, is not timed.
-    On a GPU the host clock sees queued work, which is exact over many steps.
+    On CUDA the clock waits for the device's queued work before each reading, so that a batch's
+    time is its own and not the previous batch's.
     """
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.steps = 0
         self._started = 0.0
+        self._step_at_start = 0
+
+    @staticmethod
+    def _now(module: pl.LightningModule) -> float:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        return time.perf_counter()
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._started = time.perf_counter()
+        self._step_at_start = trainer.global_step
+        self._started = self._now(module)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:
-        self.seconds += time.perf_counter() - self._started
-        self.steps += 1
+        self.seconds += self._now(module) - self._started
+        self.steps += trainer.global_step - self._step_at_start
 
     def state_dict(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "steps": self.steps}

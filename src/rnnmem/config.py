@@ -83,6 +83,10 @@ class TrainerConfig:
     accelerator: str = "auto"
     # bf16 autocast needs no loss scaling, which the manual optimisation step would not do
     precision: str = choice("32-true", ("32-true", "bf16-mixed"))
+    # TF32 in cuDNN (the fused RNNs) and matmuls; off: training and probe see one function
+    tf32: bool = False
+    # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
+    steps_per_batch: int | None = None
     progress_bar: bool = True
 
 
@@ -137,6 +141,7 @@ class RunConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     seed: int = 0
     threads: int | None = None
+    jobs_per_gpu: int = at_least(4, 1)
     name: str = MISSING
 
 

@@ -1,17 +1,33 @@
 """LightningModule of one memory-task run: fused recurrent net, task loss, metrics, optimiser.
 
 Training batches are drawn on the training device from a seeded generator, so no data loader
-stands between the optimiser and the GPU; the loader Lightning asks for only counts steps.
-Nothing in `training_step` waits for the device: a non-finite loss is noted on the device and
-checked every `log_every_n_steps` steps, when the loss is logged (and synced) anyway.
+stands between the optimiser and the GPU; the loader Lightning asks for only counts batches.
+Nothing in `training_step` waits for the device: the losses are summed on the device (one
+in-place add per step; a NaN or inf makes the sum non-finite for good) and the sum is checked
+every `log_every_n_steps` steps, when the loss is logged (and synced) anyway.
+
+Steps per batch. One Lightning batch runs `steps_per_batch` = k optimiser steps, each exactly
+the k = 1 step (its own fresh sample, forward, backward, clip, update), so that Lightning's cost
+per batch (hooks, callbacks, progress tracking: about half a millisecond) is paid once per k
+steps. `trainer.global_step` still counts optimiser steps. Every schedule of the run (max_steps,
+validation, logging, probe, checkpoints) is a multiple of k (`steps_per_batch`), so each falls on
+a batch boundary and sees the same steps as with k = 1; and the trained weights are the same
+bits, since the generator draws the same samples in the same order. The generator is module
+state: a run resumed at a batch boundary continues the same sequence.
+
+Evaluation (validation, test and so `solved`) runs in float32 whatever the training precision:
+autocast is switched off around it. Held-out sets are moved to the training device once
+(`device_batches`), so that no validation re-collates or copies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from math import gcd
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -19,10 +35,45 @@ from rnnmem.models import RecurrentNet
 from rnnmem.tasks import MemoryTask
 
 OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+# Lightning's ~0.5 ms per batch, and logging's ~2 ms per log_every_n_steps, are then about 1% of
+# a small RNN's 1.5 ms step; a batch stays short enough for prompt interrupts (T=1000 on a CPU:
+# ~100 ms a step, 5 s a batch)
+MAX_AUTO_STEPS_PER_BATCH = 50
+
+
+def steps_per_batch(intervals: Mapping[str, int], requested: int | None = None,
+                    cap: int = MAX_AUTO_STEPS_PER_BATCH) -> int:
+    """Optimiser steps per Lightning batch: `requested`, which must divide every interval of the
+    run's schedules (`{config key: interval in optimiser steps}`: max_steps, validation, logging,
+    probe, checkpoints), or when None the largest divisor of their greatest common divisor that
+    is <= `cap`.
+
+    Raises ValueError, one line naming the value and the first interval it does not divide."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"trainer.steps_per_batch={requested} must be >= 1 (or null)")
+        for name, interval in intervals.items():
+            if interval % requested:
+                raise ValueError(f"trainer.steps_per_batch={requested} does not divide "
+                                 f"{name}={interval}: every schedule must fall on a batch end")
+        return int(requested)
+    common = 0
+    for interval in intervals.values():
+        common = gcd(common, int(interval))
+    return max((k for k in range(1, min(common, cap) + 1) if common % k == 0), default=1)
+
+
+def device_batches(x: Tensor, y: Tensor, device: torch.device, batch_size: int
+                   ) -> DataLoader:
+    """A held-out set on `device`, in batches of `batch_size`, moved there once: the loader
+    yields the stored batches as they are (no collation, no copies)."""
+    x, y = x.to(device), y.to(device)
+    batches = [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return DataLoader(batches, batch_size=None, shuffle=False)
 
 
 class StepCounter(IterableDataset):
-    """Yields the step index forever: the batches themselves are sampled on the device."""
+    """Yields the batch index forever: the batches themselves are sampled on the device."""
 
     def __iter__(self) -> Iterator[int]:
         step = 0
@@ -33,7 +84,8 @@ class StepCounter(IterableDataset):
 
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
-    the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step."""
+    the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
+    `steps_per_batch` such steps per Lightning batch."""
 
     def __init__(
         self,
@@ -45,6 +97,7 @@ class MemoryTaskModule(pl.LightningModule):
         lr: float = 1e-3,
         grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
+        steps_per_batch: int = 1,
     ) -> None:
         super().__init__()
         # The step below is the plain PyTorch loop; Lightning's automatic optimisation would
@@ -58,10 +111,12 @@ class MemoryTaskModule(pl.LightningModule):
         self.optimiser = optimiser
         self.lr = lr
         self.check_every_n_steps = check_every_n_steps
+        self.steps_per_batch = steps_per_batch
         self.generator: torch.Generator | None = None
-        self._generator_state: Tensor | None = None  # from a checkpoint, set at fit start
+        self._generator_state: Tensor | None = None  # from a checkpoint, until fit starts
         self.diverged = False
-        self.register_buffer("_nonfinite", torch.zeros((), dtype=torch.bool), persistent=False)
+        # in the state dict, so that a resumed run still sees a NaN from before the checkpoint
+        self.register_buffer("_loss_sum", torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -73,43 +128,67 @@ class MemoryTaskModule(pl.LightningModule):
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         if self._generator_state is not None:
             self.generator.set_state(self._generator_state)
+            self._generator_state = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """The batch generator's state after the last step: a resumed run draws the batches
-        the uninterrupted run would have drawn."""
-        checkpoint["batch_generator"] = self.generator.get_state()
+        """The batch generator's state: a run resumed from a checkpoint (taken at a batch end)
+        draws the very samples the uninterrupted run would have drawn."""
+        checkpoint["rnnmem_generator_state"] = self.generator.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._generator_state = checkpoint["batch_generator"]
+        self._generator_state = checkpoint.get("rnnmem_generator_state")
 
-    def training_step(self, step: Tensor, batch_idx: int) -> Tensor:
-        optimiser = self.optimizers()
-        x, y = self.task.sample(self.batch_size, self.generator)
-        loss = self.task.loss(self(x), y)
-        optimiser.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        if self.grad_clip is not None:
-            self.clip_gradients(optimiser, self.grad_clip, gradient_clip_algorithm="norm")
-        optimiser.step()
-        self._nonfinite |= ~torch.isfinite(loss.detach())
-        if (batch_idx + 1) % self.check_every_n_steps == 0:
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        # The torch optimiser itself, and backward and clipping as `manual_backward`,
+        # `clip_gradients` and Lightning's optimiser step reduce to without loss scaling (none
+        # under 32-true or bf16-mixed), less their hook dispatch: no callback here uses those
+        # hooks, and at about 0.25 ms per step they cost more than a small RNN's backward pass.
+        optimiser = self.optimizers().optimizer
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        for _ in range(self.steps_per_batch):
+            x, y = self.task.sample(self.batch_size, self.generator)
+            loss = self.task.loss(self.net(x), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
+            optimiser.step()
+            # what Lightning's optimiser wrapper records around a step: global_step counts it
+            progress.increment_ready()
+            progress.increment_completed()
+            self._loss_sum += loss.detach()
+        if self.trainer.global_step % self.check_every_n_steps == 0:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
-            self.log("train/loss", loss, batch_size=self.batch_size)
-            if bool(self._nonfinite):
+            self.log_dict({"train/loss": loss, "step": self._logged_step()},
+                          batch_size=self.batch_size)
+            if self._saw_nonfinite_loss():
                 self.diverged = True
                 self.trainer.should_stop = True
-        return loss
+        return loss  # the loss of the batch's last step, the step global_step now counts
+
+    def _logged_step(self) -> float:
+        """The step metrics are logged at (Lightning takes a logged `step` as the x-axis): the
+        0-based index of the last optimiser step during fit, the number of steps after it, as
+        Lightning itself logs them with one step per batch."""
+        fitting = self.trainer.state.fn == TrainerFn.FITTING
+        return float(self.trainer.global_step - (1 if fitting else 0))
+
+    def _saw_nonfinite_loss(self) -> bool:
+        return not bool(torch.isfinite(self._loss_sum))
 
     def on_train_end(self) -> None:
-        if bool(self._nonfinite):
+        if self._saw_nonfinite_loss():
             self.diverged = True
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        """Held-out metrics of the float32 network, whatever autocast training used."""
         x, y = batch
-        metrics = self.task.metrics(self(x), y)
+        with torch.autocast(self.device.type, enabled=False):
+            metrics = self.task.metrics(self(x.float()), y)
         for name, value in metrics.items():
             self.log(f"{stage}/{name}", value, batch_size=len(x), on_step=False, on_epoch=True)
+        self.log("step", self._logged_step(), batch_size=len(x), on_step=False, on_epoch=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

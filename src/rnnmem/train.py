@@ -13,6 +13,7 @@ sweeps resumable and safe to start twice.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import sys
@@ -30,15 +31,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
 
 import rnnmem
-from rnnmem import wandb_logging
+from rnnmem import devices, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.environment import environment
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule, metrics_of
+from rnnmem.module import MemoryTaskModule, device_batches, metrics_of, steps_per_batch
 from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
 from rnnmem.probe import ProbeResult
 from rnnmem.record import (
@@ -59,6 +60,7 @@ register_schemas()
 OmegaConf.register_new_resolver("direction", direction_label, replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
 OmegaConf.register_new_resolver("run_hash", short_hash, replace=True)
+OmegaConf.register_new_resolver("sweep_jobs", devices.sweep_jobs, replace=True)
 
 
 def quiet_libraries() -> None:
@@ -84,16 +86,50 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
     return max(1, cores // max(1, jobs))
 
 
+def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
+    """Every schedule of the run in optimiser steps, by config key: each must fall on a batch
+    end (`rnnmem.module.steps_per_batch`)."""
+    intervals = {key: int(OmegaConf.select(cfg, key)) for key in
+                 ("trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps")}
+    if cfg.probe.enabled:
+        intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
+    return intervals
+
+
+def weights_digest(net: torch.nn.Module) -> str:
+    """sha256 of the trained parameters' bytes, in state-dict order: equal digests, equal bits."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_devices(cfg: DictConfig) -> int:
+    """Optimiser steps per batch, after checking that the schedules and the precision can run
+    here; raises ConfigError with a one-line reason otherwise."""
+    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if refusal is not None:
+        raise ConfigError(refusal)
+    try:
+        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
 
 
-def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict[str, Any]:
+def train_one(
+    cfg: DictConfig, run_dir: Path, n_jobs: int | None = None, gpu_index: int | None = None
+) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
     Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a
     record is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
     `preempted` with the step of the checkpoint the next attempt resumes from. W&B gets the same
-    numbers, in the one W&B run that the config's hash names.
+    numbers, in the one W&B run that the config's hash names. `gpu_index` is the CUDA device a
+    sweep placed the job on (`rnnmem.devices.place_job`).
     """
     started, started_at = time.perf_counter(), time.time()
     STOP.install()
@@ -115,6 +151,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         "version": rnnmem.__version__,
         "git_commit": git_commit(),
         "torch_threads": torch.get_num_threads(),
+        "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
     }
     if os.environ.get(wandb_logging.FALLBACK_ENV) and cfg.logger.name == "wandb":
@@ -136,7 +173,9 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
         )
         if cfg.probe.enabled:
             probe = make_probe(cfg, task, val, logger)
-        record.update(fit_and_test(cfg, task, run_dir, val, test, logger, curves, probe))
+        record.update(
+            fit_and_test(cfg, task, run_dir, val, test, logger, curves, probe, gpu_index)
+        )
         interrupted = record.pop("interrupted")
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
@@ -215,9 +254,14 @@ def make_probe(
 def fit_and_test(
     cfg: DictConfig, task: MemoryTask, run_dir: Path, val: tuple[Tensor, Tensor],
     test: tuple[Tensor, Tensor], logger: Any, curves: LearningCurves,
-    probe: GradientProbe | None,
+    probe: GradientProbe | None, gpu_index: int | None = None,
 ) -> dict[str, Any]:
-    """Fit the fused network with Lightning, score it on the test set; the record's numbers."""
+    """Fit the fused network with Lightning, score it on the test set; the record's numbers.
+
+    Lightning counts batches for validation and logging; each batch makes `k` optimiser steps
+    (`check_devices`), so those intervals are given to it in batches."""
+    k = check_devices(cfg)
+    devices.set_tf32(cfg.trainer.tf32)
     net = RecurrentNet(
         cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
@@ -225,7 +269,7 @@ def fit_and_test(
     )
     module = MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
-        cfg.optim.grad_clip, cfg.trainer.log_every_n_steps,
+        cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
     )
     clock = TrainingClock()
     checkpointer = Checkpointer(
@@ -235,12 +279,12 @@ def fit_and_test(
     callbacks = [curves, *([probe] if probe is not None else []), clock, checkpointer]
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
-        devices=1,
+        devices=devices.trainer_devices(gpu_index),
         precision=cfg.trainer.precision,
-        max_steps=cfg.trainer.max_steps,
-        val_check_interval=cfg.trainer.val_every_n_steps,
+        max_steps=cfg.trainer.max_steps,  # optimiser steps, as global_step counts them
+        val_check_interval=cfg.trainer.val_every_n_steps // k,
         check_val_every_n_epoch=None,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        log_every_n_steps=cfg.trainer.log_every_n_steps // k,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         enable_checkpointing=False,
@@ -250,11 +294,12 @@ def fit_and_test(
         default_root_dir=str(run_dir),
     )
     resume = resumable_checkpoint(run_dir)
+    device = trainer.strategy.root_device
     fit_started = time.perf_counter()
     resumed = {"resumed_from_step": resume.step} if resume else {}
     try:
         trainer.fit(module, ckpt_path=resume.path if resume else None, weights_only=False,
-                    val_dataloaders=DataLoader(TensorDataset(*val), batch_size=EVAL_BATCH))
+                    val_dataloaders=device_batches(*val, device, EVAL_BATCH))
     except Exception as err:
         if checkpointer.stopped_at is None:
             raise
@@ -267,7 +312,7 @@ def fit_and_test(
         return {"status": "preempted", "train_steps": checkpointer.stopped_at,
                 "signal": STOP.name, "checkpoint": CHECKPOINT_FILE, "interrupted": False,
                 **resumed}
-    trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
+    trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     return {
@@ -279,6 +324,11 @@ def fit_and_test(
         "train_steps_per_sec": clock.steps_per_sec,
         "fit_seconds": fit_seconds,
         "device": str(module.device),
+        "steps_per_batch": k,
+        "weights_sha256": weights_digest(net),
+        "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
+                      **devices.tf32_flags()},
+        "environment": environment(device),
         "interrupted": False,
         **resumed,
     }
@@ -289,8 +339,12 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    # first, before anything asks CUDA for its devices: job i of a sweep on GPU i mod G
+    job_index = hydra_cfg.job.num if in_sweep else 0
+    gpu_index = devices.place_job(job_index) if cfg.trainer.accelerator != "cpu" else None
     try:
         validate(cfg)
+        check_devices(cfg)
         if cfg.logger.name == "wandb":
             wandb_logging.check_online(cfg.logger.if_unreachable)
     except (ConfigError, wandb_logging.WandbUnavailable) as err:
@@ -312,7 +366,7 @@ def main(cfg: DictConfig) -> None:
             log.info("skipping %s: this process received %s", cfg.name, STOP.name)
             return
         n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
-        record = train_one(cfg, run_dir, n_jobs)
+        record = train_one(cfg, run_dir, n_jobs, gpu_index)
     finally:
         lock.release()
     one_job_per_process = not in_sweep or "submitit" in str(hydra_cfg.launcher.get("_target_"))
