@@ -21,10 +21,16 @@ pytestmark = pytest.mark.slow
 
 
 def records(sweep_dir: Path) -> dict[str, dict]:
+    """Records by run directory, `<task>/<name>-<hash>`."""
     return {
         str(p.parent.relative_to(sweep_dir)): json.loads(p.read_text())
         for p in sorted(sweep_dir.rglob("record.json"))
     }
+
+
+def by_name(found: dict[str, dict]) -> dict[str, dict]:
+    """The same records by `<task>/<name>` (the run directory without its config hash)."""
+    return {job.rsplit("-", 1)[0]: record for job, record in found.items()}
 
 
 def test_smoke_sweep_with_joblib_gives_one_record_and_one_wandb_run_per_job(tmp_path):
@@ -32,7 +38,7 @@ def test_smoke_sweep_with_joblib_gives_one_record_and_one_wandb_run_per_job(tmp_
     assert result.returncode == 0, result.stderr
     assert "Joblib.Parallel(n_jobs=-1" in result.stdout + result.stderr
     found = records(tmp_path)
-    assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
+    assert sorted(by_name(found)) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
     assert all(r["status"] == "finished" for r in found.values())
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2, "each job is its own W&B run, all under <sweep>/wandb"
@@ -43,7 +49,7 @@ def test_smoke_sweep_with_joblib_gives_one_record_and_one_wandb_run_per_job(tmp_
         names.append(run["display_name"])
     assert sorted(names) == sorted(r["name"] for r in found.values())
     for job, record in found.items():
-        assert record["name"] == job.split("/")[1]
+        assert job.split("/")[1] == f"{record['name']}-{record['config_hash'][:8]}"
         assert record["torch_threads"] == 1, "n_jobs=-1: one job per core, one thread each"
     assert "[sweep] 2/2 done, 0 failed" in result.stdout
     summary = (tmp_path / "summary.md").read_text()
@@ -56,7 +62,7 @@ def test_one_failing_job_is_recorded_and_named_while_the_rest_finish(tmp_path):
     result = run_cli("+experiment=smoke", "model.cell=rnn,lstm", "model.forget_bias=1.0",
                      f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 1
-    found = records(tmp_path)
+    found = by_name(records(tmp_path))
     assert found["adding/lstm-d1-uni-T6-s0"]["status"] == "finished"
     failed = found["adding/rnn-d1-uni-T6-s0"]
     assert failed["status"] == "failed" and "forget_bias" in failed["error"]
@@ -96,7 +102,7 @@ def test_submitit_local_executor_runs_the_smoke_sweep(tmp_path):
                      f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     found = records(tmp_path)
-    assert sorted(found) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
+    assert sorted(by_name(found)) == ["adding/gru-d1-uni-T6-s0", "adding/rnn-d1-uni-T6-s0"]
     assert all(r["status"] == "finished" for r in found.values())
     assert list((tmp_path / ".submitit").glob("*")), "jobs went through submitit"
 

@@ -79,6 +79,14 @@ class GradientProbe(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._probe(module, trainer.global_step)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The probes so far, for a checkpoint (restored by `load_state_dict` on resume)."""
+        return {"results": self.results, "summaries": self.summaries, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.results, self.summaries = list(state["results"]), list(state["summaries"])
+        self.seconds = state["seconds"]
+
     def arrays(self) -> dict[str, np.ndarray]:
         """All probes stacked: `steps` (P,), `x_norm` (P, T), `h_norm` (P, L, D, T),
         `memory_coverage` (P,), per-layer summaries (P, L, D), ..."""
@@ -159,6 +167,12 @@ class TrainingClock(pl.Callback):
         self.seconds += self._now(module) - self._started
         self.steps += trainer.global_step - self._step_at_start
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seconds, self.steps = state["seconds"], state["steps"]
+
     @property
     def steps_per_sec(self) -> float:
         return self.steps / self.seconds if self.seconds else float("nan")
@@ -180,6 +194,12 @@ class LearningCurves(pl.Callback):
         if step % self.every_n_steps == 0:
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             self.train.append({"step": step, "train_loss": float(loss)})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train": self.train, "val": self.val}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.train, self.val = list(state["train"]), list(state["val"])
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.sanity_checking:

@@ -26,6 +26,10 @@ def at_least(default: Any, bound: float) -> Any:
     return field(default=default, metadata={"min": bound})
 
 
+def positive_or_null(default: float | None) -> Any:
+    return field(default=default, metadata={"above": 0.0, "nullable": True})
+
+
 @dataclass
 class TaskConfig:
     """One memory benchmark (definitions in TASKS.md); `seq_len` is T."""
@@ -52,8 +56,8 @@ class OptimConfig:
     """Optimiser, learning rate and gradient-norm clipping (null: no clipping)."""
 
     name: str = choice("adam", ("adam", "rmsprop"))
-    lr: float = field(default=1e-3, metadata={"min": 0.0})
-    grad_clip: float | None = 1.0
+    lr: float = field(default=1e-3, metadata={"above": 0.0})
+    grad_clip: float | None = positive_or_null(1.0)
 
 
 @dataclass
@@ -64,6 +68,8 @@ class DataConfig:
     val_size: int = at_least(1000, 1)
     test_size: int = at_least(2000, 1)
     heldout_seed: int = 20260101
+    # refuse held-out sets whose arrays (val + test, float32 inputs) would exceed this
+    heldout_max_gb: float = field(default=4.0, metadata={"above": 0.0})
     cache_dir: str = "${oc.env:RNNMEM_CACHE,${oc.env:HOME}/.cache/rnnmem}/heldout"
 
 
@@ -107,6 +113,18 @@ class LoggerConfig:
     entity: str | None = None
     group: str | None = None
     save_dir: str | None = None  # where `wandb/` goes; null: the run directory
+    # WANDB_MODE=online without a key or without reaching the server: `offline` logs offline
+    # (said once, in the sweep's summary too), `error` stops before anything trains
+    if_unreachable: str = choice("offline", ("offline", "error"))
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoints every `every_minutes` and at SIGTERM/SIGUSR1/SIGUSR2/SIGINT; the checkpoint
+    of a run that ends is removed unless `keep`."""
+
+    every_minutes: float = field(default=10.0, metadata={"above": 0.0})
+    keep: bool = False
 
 
 @dataclass
@@ -120,6 +138,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     seed: int = 0
     threads: int | None = None
     jobs_per_gpu: int = at_least(4, 1)
@@ -135,25 +154,62 @@ class ConfigError(ValueError):
     """A config value outside its allowed set; the message is one line for the user."""
 
 
-def validate(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
-    """Raise ConfigError naming the first bad value and the allowed ones."""
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad value and the allowed ones: unknown keys (a typo
+    such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
+    the task knows (its minimum length, the held-out sets' size against the memory budget)."""
+    validate_fields(cfg)
+    validate_task_limits(cfg)
+
+
+def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
+    """Unknown keys and each field's `choices`, `min`, `above` (strict) rule."""
+    known = {spec.name for spec in fields(schema)}
+    unknown = sorted(key for key in cfg.keys() if key not in known and key != "hydra")
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]}; known keys of "
+                          f"{prefix.rstrip('.') or 'the config'}: {', '.join(sorted(known))}")
     for spec in fields(schema):
         key = f"{prefix}{spec.name}"
         if is_dataclass(spec.default_factory):
-            validate(cfg.get(spec.name), spec.default_factory, f"{key}.")
+            validate_fields(cfg.get(spec.name), spec.default_factory, f"{key}.")
             continue
         allowed, bound = spec.metadata.get("choices"), spec.metadata.get("min")
-        interval = spec.metadata.get("inside")
-        if allowed is None and bound is None and interval is None:
+        above, interval = spec.metadata.get("above"), spec.metadata.get("inside")
+        if allowed is None and bound is None and above is None and interval is None:
             continue  # read only values with a rule: others may interpolate job-time values
         value = cfg.get(spec.name)
+        if value is None and spec.metadata.get("nullable"):
+            continue
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of: {', '.join(allowed)}")
         if bound is not None and value < bound:
             raise ConfigError(f"{key}={value!r} must be >= {bound}")
+        if above is not None and value <= above:
+            nullable = " (or null)" if spec.metadata.get("nullable") else ""
+            raise ConfigError(f"{key}={value!r} must be > {above}{nullable}")
         if interval is not None and not interval[0] < value < interval[1]:
             raise ConfigError(f"{key}={value!r} must lie in the open interval "
                               f"({interval[0]:g}, {interval[1]:g})")
+
+
+def validate_task_limits(cfg: DictConfig) -> None:
+    """The task's own minimum length, and the held-out sets' estimated size against
+    `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
+    from rnnmem.tasks import TASKS, heldout_nbytes
+
+    task_class = TASKS[cfg.task.name]
+    if cfg.task.seq_len < task_class.min_seq_len:
+        raise ConfigError(f"task.seq_len={cfg.task.seq_len!r} must be >= "
+                          f"{task_class.min_seq_len} for task={cfg.task.name}")
+    task = task_class(cfg.task.seq_len)
+    need = sum(heldout_nbytes(task, size) for size in (cfg.data.val_size, cfg.data.test_size))
+    if need > cfg.data.heldout_max_gb * 1e9:
+        raise ConfigError(
+            f"task.seq_len={cfg.task.seq_len!r}: the held-out sets (val_size="
+            f"{cfg.data.val_size}, test_size={cfg.data.test_size}) need about {need / 1e9:.3g} GB,"
+            f" over data.heldout_max_gb={cfg.data.heldout_max_gb}"
+        )
 
 
 def register_schemas() -> None:

@@ -1,6 +1,7 @@
 """The local run record: one source of truth per run, in the run's output directory.
 
-`record.json` holds the resolved config, the status (`finished`, `diverged` or `failed`), the
+`record.json` holds the resolved config, its hash (`rnnmem.identity`), the status (`finished`,
+`diverged`, `failed`, or `preempted` with the step of its checkpoint), the
 final held-out metrics, the memoryless baseline, `solved`, timings, the learning curves, the
 gradient-probe summaries and the code version. `probe.npz` holds the per-timestep arrays of the
 gradient probe. Both are written atomically (temporary file, then rename), the arrays first, so
@@ -22,7 +23,7 @@ import numpy as np
 
 RECORD_FILE = "record.json"
 PROBE_FILE = "probe.npz"
-STATUSES = ("finished", "diverged", "failed")
+STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
 
 
@@ -53,9 +54,21 @@ def write_probe_arrays(run_dir: Path, arrays: Mapping[str, np.ndarray]) -> None:
     _atomic_write(Path(run_dir) / PROBE_FILE, lambda f: np.savez(f, **arrays), "wb")
 
 
+class CorruptRecord(ValueError):
+    """A `record.json` that is not a JSON object with a status; the message names the file."""
+
+
 def read_record(run_dir: Path) -> dict[str, Any]:
-    """The parsed `record.json` of a run; FileNotFoundError if the run never completed."""
-    return json.loads((Path(run_dir) / RECORD_FILE).read_text())
+    """The parsed `record.json` of a run; FileNotFoundError if the run never completed,
+    CorruptRecord (naming the file) if it is truncated or otherwise unreadable."""
+    path = Path(run_dir) / RECORD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptRecord(f"corrupt run record {path}: {err}") from None
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        raise CorruptRecord(f"corrupt run record {path}: no valid status")
+    return record
 
 
 def read_probe_arrays(run_dir: Path) -> dict[str, np.ndarray]:
@@ -71,7 +84,7 @@ def is_complete(run_dir: Path) -> bool:
     """True if the run left a record saying finished or diverged (a sweep skips it)."""
     try:
         return read_record(run_dir)["status"] in COMPLETE
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+    except (FileNotFoundError, CorruptRecord):
         return False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem.probe import DIRECTIONS
-from rnnmem.record import RECORD_FILE, read_probe_arrays, read_record
+from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_record
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
 # The last probe's headline measures (`rnnmem.probe`): input-sensitivity coverage, and the
@@ -77,9 +78,26 @@ def find_runs(sweep_dir: Path | str) -> list[Path]:
     return sorted(path.parent for path in Path(sweep_dir).rglob(RECORD_FILE))
 
 
-def load_sweep(sweep_dir: Path | str) -> pd.DataFrame:
-    """One row per recorded run under `sweep_dir`, sorted by the config axes."""
-    return runs_frame([load_run(run_dir) for run_dir in find_runs(sweep_dir)])
+def readable_records(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """(run_dir, record) of every readable record; a corrupt one is skipped with a warning
+    that names its file (a sweep that resumes retrains it)."""
+    found = []
+    for run_dir in run_dirs:
+        try:
+            found.append((run_dir, read_record(run_dir)))
+        except FileNotFoundError:
+            continue
+        except CorruptRecord as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+    return found
+
+
+def load_sweep(sweep_dir: Path | str, run_dirs: list[Path] | None = None) -> pd.DataFrame:
+    """One row per readable record under `sweep_dir` (or of `run_dirs`), sorted by the config
+    axes; corrupt records are skipped with a warning naming them."""
+    dirs = find_runs(sweep_dir) if run_dirs is None else run_dirs
+    return runs_frame([flatten_record(record, run_dir)
+                       for run_dir, record in readable_records(dirs)])
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -2,34 +2,43 @@
 
 Hydra's launchers (joblib on one machine, submitit on SLURM) run the jobs; this callback only
 watches the sweep directory. `on_multirun_start` validates the values every job shares (a bad
-one stops the sweep with one line before any job starts) and counts the grid, `on_job_end`
-(in the job's process) prints one line `done/total, failures, ETA` from the records on disk, and
-`on_multirun_end` prints and writes the summary table (`summary.md`, `summary.csv`) and exits
-non-zero, naming them, when any job failed or left no record.
+one stops the sweep with one line before any job starts), checks W&B once for all jobs, composes
+every job's config to know its run directory (`<task>/<name>-<hash>`, `rnnmem.identity`) and
+says, one line per kind of change, which jobs differ from records already in the directory
+(they are new runs; the old records stay). `on_job_end` (in the job's process) prints one line
+`done/total, failures, ETA` from this grid's records on disk, and `on_multirun_end` prints and
+writes the summary table of this grid (`summary.md`, `summary.csv`) and exits non-zero, naming
+them, when any job failed, was preempted or left no record.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rnnmem import wandb_logging
 from rnnmem.config import ConfigError, direction_label, validate
-from rnnmem.record import RECORD_FILE, read_record
-from rnnmem.results import find_runs, load_sweep
+from rnnmem.identity import config_differences, identity_config
+from rnnmem.record import RECORD_FILE
+from rnnmem.results import find_runs, load_sweep, readable_records
+from rnnmem.runlock import LOCK_FILE, RunLock
 from rnnmem.tables import markdown_table
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_COLUMNS = (
-    "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
+    "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
     "test_loss", "baseline", "solved", "memory_horizon", "status",
 )
 TASK_METRIC = {"copy": "test_acc", "adding": "test_mse"}
@@ -48,16 +57,12 @@ def grid_jobs(config: DictConfig) -> list[list[str]]:
     return BasicSweeper.split_arguments(overrides, None)[0]
 
 
-def count_jobs(config: DictConfig) -> int:
-    """Jobs in this multirun: the product of the sweeper's params and command-line sweeps."""
-    return len(grid_jobs(config))
-
-
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run: config -> held-out metric, baseline, solved, memory horizon, status."""
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
+    frame["run"] = frame["run_dir"].map(lambda path: Path(path).name)
     frame["direction"] = frame["bidirectional"].map(direction_label)
     frame["metric"] = frame["task"].map(TASK_METRIC)
     frame["test_metric"] = frame.apply(
@@ -66,10 +71,54 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame[list(SUMMARY_COLUMNS)]
 
 
-def _statuses(sweep_dir: Path) -> list[tuple[str, float]]:
-    """(status, time written) of every record in the sweep so far."""
-    return [(read_record(run_dir)["status"], (run_dir / RECORD_FILE).stat().st_mtime)
-            for run_dir in find_runs(sweep_dir)]
+def planned_runs(config: DictConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(run directory relative to the sweep, identity config) of every job of the multirun,
+    each composed as the launcher composes it."""
+    loader = GlobalHydra.instance().config_loader()
+    planned = []
+    for overrides in grid_jobs(config):
+        job = loader.load_sweep_config(config, list(overrides))
+        planned.append((str(OmegaConf.select(job, "hydra.sweep.subdir")), identity_config(job)))
+    return planned
+
+
+def config_changes(sweep_dir: Path, planned: list[tuple[str, dict[str, Any]]]) -> Counter:
+    """For the planned jobs without a record of their own, the keys in which they differ from
+    the closest existing record of the same readable name: {tuple of keys: number of jobs}."""
+    existing: dict[str, list[dict[str, Any]]] = {}
+    for run_dir, record in readable_records(find_runs(sweep_dir)):
+        if "config" in record and "config_hash" in record:
+            key = f"{run_dir.parent.name}/{record.get('name')}"
+            existing.setdefault(key, []).append(identity_config(OmegaConf.create(record["config"])))
+    changes: Counter = Counter()
+    for rel_dir, identity in planned:
+        if (sweep_dir / rel_dir / RECORD_FILE).exists():
+            continue
+        task_dir, dir_name = Path(rel_dir).parent.name, Path(rel_dir).name
+        name = dir_name.rsplit("-", 1)[0]
+        others = existing.get(f"{task_dir}/{name}", [])
+        if others:
+            diffs = min((config_differences(old, identity) for old in others), key=len)
+            changes[tuple(diffs)] += 1
+    return changes
+
+
+def locked_elsewhere(run_dir: Path) -> bool:
+    """Whether another process holds `run_dir`'s lock (is training it right now)."""
+    if not (run_dir / LOCK_FILE).exists():
+        return False
+    lock = RunLock(run_dir)
+    if lock.acquire():
+        lock.release()
+        return False
+    return True
+
+
+def _statuses(sweep_dir: Path, run_dirs: list[str]) -> list[tuple[str, float]]:
+    """(status, time written) of the grid's records so far."""
+    paths = [sweep_dir / rel for rel in run_dirs]
+    return [(record["status"], (run_dir / RECORD_FILE).stat().st_mtime)
+            for run_dir, record in readable_records(paths)]
 
 
 def _duration(seconds: float) -> str:
@@ -86,12 +135,24 @@ class SweepMonitor(Callback):
         except ConfigError as err:
             print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
+        if config.logger.name == "wandb":  # once for every job (they inherit the outcome)
+            try:
+                note = wandb_logging.check_online(config.logger.if_unreachable)
+            except wandb_logging.WandbUnavailable as err:
+                print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
+                sys.exit(2)
+            if note:
+                print(f"[sweep] {note}", flush=True)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        total = count_jobs(config)
-        state = {"total": total, "started": time.time()}
+        planned = planned_runs(config)
+        runs = [rel_dir for rel_dir, _ in planned]
+        state = {"total": len(planned), "started": time.time(), "runs": runs}
         (sweep_dir / SWEEP_FILE).write_text(json.dumps(state))
-        print(f"[sweep] {total} jobs -> {sweep_dir}", flush=True)
+        print(f"[sweep] {len(planned)} jobs -> {sweep_dir}", flush=True)
+        for keys, jobs in sorted(config_changes(sweep_dir, planned).items()):
+            print(f"[sweep] {jobs} jobs differ from existing records in {', '.join(keys)}: "
+                  "new runs", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -99,7 +160,7 @@ class SweepMonitor(Callback):
             state = json.loads((sweep_dir / SWEEP_FILE).read_text())
         except (OSError, ValueError):
             return
-        statuses = _statuses(sweep_dir)
+        statuses = _statuses(sweep_dir, state["runs"])
         done = len(statuses)
         failed = sum(status == "failed" for status, _ in statuses)
         diverged = sum(status == "diverged" for status, _ in statuses)
@@ -116,20 +177,32 @@ class SweepMonitor(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        total = count_jobs(config)
-        runs = load_sweep(sweep_dir)
+        run_dirs = json.loads((sweep_dir / SWEEP_FILE).read_text())["runs"]
+        total = len(run_dirs)
+        runs = load_sweep(sweep_dir, [sweep_dir / rel for rel in run_dirs])
         summary = summary_frame(runs)
+        elsewhere = [rel for rel in run_dirs if not (sweep_dir / rel / RECORD_FILE).exists()
+                     and locked_elsewhere(sweep_dir / rel)]
         table = markdown_table(summary)
         (sweep_dir / "summary.md").write_text(table)
         summary.to_csv(sweep_dir / "summary.csv", index=False)
         print(table, flush=True)
         failed = runs[runs["status"] == "failed"]
-        missing = total - len(summary)
+        preempted = (summary["status"] == "preempted").sum()
+        missing = total - len(summary) - len(elsewhere)
         line = (f"[sweep] {len(summary)}/{total} recorded: "
                 f"{(summary['status'] == 'finished').sum()} finished, "
                 f"{(summary['status'] == 'diverged').sum()} diverged, {len(failed)} failed")
+        line += f", {preempted} preempted (rerun to resume)" if preempted else ""
         print(line + (f", {missing} missing" if missing > 0 else ""), flush=True)
-        if len(failed) or missing > 0:
+        for rel in elsewhere:
+            print(f"[sweep] {rel}: another process is training it", flush=True)
+        others = len(find_runs(sweep_dir)) - len(summary)
+        if others > 0:
+            print(f"[sweep] {others} records of other configs kept in {sweep_dir}", flush=True)
+        if os.environ.get(wandb_logging.FALLBACK_ENV):
+            print(f"[sweep] {os.environ[wandb_logging.FALLBACK_ENV]}", flush=True)
+        if len(failed) or preempted or missing > 0:
             for run in failed.itertuples():
                 print(f"[sweep] failed: {run.run_dir}: {run.error}", file=sys.stderr, flush=True)
             sys.exit(1)

@@ -2,13 +2,17 @@
 
 Compose and validate the config, train the fused network with Lightning while the gradient
 probe watches, score it on the held-out test set, and leave the run record (and the W&B run)
-in the run directory. A run that fails or diverges is recorded as such; inside a sweep it never
-raises, so the other jobs go on. A run directory that already holds a finished or diverged
-record is skipped, which is what makes sweeps resumable.
+in the run directory, which the config's hash names (`rnnmem.identity`). A run that fails or
+diverges is recorded as such; inside a sweep it never raises, so the other jobs go on. A run
+stopped by a signal checkpoints, records `preempted` and exits non-zero (`rnnmem.preemption`);
+the same command resumes it. A run directory that already holds a finished or diverged record
+is skipped, and one that another process is training (`rnnmem.runlock`) too, which is what makes
+sweeps resumable and safe to start twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,10 +37,20 @@ from rnnmem import devices, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
 from rnnmem.environment import environment
+from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, device_batches, metrics_of, steps_per_batch
+from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
 from rnnmem.probe import ProbeResult
-from rnnmem.record import git_commit, is_complete, write_probe_arrays, write_record
+from rnnmem.record import (
+    PROBE_FILE,
+    RECORD_FILE,
+    git_commit,
+    is_complete,
+    write_probe_arrays,
+    write_record,
+)
+from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
 log = logging.getLogger("rnnmem")
@@ -45,6 +59,7 @@ EVAL_BATCH = 1000  # held-out sequences per forward pass
 register_schemas()
 OmegaConf.register_new_resolver("direction", direction_label, replace=True)
 OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+OmegaConf.register_new_resolver("run_hash", short_hash, replace=True)
 OmegaConf.register_new_resolver("sweep_jobs", devices.sweep_jobs, replace=True)
 
 
@@ -52,7 +67,8 @@ def quiet_libraries() -> None:
     """Keep a run's console to what matters (Hydra configures logging after import)."""
     for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*"):
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*",
+                    ".*`srun` command is available.*"):
         warnings.filterwarnings("ignore", message)
     datasets.disable_progress_bars()
 
@@ -101,27 +117,36 @@ def check_devices(cfg: DictConfig) -> int:
         raise ConfigError(str(err)) from None
 
 
+STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
+
+
 def train_one(
     cfg: DictConfig, run_dir: Path, n_jobs: int | None = None, gpu_index: int | None = None
 ) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
-    Whatever happens inside (an exception, a non-finite loss), a record is written; W&B gets
-    the same numbers and is finished with a non-zero exit code when the run failed. `gpu_index`
-    is the CUDA device a sweep placed the job on (`rnnmem.devices.place_job`).
+    Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a
+    record is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
+    `preempted` with the step of the checkpoint the next attempt resumes from. W&B gets the same
+    numbers, in the one W&B run that the config's hash names. `gpu_index` is the CUDA device a
+    sweep placed the job on (`rnnmem.devices.place_job`).
     """
     started, started_at = time.perf_counter(), time.time()
+    STOP.install()
+    logging.raiseExceptions = False  # a full disk under the log file: no traceback per line
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
     config = OmegaConf.to_container(cfg, resolve=True)
+    config_hash = run_hash(cfg)
     task = make_task(cfg.task.name, cfg.task.seq_len)
     record: dict[str, Any] = {
         "status": "failed",
         "solved": False,
         "name": cfg.name,
         "config": config,
+        "config_hash": config_hash,
         "baseline": task.baseline,
         "version": rnnmem.__version__,
         "git_commit": git_commit(),
@@ -129,6 +154,8 @@ def train_one(
         "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
     }
+    if os.environ.get(wandb_logging.FALLBACK_ENV) and cfg.logger.name == "wandb":
+        record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
     probe: GradientProbe | None = None
@@ -138,6 +165,7 @@ def train_one(
             logger = wandb_logging.make_logger(
                 Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
                 cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
+                wandb_run_id(config_hash, cfg.logger.group),
             )
         val, test = (
             heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
@@ -151,21 +179,61 @@ def train_one(
         interrupted = record.pop("interrupted")
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError):
+            (run_dir / "error.log").write_text(traceback.format_exc())
         log.error("run %s failed: %s", cfg.name, record["error"])
     record["curves"] = {"train": curves.train, "val": curves.val}
-    arrays = probe.arrays() if probe is not None else {}
-    if arrays:
-        record["probe"] = probe.record_section()
-        write_probe_arrays(run_dir, arrays)
-    record["wall_seconds"] = time.perf_counter() - started
-    record["finished_at"] = started_at + record["wall_seconds"]
-    write_record(run_dir, record)
-    if logger is not None:
-        wandb_logging.finish(logger, record, arrays)
+    write_outcome(cfg, run_dir, record, probe, logger, started)
+    if STOP.received is None:
+        STOP.restore()
     if interrupted:
         raise KeyboardInterrupt
     return record
+
+
+def write_outcome(
+    cfg: DictConfig, run_dir: Path, record: dict[str, Any], probe: GradientProbe | None,
+    logger: Any, started: float,
+) -> None:
+    """The record-writing path: probe arrays, then W&B, then `record.json`, each atomic.
+
+    An artefact that cannot be written (a full disk) turns the record into `failed` naming the
+    error, so a `finished` record never stands beside a broken artefact; a record that cannot
+    be written either is reported in one line (the run has no record and trains again on
+    resume). The checkpoint of a run that ended is removed once its record is written."""
+    arrays = probe.arrays() if probe is not None else {}
+    record["wall_seconds"] = time.perf_counter() - started
+    record["finished_at"] = record["started_at"] + record["wall_seconds"]
+    try:
+        if arrays:
+            record["probe"] = probe.record_section()
+            write_probe_arrays(run_dir, arrays)
+    except Exception as err:  # a full disk: the record says so
+        fail(record, f"writing {run_dir / PROBE_FILE} failed: {type(err).__name__}: {err}")
+    if logger is not None:
+        try:
+            wandb_logging.finish(logger, record, arrays)
+        except Exception as err:
+            message = f"finishing the W&B run failed: {type(err).__name__}: {err}"
+            if STOP.received is None:
+                fail(record, message)  # a full disk: W&B's files are incomplete
+            else:  # the stop signal reached W&B's service process too; the numbers are local
+                record["wandb_error"] = message
+                log.warning("run %s: %s", cfg.name, message)
+    try:
+        write_record(run_dir, record)
+    except OSError as err:
+        fail(record, f"cannot write {run_dir / RECORD_FILE}: {err}")
+        return
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if record["status"] != "preempted" and not cfg.checkpoint.keep:
+        checkpoint.unlink(missing_ok=True)
+
+
+def fail(record: dict[str, Any], error: str) -> None:
+    """Mark `record` failed with `error` (one line), and say so."""
+    record.update(status="failed", solved=False, error=error)
+    log.error("run %s failed: %s", record["name"], error)
 
 
 def make_probe(
@@ -204,8 +272,11 @@ def fit_and_test(
         cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
     )
     clock = TrainingClock()
-    # the clock comes last, so the probe (at batch start) is not counted as training time
-    callbacks = [curves, *([probe] if probe is not None else []), clock]
+    checkpointer = Checkpointer(
+        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, STOP)
+    # the clock comes after the probe (at batch start), which is not training time; the
+    # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
+    callbacks = [curves, *([probe] if probe is not None else []), clock, checkpointer]
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=devices.trainer_devices(gpu_index),
@@ -222,12 +293,25 @@ def fit_and_test(
         num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
+    resume = resumable_checkpoint(run_dir)
     device = trainer.strategy.root_device
     fit_started = time.perf_counter()
-    trainer.fit(module, val_dataloaders=device_batches(*val, device, EVAL_BATCH))
+    resumed = {"resumed_from_step": resume.step} if resume else {}
+    try:
+        trainer.fit(module, ckpt_path=resume.path if resume else None, weights_only=False,
+                    val_dataloaders=device_batches(*val, device, EVAL_BATCH))
+    except Exception as err:
+        if checkpointer.stopped_at is None:
+            raise
+        # after the checkpoint: on SLURM the signal also stops W&B's service process
+        resumed["wandb_error"] = f"{type(err).__name__}: {err}"
     fit_seconds = time.perf_counter() - fit_started
-    if trainer.interrupted:
-        return {"status": "failed", "error": "interrupted", "interrupted": True}
+    if trainer.interrupted and checkpointer.stopped_at is None:
+        return {"status": "failed", "error": "interrupted", "interrupted": True, **resumed}
+    if checkpointer.stopped_at is not None:
+        return {"status": "preempted", "train_steps": checkpointer.stopped_at,
+                "signal": STOP.name, "checkpoint": CHECKPOINT_FILE, "interrupted": False,
+                **resumed}
     trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
@@ -246,6 +330,7 @@ def fit_and_test(
                       **devices.tf32_flags()},
         "environment": environment(device),
         "interrupted": False,
+        **resumed,
     }
 
 
@@ -260,19 +345,39 @@ def main(cfg: DictConfig) -> None:
     try:
         validate(cfg)
         check_devices(cfg)
-    except ConfigError as err:
+        if cfg.logger.name == "wandb":
+            wandb_logging.check_online(cfg.logger.if_unreachable)
+    except (ConfigError, wandb_logging.WandbUnavailable) as err:
         if not in_sweep:
             print(f"rnnmem: error: {err}", file=sys.stderr)
             sys.exit(2)
         write_record(run_dir, {"status": "failed", "solved": False, "error": str(err),
                                "config": OmegaConf.to_container(cfg, resolve=True)})
         return
-    if is_complete(run_dir):
-        log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        log.info("skipping %s: another process is training %s", cfg.name, run_dir)
         return
-    n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
-    record = train_one(cfg, run_dir, n_jobs, gpu_index)
+    try:
+        if is_complete(run_dir):
+            log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
+            return
+        if STOP.received is not None:
+            log.info("skipping %s: this process received %s", cfg.name, STOP.name)
+            return
+        n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
+        record = train_one(cfg, run_dir, n_jobs, gpu_index)
+    finally:
+        lock.release()
+    one_job_per_process = not in_sweep or "submitit" in str(hydra_cfg.launcher.get("_target_"))
+    if record["status"] == "preempted" and one_job_per_process:
+        log.info("preempted at step %d by %s; rerun the same command to resume from %s",
+                 record["train_steps"], STOP.name, run_dir / CHECKPOINT_FILE)
+        signum = STOP.received
+        STOP.chain_previous()  # submitit's handler: requeue the job
+        sys.exit(128 + signum)
     if record["status"] == "failed" and not in_sweep:
+        print(f"rnnmem: error: run {cfg.name} failed: {record['error']}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -11,7 +11,11 @@ image and a line plot of g_t at the first and last probe.
 
 from __future__ import annotations
 
+import netrc
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,21 +27,79 @@ from pytorch_lightning.loggers import WandbLogger
 from rnnmem.probe import DIRECTIONS, ProbeResult
 
 MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
+REACH_TIMEOUT_S = 5.0  # how long the one up-front check waits for the W&B server
+CHECKED_ENV = "RNNMEM_WANDB_CHECKED"  # set once checked: a sweep's jobs do not check again
+FALLBACK_ENV = "RNNMEM_WANDB_FALLBACK"  # the fallback note, for records and the sweep summary
+
+
+class WandbUnavailable(RuntimeError):
+    """WANDB_MODE=online, but no API key or no server within REACH_TIMEOUT_S (one line)."""
+
+
+def online_problem(timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Why online logging cannot work here (no key, server unreachable), or None if it can.
+
+    The key is WANDB_API_KEY or the `wandb login` entry of ~/.netrc for the server
+    (WANDB_BASE_URL, default https://api.wandb.ai); reachable means any HTTP answer."""
+    base_url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    host = urllib.parse.urlparse(base_url).hostname or base_url
+    key = os.environ.get("WANDB_API_KEY")
+    if not key:
+        try:
+            entry = netrc.netrc().authenticators(host)
+        except (OSError, netrc.NetrcParseError):
+            entry = None
+        key = entry[2] if entry else None
+    if not key:
+        return f"no W&B API key for {host} (set WANDB_API_KEY or run `wandb login`)"
+    try:
+        urllib.request.urlopen(base_url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        pass  # the server answered
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return f"cannot reach {base_url} within {timeout:g} s ({reason})"
+    return None
+
+
+def check_online(if_unreachable: str) -> str | None:
+    """Check once, before anything trains, that WANDB_MODE=online can work.
+
+    Returns None when there is nothing to say (offline or disabled mode, or online and fine).
+    Otherwise raises WandbUnavailable (`if_unreachable='error'`), or switches this process and
+    the jobs it starts to offline logging and returns the note that says so."""
+    if os.environ.get(CHECKED_ENV):
+        return os.environ.get(FALLBACK_ENV)
+    os.environ[CHECKED_ENV] = "1"
+    if os.environ.get("WANDB_MODE", "offline") not in ("online", "run"):
+        return None
+    problem = online_problem()
+    if problem is None:
+        return None
+    if if_unreachable == "error":
+        raise WandbUnavailable(f"WANDB_MODE=online but {problem}; set WANDB_MODE=offline or "
+                               "logger.if_unreachable=offline")
+    note = f"W&B logged offline: WANDB_MODE=online but {problem} (upload later: wandb sync)"
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ[FALLBACK_ENV] = note
+    return note
 
 
 def make_logger(
     save_dir: Path, name: str, project: str, entity: str | None, group: str | None,
-    job_type: str, config: Mapping[str, Any],
+    job_type: str, config: Mapping[str, Any], run_id: str,
 ) -> WandbLogger:
-    """A WandbLogger around a W&B run started now (so that a crash later is recorded too); its
-    offline files go to `save_dir/wandb/offline-run-*`. The package list is not uploaded: the
-    record holds the version and git commit, and scanning the environment costs half a second."""
+    """A WandbLogger around the W&B run `run_id`, started now (so that a crash later is recorded
+    too) or, when a preempted run resumes, continued (`resume="allow"`): one W&B run per run
+    however often it restarts. Offline files go to `save_dir/wandb/offline-run-*-<run_id>`. The
+    package list is not uploaded: the record holds the version and git commit, and scanning the
+    environment costs half a second."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     save_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
         name=name, project=project, entity=entity, group=group, job_type=job_type,
-        dir=str(save_dir), config=dict(config), reinit="finish_previous",
+        id=run_id, resume="allow", dir=str(save_dir), config=dict(config), reinit="finish_previous",
         settings=wandb.Settings(x_save_requirements=False),
     )
     return WandbLogger(experiment=run)
@@ -89,9 +151,12 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
 def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
            ) -> None:
     """End the W&B run: the probe's pictures, the record's scalars as the run summary, and
-    `finish` with exit code 1 when the run failed."""
+    `finish` with exit code 1 when the run failed or was preempted (marked preempting, it is
+    continued when the run resumes)."""
     run = logger.experiment
-    if arrays:
+    if record["status"] == "preempted":
+        run.mark_preempting()
+    elif arrays:
         from rnnmem import figures
 
         images = {}
@@ -102,4 +167,4 @@ def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, 
     run.summary.update(
         {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool))}
     )
-    run.finish(exit_code=1 if record["status"] == "failed" else 0)
+    run.finish(exit_code=0 if record["status"] in ("finished", "diverged") else 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rnnmem.tasks.adding import AddingTask
 from rnnmem.tasks.base import MemoryTask
 from rnnmem.tasks.copy import CopyTask
-from rnnmem.tasks.heldout import heldout_fingerprint, heldout_set
+from rnnmem.tasks.heldout import heldout_fingerprint, heldout_nbytes, heldout_set
 
 TASKS: dict[str, type[MemoryTask]] = {"copy": CopyTask, "adding": AddingTask}
 
@@ -23,6 +23,7 @@ __all__ = [
     "CopyTask",
     "MemoryTask",
     "heldout_fingerprint",
+    "heldout_nbytes",
     "heldout_set",
     "make_task",
 ]

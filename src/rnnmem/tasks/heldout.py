@@ -7,15 +7,18 @@ CPU (the same numbers on every machine) from a generator seeded by (seed, split)
 "test" never share sequences by construction of the seed.
 
 Layout: `<cache_dir>/<task>-<split>-<fingerprint[:16]>/`, a `datasets.Dataset` with columns
-x and y (fixed-shape features) saved by `save_to_disk`. Concurrent jobs may build the same set;
-each writes to a private temporary sibling and renames it into place, and a job that loses the
-race keeps the winner's.
+x and y (fixed-shape features) saved by `save_to_disk`, and `checksums.json`, the sha256 of each
+of its files. Concurrent jobs may build the same set; each writes to a private temporary sibling
+and renames it into place, and a job that loses the race keeps the winner's. A set whose files
+do not match their checksums (a truncated or overwritten file), that fails to load or has the
+wrong number of rows is moved aside, with a warning naming it, and built again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,8 +31,10 @@ from torch import Tensor
 
 from rnnmem.tasks.base import MemoryTask
 
+log = logging.getLogger("rnnmem")
 SPLITS = ("val", "test")
-STORAGE_VERSION = 3  # bump when the on-disk layout changes: it keys the cache too
+STORAGE_VERSION = 4  # bump when the on-disk layout changes: it keys the cache too
+CHECKSUM_FILE = "checksums.json"
 
 
 def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> str:
@@ -45,6 +50,13 @@ def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> s
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+def heldout_nbytes(task: MemoryTask, size: int) -> int:
+    """Bytes of one held-out set's arrays as generated: float32 inputs (size, length,
+    input_size) and int64/float targets, one per step or one per sequence."""
+    targets = task.length if task.per_step_output else 1
+    return size * (task.length * task.input_size * 4 + targets * 8)
+
+
 def heldout_set(
     task: MemoryTask, split: str, size: int, seed: int, cache_dir: str | Path
 ) -> tuple[Tensor, Tensor]:
@@ -56,12 +68,52 @@ def heldout_set(
         raise ValueError(f"heldout size must be >= 1, got {size!r}")
     fingerprint = heldout_fingerprint(task, split, size, seed)
     path = Path(cache_dir) / f"{task.name}-{split}-{fingerprint[:16]}"
-    if not path.exists():
+    data = _load_verified(path, size) if path.exists() else None
+    if data is None:
         x, y = task.sample(size, torch.Generator().manual_seed(_split_seed(seed, split)))
         x, y = _compact(x.numpy()), y.numpy()
         _save_atomically(Dataset.from_dict({"x": x, "y": y}, features=_features(x, y)), path)
-    data = load_from_disk(str(path)).with_format("numpy")[:]
+        data = _load_verified(path, size)
+        if data is None:
+            raise OSError(f"held-out set {path} fails its checksum right after it was written")
     return torch.from_numpy(data["x"]).to(torch.float32), torch.from_numpy(data["y"])
+
+
+def _checksums(directory: Path) -> dict[str, str]:
+    """sha256 of every file under `directory` but the checksum file, by relative path."""
+    return {
+        path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != CHECKSUM_FILE
+    }
+
+
+def _load_verified(path: Path, size: int) -> dict[str, np.ndarray] | None:
+    """The cached arrays if the files match their checksums and hold `size` rows; otherwise
+    the set is moved aside (warning) and None returned, so that the caller builds it again."""
+    try:
+        expected = json.loads((path / CHECKSUM_FILE).read_text())
+        for name, digest in expected.items():
+            if hashlib.sha256((path / name).read_bytes()).hexdigest() != digest:
+                raise ValueError(f"{name} does not match its checksum")
+        data = load_from_disk(str(path)).with_format("numpy")[:]
+        if len(data["x"]) != size or len(data["y"]) != size:
+            raise ValueError(f"{len(data['x'])} rows, expected {size}")
+        return data
+    except FileNotFoundError as err:
+        if not path.exists():
+            return None  # another job moved a corrupt set aside meanwhile
+        reason = f"missing {Path(err.filename).name}"
+    except Exception as err:  # any unreadable cache is rebuilt, never trusted
+        reason = f"{type(err).__name__}: {err}"
+    log.warning("held-out cache %s is corrupt (%s); rebuilding it", path, reason)
+    trash = tempfile.mkdtemp(prefix=f".{path.name}.corrupt.", dir=path.parent)
+    try:
+        os.rename(path, Path(trash) / path.name)
+    except OSError:
+        pass  # another job moved it aside first
+    shutil.rmtree(trash, ignore_errors=True)
+    return None
 
 
 def _compact(x: np.ndarray) -> np.ndarray:
@@ -96,6 +148,7 @@ def _save_atomically(dataset: Dataset, path: Path) -> None:
     tmp = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         dataset.save_to_disk(tmp)
+        (Path(tmp) / CHECKSUM_FILE).write_text(json.dumps(_checksums(Path(tmp)), indent=1))
         os.rename(tmp, path)  # atomic; fails if `path` already exists and is non-empty
     except OSError:
         if not path.exists():

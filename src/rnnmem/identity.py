@@ -1,0 +1,79 @@
+"""A run is its config: the hash that names a run's directory, its W&B run and its checkpoint.
+
+    run_hash(cfg) = sha256(JSON of the resolved config, keys sorted, minus BOOKKEEPING)
+
+BOOKKEEPING lists, in one place, the keys that change where or how a run is reported but not a
+number it computes: threads, where W&B and the held-out cache live, the progress bar, the
+checkpoint interval, the held-out memory budget, the readable name (itself a function of the
+config) and Hydra's own node.
+Two configs with the same hash train the same network on the same data; any other change
+(steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
+`<task>/<name>-<run_hash[:8]>`, and a new W&B run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+BOOKKEEPING = (
+    "hydra",
+    "name",
+    "threads",
+    "logger",
+    "checkpoint",
+    "data.cache_dir",
+    "data.heldout_max_gb",
+    "trainer.progress_bar",
+)
+SHORT_HASH = 8  # hex digits of the hash in a run directory's name
+
+
+def identity_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without BOOKKEEPING keys: what the hash is taken of.
+
+    Bookkeeping keys are dropped before resolving, so interpolations that only they use (the
+    sweep directory, environment variables) are never evaluated."""
+    container = OmegaConf.to_container(cfg, resolve=False)
+    for key in BOOKKEEPING:
+        *parents, leaf = key.split(".")
+        node = container
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return OmegaConf.to_container(OmegaConf.create(container), resolve=True)
+
+
+def run_hash(cfg: DictConfig) -> str:
+    """sha256 hex digest of `identity_config(cfg)` (JSON, sorted keys): stable across
+    processes, machines and Python versions."""
+    text = json.dumps(identity_config(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def short_hash(_root_: DictConfig) -> str:
+    """`${run_hash:}` in conf/train.yaml: the first SHORT_HASH hex digits of the job's hash."""
+    return run_hash(_root_)[:SHORT_HASH]
+
+
+def wandb_run_id(full_hash: str, group: str | None) -> str:
+    """The W&B run id of a run: its hash, salted with the W&B group (the sweep), so that a
+    restart of the same run continues the same W&B run and the same config in another sweep is
+    another W&B run. 24 hex digits: within W&B's id alphabet and length."""
+    return hashlib.sha256(f"{group or ''}/{full_hash}".encode()).hexdigest()[:24]
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two identity configs (added or removed too)."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b, dotted = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += config_differences(a, b, f"{dotted}.")
+        elif a != b or (key in old) != (key in new):
+            keys.append(dotted)
+    return keys

@@ -1,0 +1,142 @@
+"""Preemption-safe runs: stop signals, checkpoints at step boundaries, resume.
+
+A run can be stopped at any moment: SLURM sends SIGTERM at preemption and at `scontrol requeue`
+(SIGKILL follows after its KillWait, 30 s by default), submitit asks for a checkpoint with
+SIGUSR2 `signal_delay_s` before the time limit, SIGUSR1 is the conventional "checkpoint now and
+stop", Ctrl-C is SIGINT. From the moment a run starts, each of them only sets a flag
+(`StopSignals`). `Checkpointer` looks at the flag between two training steps, where the state
+is consistent, and writes the checkpoint there: Lightning's (weights, optimiser, loops, every
+callback's `state_dict`: the probe's results, the learning curves, the training clock) and the
+module's own (`on_save_checkpoint`: the batch generator's state). It also writes one every
+`checkpoint.every_minutes`. Training then stops; the run's record says `preempted` with the step.
+
+Requeue semantics are submitit's (the SLURM launcher of Hydra): a preempted or timed-out job is
+requeued by SLURM (`scontrol requeue`, or submitit's SIGUSR2 handler, which `chain_previous`
+hands the signal to once the checkpoint is written), reruns the same command, lands in the same
+run directory (the config's hash names it) and resumes from `checkpoint.ckpt`. Resuming at step
+k gives the run an uninterrupted one would have given, bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytorch_lightning as pl
+
+log = logging.getLogger("rnnmem")
+CHECKPOINT_FILE = "checkpoint.ckpt"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class StopSignals:
+    """Records the first stop signal this process receives (`received`, a signal number).
+
+    `install` replaces the handlers of STOP_SIGNALS and remembers the previous ones; installing
+    again (Lightning registers its own SIGTERM handler when `fit` starts) keeps the first
+    previous handler. A second SIGINT raises KeyboardInterrupt: a user who presses Ctrl-C twice
+    does not want to wait for the step to end.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            current = signal.signal(signum, self._handle)
+            if current is not self._handle:
+                self._previous.setdefault(signum, current)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+            log.warning("received %s: checkpointing at the end of this step, then stopping",
+                        signal.Signals(signum).name)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    @property
+    def name(self) -> str | None:
+        return signal.Signals(self.received).name if self.received is not None else None
+
+    def chain_previous(self) -> None:
+        """Hand the received signal to the handler installed before ours, when that is a
+        Python function of its own (submitit's, which requeues the job and exits) rather than
+        Python's default Ctrl-C handler."""
+        previous = self._previous.get(self.received) if self.received is not None else None
+        self.restore()
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(self.received, None)
+
+
+class Checkpointer(pl.Callback):
+    """Writes `path` atomically every `every_seconds` and when a stop signal arrived, always
+    between two training steps; on a signal it then stops training (`stopped_at` = the step).
+
+    Put it last among the callbacks: the others' state at this step (the learning curves' row
+    of this step) is then part of the checkpoint."""
+
+    def __init__(self, path: Path, every_seconds: float, signals: StopSignals) -> None:
+        self.path = Path(path)
+        self.every_seconds = every_seconds
+        self.signals = signals
+        self.stopped_at: int | None = None
+        self._last = time.monotonic()
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.signals.install()  # after Lightning's own SIGTERM handler: ours decides
+        self._last = time.monotonic()
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:
+        stop = self.signals.received is not None
+        if stop or time.monotonic() - self._last >= self.every_seconds:
+            self.save(trainer)
+        if stop:
+            self.stopped_at = trainer.global_step
+            trainer.should_stop = True
+
+    def save(self, trainer: pl.Trainer) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)
+        self._last = time.monotonic()
+        log.info("checkpoint at step %d: %s", trainer.global_step, self.path)
+
+
+@dataclass(frozen=True)
+class Resume:
+    path: Path
+    step: int
+
+
+def resumable_checkpoint(run_dir: Path) -> Resume | None:
+    """`run_dir/checkpoint.ckpt` if there is one that loads; an unreadable one (a disk that
+    failed under it) is renamed `*.corrupt`, with a warning, and the run starts afresh."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    import torch
+
+    try:
+        step = int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+    except Exception as err:  # any unreadable file: start afresh rather than fail every retry
+        path.rename(path.with_suffix(".corrupt"))
+        log.warning("ignoring unreadable checkpoint %s (%s); training from step 0",
+                    path, type(err).__name__)
+        return None
+    return Resume(path, step)
