@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -29,31 +29,31 @@ cannot show: the line has a gap there.
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     paths: list[Path] = []
-    for depth, bidirectional in figures.variants(runs) or [figures.headline_variant(runs)]:
-        variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-        lengths = figures.longest_lengths(variant)
+    for depth, bidirectional in analysis.variants(runs) or [analysis.headline_variant(runs)]:
+        variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+        lengths = analysis.longest_lengths(variant)
         frames, no_probe = [], []
         for task, length in lengths.items():
             spec = make_task(task, length)
-            done = figures.finished(figures.select(variant, task=task, seq_len=length))
+            done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))
                 if "h_norm" not in arrays:
                     no_probe.append(run.run)
                     continue
-                frames.append(figures.distance_curves(arrays, spec).assign(
+                frames.append(analysis.distance_curves(arrays, spec).assign(
                     task=task, seq_len=length, cell=run.cell, seed=run.seed))
         curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["task", "seq_len", "cell", "seed", "stage", "step", "direction",
                      "distance", "g"])
-        gaps = figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
-        notes = figures.gap_notes(gaps) + figures.note_lines("not shown, no probe data",
+        gaps = analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+        notes = analysis.gap_notes(gaps) + analysis.note_lines("not shown, no probe data",
                                                              sorted(no_probe))
         fig = figures.gradient_vanishing(
             curves, list(lengths), notes=notes,
             title=f"Gradient vanishing in the bottom layer: "
-            f"{figures.variant_label(depth, bidirectional)}")
-        stem = f"fig1_gradient_vanishing_{figures.variant_slug(depth, bidirectional)}"
+            f"{analysis.variant_label(depth, bidirectional)}")
+        stem = f"fig1_gradient_vanishing_{analysis.variant_slug(depth, bidirectional)}"
         paths += figures.save(fig, out_dir / stem)
         figures.close(fig)
     return paths

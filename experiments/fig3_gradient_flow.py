@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -24,30 +24,30 @@ store the inputs there.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.headline_variant(runs)
-    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-    lengths = figures.longest_lengths(variant)
-    cells = figures.ordered_cells(variant["cell"])
+    depth, bidirectional = analysis.headline_variant(runs)
+    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = analysis.longest_lengths(variant)
+    cells = analysis.ordered_cells(variant["cell"])
     maps: dict[tuple[str, str], figures.GradMap | str] = {}
     for task, length in lengths.items():
-        at = figures.select(variant, task=task, seq_len=length)
+        at = analysis.select(variant, task=task, seq_len=length)
         for cell in cells:
-            config = figures.select(at, cell=cell)
-            done = figures.finished(config)
+            config = analysis.select(at, cell=cell)
+            done = analysis.finished(config)
             arrays = read_probe_arrays(Path(done["run_dir"].iloc[0])) if len(done) else {}
             if "h_norm" not in arrays:
-                reason = "no probe data" if len(done) else figures.why_empty(config)
+                reason = "no probe data" if len(done) else analysis.why_empty(config)
                 maps[(task, cell)] = f"T = {length}:\n{reason}"
                 continue
             seed = int(done["seed"].iloc[0])
             maps[(task, cell)] = figures.GradMap(
                 arrays["steps"], arrays["h_norm"][:, 0, 0], make_task(task, length).loss_anchor,
                 f"T = {length}, seed {seed}")
-    notes = figures.gap_notes(
-        figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+    notes = analysis.gap_notes(
+        analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = figures.gradient_flow(
         maps, list(lengths), cells, notes=notes,
-        title=f"Gradient flow over training: {figures.variant_label(depth, bidirectional)}")
+        title=f"Gradient flow over training: {analysis.variant_label(depth, bidirectional)}")
     paths = figures.save(fig, out_dir / "fig3_gradient_flow")
     figures.close(fig)
     return paths

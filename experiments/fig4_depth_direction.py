@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 
 CAPTION = """
 Each cell x (depth, direction) of the grid. Left: memory horizon after training, the largest
@@ -22,7 +22,7 @@ configuration failed, diverged or left no record (listed under the figure).
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    notes = figures.gap_notes(figures.gaps_for(runs))
+    notes = analysis.gap_notes(analysis.gaps_for(runs))
     fig = figures.depth_direction(runs, notes=notes, title="Depth and direction")
     paths = figures.save(fig, out_dir / "fig4_depth_direction")
     figures.close(fig)

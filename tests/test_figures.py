@@ -21,8 +21,11 @@ from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from rnnmem import figures
-from rnnmem.make_figures import EXPERIMENTS, expected_grid, load_experiment, main, sweep_runs
+import table1
+from make_figures import EXPERIMENTS, main
+
+from rnnmem import analysis, figures
+from rnnmem.analysis import expected_grid, sweep_runs
 from rnnmem.probe import by_distance
 from rnnmem.record import write_probe_arrays, write_record
 from rnnmem.tasks import make_task
@@ -34,6 +37,10 @@ FAILED = "adding/rnn-d1-uni-T8-s1"
 DIVERGED = ("copy/lstm-d1-uni-T8-s0", "copy/lstm-d1-uni-T8-s1")
 MISSING = "copy/rnn-d1-uni-T8-s1"
 ERROR = "RuntimeError: CUDA out of memory"
+STEMS = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
+         "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves",
+         "fig7_forgetting_adding", "fig7_forgetting_copy", "fig8_gradient_vs_behaviour"]
+MAKE_FIGURES = Path(__file__).resolve().parents[1] / "experiments" / "make_figures.py"
 
 
 def metric(task: str, cell: str, length: int, seed: int) -> float:
@@ -57,6 +64,24 @@ def gate(seed: int, length: int) -> np.ndarray:
     t = np.arange(length)
     return np.stack([[0.5 + 0.1 * p + 0.01 * t + 0.02 * seed + 0.001 * g for g in range(3)]
                      for p in range(len(STEPS))])
+
+
+def forgetting(task: str, cell: str, length: int, seed: int) -> list[dict[str, float]]:
+    """The known forgetting curve of every run: adding, per first-marker position p (lag
+    T - 1 - p) an MSE of 0.002 (k + 1) lag + 0.001 seed (k: the cell's index); copy, the
+    run's accuracy at each of the 10 recall positions (lag T + 10)."""
+    if task == "adding":
+        k = CELLS.index(cell)
+        return [{"position": p, "lag": length - 1 - p, "count": 10,
+                 "value": 0.002 * (k + 1) * (length - 1 - p) + 0.001 * seed}
+                for p in range(length // 2)]
+    return [{"position": p, "lag": length + 10, "count": 100,
+             "value": metric(task, cell, length, seed)} for p in range(10)]
+
+
+def span(task: str, cell: str, length: int, seed: int) -> int:
+    """The known memory span of every run."""
+    return max(make_task(task, length).loss_anchor - 2 * seed - CELLS.index(cell), 0)
 
 
 def horizon(length: int, seed: int) -> float:
@@ -103,6 +128,8 @@ def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None
         "curves": {"train": [{"step": s, "train_loss": 1.0 / (s + 1 + seed)} for s in (0, 50, 100)],
                    "val": [{"step": s, "val_loss": 2.0 / (s + 1 + seed)} for s in (50, 100)]},
         "probe": {"steps": STEPS.tolist(), "memory_horizon": [horizon(length, seed)] * 3},
+        "forgetting": {"curve": forgetting(task, cell, length, seed)},
+        "memory_span": span(task, cell, length, seed),
     })
 
 
@@ -144,22 +171,22 @@ def drawn(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fi
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(figures, "save", keep)
         patch.setattr(figures, "close", lambda fig: None)
-        for name in EXPERIMENTS:
-            load_experiment(name).make(runs, sweep, out)
+        for module in EXPERIMENTS:
+            module.make(runs, sweep, out)
     yield captured
     figures.close("all")
 
 
 @pytest.fixture(scope="module")
 def built(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """`python -m rnnmem.make_figures SWEEP` run twice, at once, in fresh processes with
+    """`python experiments/make_figures.py SWEEP` run twice, at once, in fresh processes with
     different hash seeds, on two copies of the sweep at different paths: the two default
     output folders."""
     copies = [tmp_path_factory.mktemp(name) / "sweep" for name in ("first", "second")]
     for copy in copies:
         shutil.copytree(sweep, copy)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    jobs = [subprocess.Popen([sys.executable, "-m", "rnnmem.make_figures", str(copy)],
+    jobs = [subprocess.Popen([sys.executable, str(MAKE_FIGURES), str(copy)],
                              env={**env, "PYTHONHASHSEED": str(seed)}, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for seed, copy in enumerate(copies)]
@@ -203,7 +230,7 @@ def test_memory_capacity_lines_are_the_mean_over_finished_seeds(drawn):
     fig = drawn["fig2_memory_capacity"]
     adding = panel(fig, "adding")
     for cell in ("lstm", "gru"):
-        xs, ys = line(adding, figures.CELL_LABELS[cell]).get_data()
+        xs, ys = line(adding, analysis.CELL_LABELS[cell]).get_data()
         assert list(xs) == [4, 8]
         expected = [np.mean([metric("adding", cell, t, s) for s in SEEDS]) for t in LENGTHS]
         np.testing.assert_allclose(ys, expected)
@@ -305,35 +332,115 @@ def test_every_figure_lists_the_runs_it_could_not_draw(drawn):
     assert DIVERGED[0] in gates and FAILED not in gates  # the rnn has no gates to show
 
 
-def test_table1_gives_mean_and_std_over_seeds_and_counts_the_gaps(sweep):
-    table = load_experiment("table1").table_frame(sweep_runs(sweep))
-    assert len(table) == 12
-    assert list(table["cell"][:4]) == ["vanilla RNN"] * 2 + ["LSTM"] * 2  # the paper's order
-    row = table[(table["task"] == "adding") & (table["cell"] == "LSTM") & (table["T"] == 8)]
+def test_forgetting_lines_pool_every_length_and_average_the_seeds(drawn):
+    ax = panel(drawn["fig7_forgetting_adding"], "1 layer, unidirectional")
+    assert ax.get_yscale() == "log"
+    for cell in CELLS:
+        k = CELLS.index(cell)
+        xs, ys = line(ax, analysis.CELL_LABELS[cell]).get_data()
+        assert list(xs) == [2, 3, 4, 5, 6, 7]  # T=4: lags 2-3, T=8: lags 4-7
+        seeds = [[0], [0, 1]] if cell == "rnn" else [SEEDS, SEEDS]  # rnn T=8 seed 1 failed
+        expected = [np.mean([0.002 * (k + 1) * lag + 0.001 * s
+                             for s in seeds[0 if lag > 3 else 1]]) for lag in xs]
+        np.testing.assert_allclose(ys, expected)
+    # rnn: 0.0045, 0.0065, 0.008 pass, lag 5: 0.010 fails; lstm: lag 3 fails; gru: lag 2
+    assert ax.texts[0].get_text() == "span: vanilla RNN 4, LSTM 2, GRU 0"
+    threshold = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert threshold[0].get_ydata()[0] == 0.01
+    copy = panel(drawn["fig7_forgetting_copy"], "1 layer, unidirectional")
+    xs, ys = line(copy, "GRU").get_data()
+    assert list(xs) == [14, 18] and list(ys) == [0.995, 0.995]  # lag T + 10
+
+
+def test_forgetting_findings_give_each_span_and_first_failing_lag(built):
+    text = (built[0] / "fig7_forgetting.md").read_text()
+    assert "| adding | vanilla RNN | 1 | uni | 2-7 | 4 | 5 |" in text
+    assert "| adding | GRU | 1 | uni | 2-7 | 0 | 2 |" in text
+    assert "| copy | GRU | 1 | uni | 14-18 | 18 | none |" in text
+
+
+def average_ranks(values: list[float]) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of their ranks (by hand, for the test)."""
+    ordered = sorted(values)
+    return np.array([np.mean([i + 1 for i, v in enumerate(ordered) if v == value])
+                     for value in values])
+
+
+def test_gradient_vs_behaviour_plots_each_run_with_its_rank_correlation(drawn):
+    fig = drawn["fig8_gradient_vs_behaviour"]
+    ax = panel(fig, "adding: after training")
+    x, y = [], []
+    for cell in CELLS:
+        for length in LENGTHS:
+            for seed in SEEDS:
+                if f"adding/{cell}-d1-uni-T{length}-s{seed}" == FAILED:
+                    continue
+                x.append(horizon(length, seed))
+                y.append(span("adding", cell, length, seed) / (length - 1))
+    points = np.concatenate([c.get_offsets() for c in ax.collections
+                             if isinstance(c, PathCollection)])
+    assert sorted(map(tuple, points)) == sorted(zip(x, y, strict=True))
+    rho = np.corrcoef(average_ranks(x), average_ranks(y))[0, 1]
+    assert f"rank corr. {rho:+.2f})" in ax.get_title()
+    # records without an initial probe headline say so instead of plotting nothing
+    assert "no probe data" in panel(fig, "adding: at initialisation").texts[0].get_text()
+
+
+def test_table1_is_compact_mean_and_std_over_seeds_bold_where_solved(sweep):
+    table, bold, groups = table1.table_frame(sweep_runs(sweep))
+    assert list(table.columns) == ["cell", "depth", "direction", "adding T=4", "adding T=8",
+                                   "adding horizon", "copy T=4", "copy T=8", "copy horizon"]
+    assert groups == [("", 3), ("adding", 3), ("copy", 3)]
+    assert list(table["cell"]) == ["vanilla RNN", "LSTM", "GRU"]  # the paper's order
+    lstm, rnn, gru = (table[table["cell"] == name].iloc[0] for name in
+                      ("LSTM", "vanilla RNN", "GRU"))
     values = [metric("adding", "lstm", 8, s) for s in SEEDS]
-    assert row["final"].item() == f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
-    assert row["seeds"].item() == "2/2" and row["not finished"].item() == ""
-    failed = table[(table["task"] == "adding") & (table["cell"] == "vanilla RNN")
-                   & (table["T"] == 8)]
-    assert failed["final"].item() == f"{metric('adding', 'rnn', 8, 0):.4g}"
-    assert failed["seeds"].item() == "1/2" and failed["not finished"].item() == "1 failed"
-    diverged = table[(table["task"] == "copy") & (table["cell"] == "LSTM") & (table["T"] == 8)]
-    assert diverged["final"].item() == "—" and diverged["solved"].item() == "0/2"
-    assert diverged["not finished"].item() == "2 diverged"
-    solved = table[(table["task"] == "copy") & (table["cell"] == "GRU")]
-    assert list(solved["solved"]) == ["2/2", "2/2"]
+    assert lstm["adding T=8"] == f"{np.mean(values):.3g} ± {np.std(values, ddof=1):.2g}"
+    assert rnn["adding T=8"] == f"{metric('adding', 'rnn', 8, 0):.3g}*"  # seed 1 failed
+    assert lstm["copy T=8"] == "—*"  # both seeds diverged
+    assert lstm["adding horizon"] == f"{np.mean([horizon(8, s) for s in SEEDS]):.2f}"
+    # bold exactly where most completed seeds solved it: the GRU on copy, at both T
+    solved = {(row, column) for row, name in enumerate(table["cell"])
+              for column in table.columns if bold.iloc[row][column]}
+    assert solved == {(2, "copy T=4"), (2, "copy T=8")}
+    assert gru["copy T=4"] == "0.995 ± 0"
+
+
+def test_table1_files_bold_the_solved_entries_in_markdown_and_latex(built):
+    markdown = (built[0] / "table1.md").read_text()
+    assert markdown.count("**") == 4 and "**0.995 ± 0**" in markdown
+    latex = (built[0] / "table1.tex").read_text()
+    assert r"\toprule" in latex and r"\cmidrule(lr){4-6}" in latex and r"\bottomrule" in latex
+    assert r"\multicolumn{3}{c}{adding}" in latex and r"\textbf{0.995 $\pm$ 0}" in latex
+    assert latex.count(r"\textbf") == 2
+    body = latex[latex.index(r"\midrule"):latex.index(r"\bottomrule")]
+    assert body.count(r"\\") == 3  # one row per cell
+    runs = (built[0] / "table1_runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 23  # every recorded run, one line each
+
+
+def test_references_beside_ours_only_where_a_configuration_matches(sweep, tmp_path):
+    lines = table1.reference_lines(sweep_runs(sweep))
+    assert len(lines) == 1 and lines[0].startswith("No configuration of this sweep matches")
+    write_record(tmp_path / "adding" / "lstm-d1-uni-T600-s0", {
+        "status": "finished", "solved": False, "test_mse": 0.1, "test_loss": 0.1,
+        "config": {"task": {"name": "adding", "seq_len": 600}, "seed": 0,
+                   "model": {"cell": "lstm", "depth": 1, "bidirectional": False}}})
+    lines = table1.reference_lines(sweep_runs(tmp_path))
+    assert lines[2:] == ["| Bai et al. 2018 | adding | 600 | LSTM | test MSE | 0.164 | 0.1 |"]
 
 
 def test_make_figures_writes_every_figure_table_and_report(built):
     built = built[0]
-    stems = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
-             "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves"]
-    expected = {f"{s}.{fmt}" for s in stems for fmt in ("pdf", "png")}
-    expected |= {"table1.md", "table1.tex", "report.md"}
+    expected = {f"{s}.{fmt}" for s in STEMS for fmt in ("pdf", "png")}
+    expected |= {"table1.md", "table1.tex", "table1_runs.csv", "references.md", "report.md",
+                 "fig7_forgetting.md", "fig8_gradient_vs_behaviour.md"}
     assert {p.name for p in built.iterdir()} == expected
     assert all((built / name).stat().st_size > 0 for name in expected)
     report = (built / "report.md").read_text()
-    assert all(f"![{s}]({s}.png)" in report for s in stems)
+    assert all(f"![{s}]({s}.png)" in report for s in STEMS)
+    for found in ("fig7_forgetting.md", "fig8_gradient_vs_behaviour.md", "references.md"):
+        assert (built / found).read_text().strip() in report
     assert (built / "table1.md").read_text().strip() in report
     assert "Preset: `handmade`" in report
     assert "Runs: 24 grid points: 20 finished, 1 failed, 2 diverged, 1 missing." in report
@@ -341,12 +448,12 @@ def test_make_figures_writes_every_figure_table_and_report(built):
     assert FAILED in gaps and ERROR in gaps and MISSING in gaps
     assert all(run in gaps for run in DIVERGED)
     latex = (built / "table1.tex").read_text()
-    assert r"\begin{tabular}" in latex and "±" in latex
+    assert r"\begin{tabular}" in latex and r"$\pm$" in latex
 
 
 def test_make_figures_twice_gives_identical_bytes(built):
     first, second = ({p.name: p.read_bytes() for p in out.iterdir()} for out in built)
-    assert first.keys() == second.keys() and len(first) == 15
+    assert first.keys() == second.keys() and len(first) == 25
     assert [name for name in first if first[name] != second[name]] == []
 
 
@@ -368,7 +475,8 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
     main([str(tmp_path)])
     assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                      "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
-                     "fig6_learning_curves"]
+                     "fig6_learning_curves", "fig7_forgetting_adding",
+                     "fig8_gradient_vs_behaviour"]
     report = (tmp_path / "figures" / "report.md").read_text()
     assert "Runs: 3 grid points: 0 finished, 2 failed, 0 diverged, 1 missing." in report
     assert "adding/rnn-d1-uni-T4-s0" in report and "copy/broken" in report

@@ -26,7 +26,7 @@ AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_siz
 HEADLINE_SUMMARIES = ("memory_horizon", "log10_grad_ratio", "decay_rate")
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
-    "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds",
+    "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
 )
 
 

@@ -26,13 +26,13 @@ from rnnmem.config import ConfigError, direction_label, validate
 from rnnmem.record import RECORD_FILE, read_record
 from rnnmem.results import find_runs, load_sweep
 from rnnmem.tables import markdown_table
+from rnnmem.tasks import TASKS
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_COLUMNS = (
     "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
-    "test_loss", "baseline", "solved", "memory_horizon", "status",
+    "test_loss", "baseline", "solved", "memory_span", "memory_horizon", "status",
 )
-TASK_METRIC = {"copy": "test_acc", "adding": "test_mse"}
 
 
 def sweep_arguments(config: DictConfig) -> list[str]:
@@ -58,11 +58,12 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
-    frame["direction"] = frame["bidirectional"].map(direction_label)
-    frame["metric"] = frame["task"].map(TASK_METRIC)
-    frame["test_metric"] = frame.apply(
-        lambda run: run.get(TASK_METRIC.get(run["task"], ""), float("nan")), axis=1
-    )
+    frame["direction"] = [None if pd.isna(b) else direction_label(bool(b))
+                          for b in frame["bidirectional"]]
+    frame["metric"] = [f"test_{TASKS[task].metric}" if task in TASKS else "test_loss"
+                       for task in frame["task"]]
+    frame["test_metric"] = [run.get(metric, float("nan")) for metric, run in
+                            zip(frame["metric"], frame.to_dict("records"), strict=True)]
     return frame[list(SUMMARY_COLUMNS)]
 
 

@@ -32,6 +32,7 @@ import rnnmem
 from rnnmem import wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.forgetting import forgetting_record
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
 from rnnmem.probe import ProbeResult
@@ -191,8 +192,11 @@ def fit_and_test(
     trainer.test(module, DataLoader(TensorDataset(*test), batch_size=EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
+    forgetting = forgetting_record(task, test[0], predict(module, test[0]), test[1])
     return {
         **metrics,
+        "memory_span": forgetting["memory_span"],
+        "forgetting": forgetting,
         "status": "diverged" if module.diverged else "finished",
         "solved": bool(solved),
         "train_steps": trainer.global_step,
@@ -202,6 +206,15 @@ def fit_and_test(
         "device": str(module.device),
         "interrupted": False,
     }
+
+
+def predict(module: MemoryTaskModule, x: Tensor) -> Tensor:
+    """The trained network's outputs for held-out inputs `x`, on the CPU (batches of
+    EVAL_BATCH, no gradient, eval mode)."""
+    module.eval()
+    with torch.no_grad():
+        return torch.cat([module(batch.to(module.device)).float().cpu()
+                          for batch in x.split(EVAL_BATCH)])
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
