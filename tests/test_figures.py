@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 
 import table1
 from make_figures import EXPERIMENTS, main
-
 from rnnmem import analysis, figures
 from rnnmem.analysis import expected_grid, sweep_runs
 from rnnmem.probe import by_distance
