@@ -19,12 +19,12 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
-import table1
 import torch
 import torch.nn.functional as F
-from make_figures import main as make_figures_main
 from torch import Tensor
 
+import table1
+from make_figures import main as make_figures_main
 from rnnmem.analysis import sweep_runs
 from rnnmem.record import read_record
 from rnnmem.tasks import TASKS, MemoryTask
