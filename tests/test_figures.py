@@ -489,3 +489,39 @@ def test_make_figures_without_records_fails_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no run records" in err
     assert main([str(tmp_path / "absent")]) == 2
+
+
+def test_grid_points_are_matched_by_config_not_by_directory_name(tmp_path):
+    """A hidden-size sweep whose run directories carry only a hash: the missing point is
+    found by its overrides, a preempted run is a gap, hidden size is a Table 1 axis, and a
+    record of an older config (hidden size 32) is its own row, never a grid point's."""
+    def record(hidden: int, seed: int, status: str = "finished") -> None:
+        run_dir = tmp_path / "adding" / f"run-{hidden}{seed}abc"
+        run_dir.mkdir(parents=True)  # written as is: 'preempted' comes from the resumable runs
+        (run_dir / "record.json").write_text(json.dumps({
+            "status": status, "solved": False, "test_mse": 0.1 * hidden + seed,
+            "test_loss": 0.0,
+            "config": {"task": {"name": "adding", "seq_len": 4}, "seed": seed,
+                       "trainer": {"max_steps": 20},
+                       "model": {"cell": "gru", "depth": 1, "bidirectional": False,
+                                 "hidden_size": hidden}}}))
+
+    record(8, 0), record(8, 1), record(16, 0, "preempted"), record(32, 0)
+    multirun = {"hydra": {"sweeper": {"params": {"model.hidden_size": "8,16", "seed": "0,1"}},
+                          "overrides": {"task": ["model=gru", "task.seq_len=4",
+                                                 "trainer.max_steps=2e1"]}},
+                "task": {"name": "adding", "seq_len": 4},
+                "model": {"cell": "gru", "depth": 1, "bidirectional": False, "hidden_size": 8},
+                "seed": 0}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    runs = sweep_runs(tmp_path)
+    assert runs.attrs["extra_axes"] == ["model.hidden_size"]
+    status = {(row["model.hidden_size"], row["seed"]): row["status"]
+              for row in runs.to_dict("records")}
+    assert status == {(8, 0): "finished", (8, 1): "finished", (16, 0): "preempted",
+                      (16, 1): "missing", (32, 0): "finished"}
+    (missing,) = runs[runs["status"] == "missing"]["run"]
+    assert missing == "adding/gru-d1-uni-T4-s1 model.hidden_size=16"
+    table, _, _ = table1.table_frame(runs)
+    assert list(table["model.hidden_size"]) == [8, 16, 32]
+    assert list(table["adding T=4"]) == ["1.3 ± 0.71", "—*", "3.2"]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -51,6 +52,11 @@ AXIS_KEYS = {
     "task.name": "task", "task.seq_len": "seq_len", "model.cell": "cell",
     "model.depth": "depth", "model.bidirectional": "bidirectional", "seed": "seed",
 }
+# A group choice on the command line, as the config key it selects.
+GROUP_KEYS = {"task": "task.name", "model": "model.cell", "optim": "optim.name",
+              "logger": "logger.name"}
+TOP_LEVEL_KEYS = ("seed", "threads", "name")
+MISSING_VALUE = object()  # a key a config does not have
 AXIS_TYPES = {"depth": "Int64", "seq_len": "Int64", "seed": "Int64", "bidirectional": "boolean"}
 
 
@@ -382,9 +388,55 @@ def _multirun(sweep_dir: Path) -> DictConfig | None:
         return None
 
 
+def job_settings(job: Sequence[str]) -> dict[str, object]:
+    """The config values that one job's overrides set, by config key, typed as Hydra types
+    them; a group choice counts as the key it selects (`task=copy` is task.name = copy,
+    `model=gru` model.cell = gru). Hydra's own keys, presets and other groups, which set no
+    single key, are left out."""
+    settings: dict[str, object] = {}
+    for override in OverridesParser.create().parse_overrides(list(job)):
+        key = override.key_or_group
+        if override.is_delete() or key.startswith("hydra") or "/" in key:
+            continue
+        if "." not in key and key in GROUP_KEYS:
+            key = GROUP_KEYS[key]
+        elif "." not in key and key not in TOP_LEVEL_KEYS:
+            continue
+        settings[key] = override.value()
+    return settings
+
+
+def config_value(config: Mapping[str, object], key: str) -> object:
+    """`key` (dotted) of a nested config mapping; MISSING_VALUE where it is absent."""
+    node: object = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING_VALUE
+        node = node[part]
+    return node
+
+
+def matches(config: Mapping[str, object], settings: Mapping[str, object]) -> bool:
+    """Whether a record's resolved config holds every value a job's overrides set (numbers
+    compared as numbers: 1e-2 is 0.01)."""
+    for key, wanted in settings.items():
+        value = config_value(config, key)
+        if value == wanted:
+            continue
+        try:
+            if isinstance(value, bool) or isinstance(wanted, bool) or (
+                    float(value) != float(wanted)):  # type: ignore[arg-type]
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
 def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
-    """The grid points Hydra launched for this sweep (one row each, the axes of AXES but
-    hidden_size, and `run`), from `multirun.yaml`; None without it."""
+    """The grid points Hydra launched for this sweep, from `multirun.yaml` (None without it):
+    one row each with the axes of AXIS_KEYS, `settings` (`job_settings`: what its overrides
+    set), a column per other swept key (`extra_axes`: keys with several values over the
+    jobs, e.g. model.hidden_size), and `run`, a readable label."""
     config = _multirun(sweep_dir)
     if config is None:
         return None
@@ -394,22 +446,36 @@ def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
         print(f"rnnmem.analysis: warning: cannot rebuild the grid: {err}", file=sys.stderr)
         return None
     base = {axis: OmegaConf.select(config, key) for key, axis in AXIS_KEYS.items()}
+    settings = [job_settings(job) for job in jobs]
+    extra = extra_axes(settings)
     rows = []
-    for job in jobs:
-        point = dict(base)
-        chosen = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
-        if "task" in chosen and chosen["task"] != base["task"]:
-            point["task"] = chosen["task"]
-            point["seq_len"] = _group_default("task", chosen["task"], "seq_len", base["seq_len"])
-        if "model" in chosen:
-            point["cell"] = chosen["model"]
+    for job, chosen in zip(jobs, settings, strict=True):
+        point: dict[str, object] = dict(base)
+        groups = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
+        if "task" in groups and groups["task"] != base["task"]:
+            point["seq_len"] = _group_default("task", groups["task"], "seq_len", base["seq_len"])
         for key, axis in AXIS_KEYS.items():
             if key in chosen:
-                point[axis] = yaml.safe_load(chosen[key])
-        point["run"] = run_label(*(point[axis] for axis in
-                                   ("task", "cell", "depth", "bidirectional", "seq_len", "seed")))
+                point[axis] = chosen[key]
+        for key in extra:
+            point[key] = chosen.get(key, OmegaConf.select(config, key))
+        point["settings"] = chosen
+        label = run_label(*(point[axis] for axis in
+                            ("task", "cell", "depth", "bidirectional", "seq_len", "seed")))
+        point["run"] = label + "".join(f" {key}={point[key]}" for key in extra)
         rows.append(point)
-    return pd.DataFrame(rows, columns=[*AXIS_KEYS.values(), "run"])
+    frame = pd.DataFrame(rows, columns=[*AXIS_KEYS.values(), *extra, "settings", "run"])
+    frame.attrs["extra_axes"] = extra
+    return frame
+
+
+def extra_axes(settings: Sequence[Mapping[str, object]]) -> list[str]:
+    """The config keys beyond AXIS_KEYS that take more than one value over the jobs."""
+    values: dict[str, set[str]] = {}
+    for chosen in settings:
+        for key, value in chosen.items():
+            values.setdefault(key, set()).add(repr(value))
+    return sorted(key for key, seen in values.items() if len(seen) > 1 and key not in AXIS_KEYS)
 
 
 def _group_default(group: str, option: str, key: str, fallback: object) -> object:
@@ -442,20 +508,26 @@ def expected_total(sweep_dir: Path) -> int | None:
 
 
 def sweep_runs(sweep_dir: Path) -> pd.DataFrame:
-    """Every recorded run (`load_sweep`) and every grid point without a record (status
-    'missing'), with `run` = 'task/name', sorted by the config axes."""
+    """Every recorded run (`load_sweep`) and every grid point that no record matches (status
+    'missing'), with `run` = the run directory relative to the sweep, sorted by the config
+    axes. A grid point is matched by its job's overrides against the records' resolved
+    configs (`matches`), not by directory names. Swept keys beyond the usual axes become
+    columns named by the key, listed in `attrs['extra_axes']`."""
     sweep_dir = Path(sweep_dir)
     runs = load_sweep(sweep_dir)
     runs["run"] = [Path(d).resolve().relative_to(sweep_dir.resolve()).as_posix()
                    for d in runs["run_dir"]]
+    configs = [read_record(Path(d)).get("config") or {} for d in runs["run_dir"]]
     grid = expected_grid(sweep_dir)
-    recorded_runs = set(runs["run"])
-    recorded_axes = {tuple(row) for row in runs[list(AXIS_KEYS.values())].itertuples(index=False)}
+    extra = list(grid.attrs["extra_axes"]) if grid is not None else []
+    for key in extra:
+        runs[key] = [config_value(c, key) for c in configs]
+        runs[key] = runs[key].where(runs[key] != MISSING_VALUE, None)
     missing: list[dict[str, object]] = []
     if grid is not None:
         for point in grid.to_dict("records"):
-            axes = tuple(point[axis] for axis in AXIS_KEYS.values())
-            if point["run"] not in recorded_runs and axes not in recorded_axes:
+            if not any(matches(config, point["settings"]) for config in configs):
+                point.pop("settings")
                 missing.append({**point, "status": "missing", "solved": False})
     else:
         total = expected_total(sweep_dir) or 0
@@ -464,7 +536,7 @@ def sweep_runs(sweep_dir: Path) -> pd.DataFrame:
     if missing:
         runs = pd.concat([runs, pd.DataFrame(missing)], ignore_index=True)
     runs = runs.astype({axis: kind for axis, kind in AXIS_TYPES.items()})
-    runs = runs.sort_values([*AXES, "run"], kind="stable", na_position="last")
-    return runs.reset_index(drop=True)
-
-
+    runs = runs.sort_values([*AXES, *extra, "run"], kind="stable", na_position="last")
+    runs = runs.reset_index(drop=True)
+    runs.attrs["extra_axes"] = extra
+    return runs
