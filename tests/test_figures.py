@@ -58,6 +58,12 @@ def grad(task: str, length: int, seed: int) -> np.ndarray:
     return (1 + seed) * 10.0 ** (-rate * np.abs(spec.loss_anchor - t))
 
 
+def sensitivity(task: str, length: int, seed: int) -> np.ndarray:
+    """The known input sensitivity s_t of every run, (probe, t): rising toward the readout."""
+    t = np.arange(make_task(task, length).length)
+    return (2 + seed) * 10.0 ** (-0.1 * np.arange(len(STEPS))[:, None] - 0.2 * (t[-1] - t))
+
+
 def gate(seed: int, length: int) -> np.ndarray:
     """The known mean of every gate, (probe, gate, t)."""
     t = np.arange(length)
@@ -119,6 +125,7 @@ def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None
         names = GATES[cell]
         arrays["gate_names"] = np.array(names)
         arrays["gate_mean"] = gate(seed, spec.length)[:, None, None, : len(names), :]
+    arrays["x_norm"] = sensitivity(task, length, seed)
     write_probe_arrays(run_dir, arrays)
     write_record(run_dir, {
         **record, **metrics, "status": status,
@@ -277,6 +284,29 @@ def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
     assert "lstm fwd" not in [ln.get_label() for ln in copy.get_lines()]
     _, ys = line(copy, "rnn fwd").get_data()
     np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], make_task("copy", 8), "fwd"))
+
+
+def test_gradient_vanishing_shows_the_input_sensitivity_at_init_and_trained(drawn):
+    ax = panel(drawn["fig1_gradient_vanishing_d1_uni"], "adding, T = 8: input sensitivity")
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "timestep t"
+    for stage, probe in (("trained", -1), ("init", 0)):
+        xs, ys = line(ax, f"lstm s {stage}").get_data()
+        expected = np.sqrt(sensitivity("adding", 8, 0)[probe] * sensitivity("adding", 8, 1)[probe])
+        np.testing.assert_allclose(xs, np.arange(8))
+        np.testing.assert_allclose(ys, expected)
+    assert line(ax, "lstm s init").get_linestyle() == ":"
+
+
+def test_depth_direction_shows_memory_coverage_where_records_have_it(sweep):
+    runs = sweep_runs(sweep)
+    runs = runs.assign(memory_coverage=0.1 * runs["seed"].astype(float) + 0.5)
+    fig = figures.depth_direction(runs)
+    ax = panel(fig, "adding: memory coverage after training, at T = 8")
+    values = np.asarray(ax.images[0].get_array().filled(np.nan))
+    np.testing.assert_allclose(values[:, 0], [0.5, 0.55, 0.55])  # rnn: seed 1 failed
+    assert "0.55 ± 0.07" in [t.get_text() for t in ax.texts]
+    assert ax.images[0].norm.vmax == 1
+    figures.close(fig)
 
 
 def test_gradient_flow_heatmap_is_the_probe_array_of_the_first_seed(drawn):

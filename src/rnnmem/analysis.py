@@ -221,6 +221,19 @@ def distance_curves(arrays: Mapping[str, np.ndarray], task: MemoryTask) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
+def sensitivity_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The input sensitivity s_t = ||dL/dx_t|| per timestep at the first probe (stage 'init')
+    and the last ('trained'): columns stage, step, t, s (empty for a probe without `x_norm`)."""
+    columns = ["stage", "step", "t", "s"]
+    if "x_norm" not in arrays:
+        return pd.DataFrame(columns=columns)
+    norms, steps = arrays["x_norm"], arrays["steps"]  # (P, T), (P,)
+    frames = [pd.DataFrame({"stage": stage, "step": int(steps[index]),
+                            "t": np.arange(norms.shape[1]), "s": norms[index]})
+              for stage, index in (("init", 0), ("trained", len(steps) - 1))]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
 def gate_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Mean gate activation per timestep, bottom layer, forward direction, at the first and the
     last probe: columns stage, step, gate, t, value (empty for a cell without gates)."""

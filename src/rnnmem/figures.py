@@ -36,6 +36,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa:
 from rnnmem.analysis import (  # noqa: E402
     cell_label,
     finished,
+    gradient_headline,
     log_band,
     metric_spec,
     ordered_cells,
@@ -177,21 +178,28 @@ def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
 
 @_styled
 def gradient_vanishing(
-    curves: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = ()
+    curves: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = (),
+    sensitivity: pd.DataFrame | None = None,
 ) -> Figure:
     """g_t against distance from the loss (log scale): a row of panels per task, at
     initialisation and after training; one colour per cell, forward direction solid, backward
     dashed; geometric mean over seeds with a +-1 std band (of log10 g) where there are several.
+    A third panel per task: the input sensitivity s_t = ||dL/dx_t|| against timestep t, after
+    training solid and at initialisation dotted (geometric mean over seeds, band after training).
 
     `curves`: columns task, seq_len, cell, seed, stage ('init' | 'trained'), step, direction,
-    distance, g (see `distance_curves`); a task without rows gets empty panels saying so."""
+    distance, g (see `distance_curves`); `sensitivity`: columns task, seq_len, cell, seed,
+    stage, step, t, s (see `sensitivity_curves`); a task without rows gets empty panels saying
+    so."""
     nrows = max(len(tasks), 1)
-    fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=2,
-                                     squeeze=False, sharey="row")
+    fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=3,
+                                     squeeze=False)
+    for row in range(nrows):
+        axes[row, 1].sharey(axes[row, 0])
     _no_tasks(axes, tasks)
     cells_drawn: set[str] = set()
     directions_drawn: set[str] = set()
-    banded = False
+    banded = sensitive = False
     for row, task in enumerate(tasks):
         data = curves[curves["task"] == task]
         length = f", T = {int(data['seq_len'].iloc[0])}" if len(data) else ""
@@ -220,7 +228,12 @@ def gradient_vanishing(
             ax.set_xlabel("distance from the loss (steps)")
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel(G_LABEL)
+        drawn = _sensitivity_panel(axes[row, 2], task, length, sensitivity)
+        cells_drawn |= drawn
+        sensitive = sensitive or bool(drawn)
     handles: list[object] = _cell_handles(ordered_cells(cells_drawn))
+    if sensitive:
+        handles.append(Line2D([], [], color="0.3", ls=":", label="$s_t$ at initialisation"))
     if "bwd" in directions_drawn:
         handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
                     Line2D([], [], color="0.3", ls="--", label="backward direction")]
@@ -230,6 +243,29 @@ def gradient_vanishing(
     if title:
         panel.suptitle(title)
     return fig
+
+
+def _sensitivity_panel(ax: object, task: str, length: str, sensitivity: pd.DataFrame | None
+                       ) -> set[str]:
+    """One task's s_t profile per cell (see `gradient_vanishing`); the cells drawn."""
+    data = sensitivity[sensitivity["task"] == task] if sensitivity is not None else None
+    ax.set_title(f"{task}{length}: input sensitivity")
+    if data is None or data.empty:
+        _no_data(ax, "no input sensitivity\nin these records")
+        return set()
+    for cell in ordered_cells(data["cell"]):
+        mine = data[data["cell"] == cell]
+        for stage, style in (("trained", "-"), ("init", ":")):
+            t, centre, low, high, count = log_band(mine[mine["stage"] == stage], "t", "s")
+            ax.plot(t, centre, color=cell_colour(cell), lw=1.4 if stage == "trained" else 1.0,
+                    ls=style, label=f"{cell} s {stage}")
+            if stage == "trained" and count.max(initial=0) > 1:
+                ax.fill_between(t, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel(r"$s_t = \Vert\partial L/\partial x_t\Vert$")
+    ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    return set(data["cell"])
 
 
 @_styled
@@ -347,14 +383,17 @@ def gradient_flow(
 
 @_styled
 def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
-    """Cell x (depth, direction) grids per task: the memory horizon at the task's longest T
-    (mean +- std over finished seeds) and the longest T solved. A grid point without a finished
+    """Cell x (depth, direction) grids per task: the gradient headline (`memory_coverage`, or
+    `memory_horizon` for records that predate it) at the task's longest T (mean +- std over
+    finished seeds) and the longest T solved. A grid point without a finished
     run says why (failed, diverged, missing); 'none': nothing solved; '*': some of its runs did
     not finish (they are listed under the figure).
 
     `runs`: every row of the sweep; columns task, cell, depth, bidirectional, seq_len, status,
-    solved, memory_horizon."""
+    solved, memory_coverage or memory_horizon."""
     tasks, cells, combos = tasks_of(runs), ordered_cells(runs["cell"]), variants(runs)
+    column, _ = gradient_headline(runs)
+    digits = 2 if column == "memory_coverage" else 1
     nrows = 2 * max(len(tasks), 1)
     height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
     fig, panel, axes = _paper_figure(WIDE, height, notes, nrows=nrows, ncols=1, squeeze=False)
@@ -374,12 +413,12 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             for j, (depth, bidirectional) in enumerate(combos):
                 config = select(rows, cell=cell, depth=depth, bidirectional=bidirectional)
                 at_longest = select(config, seq_len=longest)
-                values = finished(at_longest)["memory_horizon"].to_numpy(dtype=float)
+                values = finished(at_longest)[column].to_numpy(dtype=float)
                 values = values[np.isfinite(values)]
                 if len(values):
                     horizon[i, j] = values.mean()
-                    text = (f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1
-                            else f"{values[0]:.0f}")
+                    text = (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+                            if len(values) > 1 else f"{values[0]:.{digits}f}")
                     horizon_text[i][j] = text + star(at_longest)
                 else:
                     horizon_text[i][j] = why_empty(at_longest)
@@ -391,13 +430,18 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                 solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
                 solved_text[i][j] = (str(solved[-1]) if solved else "none") + star(config)
         ax_h, ax_s = axes[2 * row, 0], axes[2 * row + 1, 0]
-        reach = make_task(task, longest).loss_anchor  # the largest distance there is
-        top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
-        image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
-        bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
-        bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-        ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
-                       f"(at most {reach})")
+        if column == "memory_coverage":
+            image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, 1))
+            panel.colorbar(image, ax=ax_h, label="coverage", aspect=10)
+            ax_h.set_title(f"{task}: memory coverage after training, at T = {longest}")
+        else:
+            reach = make_task(task, longest).loss_anchor  # the largest distance there is
+            top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
+            image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
+            bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
+            bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+            ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
+                           f"(at most {reach})")
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
         bounds = np.arange(len(lengths) + 2) - 0.5
