@@ -19,7 +19,10 @@ information and the readout (adding: the squared error grouped by the first mark
 p, lag T - 1 - p; copy: recall accuracy, lag T + 10 for every symbol), every T of the sweep
 pooled (each run's items weighted equally), mean over seeds with a min-max band. Dotted: the
 solved threshold; dashed: the memoryless value. Memory span: the largest lag up to which every
-measured lag meets the solved threshold (0: not even the shortest one).
+measured lag meets the solved threshold (0: not even the shortest one). Lag is counted for the
+forward readout; a bidirectional network's backward direction meets the first marker after
+only p steps, so its panels show what the whole network recalls at that forward lag (the
+records keep p for other views).
 """
 
 

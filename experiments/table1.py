@@ -51,14 +51,6 @@ def mean_std(values: pd.Series | np.ndarray, digits: int = 3) -> str:
     return f"{data.mean():.{digits}g} ± {data.std(ddof=1):.2g}"
 
 
-def headline_column(runs: pd.DataFrame) -> tuple[str, str]:
-    """The gradient headline of the records: memory coverage, or the memory horizon for
-    records written before it existed; (column, header)."""
-    if "memory_coverage" in runs and runs["memory_coverage"].notna().any():
-        return "memory_coverage", "coverage"
-    return "memory_horizon", "horizon"
-
-
 def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, int]]]:
     """Table 1 as strings, one row per configuration (cells in the paper's order): the entries,
     a same-shaped frame of booleans (solved: bold), and the column groups [(task, width)]."""
@@ -68,7 +60,8 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     tasks = analysis.tasks_of(known)
     lengths = {task: sorted({int(t) for t in analysis.select(known, task=task)["seq_len"]})
                for task in tasks}
-    head_column, head_label = headline_column(known)
+    head_column, _ = analysis.gradient_headline(known)
+    head_label = "coverage" if head_column == "memory_coverage" else "horizon"
     order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(known["cell"]))}
     ranked = known.assign(rank=known["cell"].map(order))
     columns = ["cell", "depth", "direction", *extra]

@@ -33,28 +33,6 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) ->
     return "\n".join(lines) + "\n"
 
 
-def latex_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
-                caption: str = "", label: str = "") -> str:
-    """A booktabs LaTeX table of `frame`."""
-    columns = list(columns or frame.columns)
-
-    def escape(text: str) -> str:
-        return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
-
-    rows = [" & ".join(escape(format_value(v)).replace("—", "--") for v in row) + r" \\"
-            for row in frame[columns].itertuples(index=False)]
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
-             " & ".join(escape(c) for c in columns) + r" \\", r"\midrule", *rows,
-             r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(r"\caption{" + escape(caption) + "}")
-    if label:
-        lines.append(r"\label{" + label + "}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
 def latex_grouped_table(frame: pd.DataFrame, bold: pd.DataFrame,
                         groups: Sequence[tuple[str, int]], caption: str = "",
                         label: str = "") -> str:
