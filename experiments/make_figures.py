@@ -48,12 +48,8 @@ EXPERIMENTS: tuple[ModuleType, ...] = (
     fig8_gradient_vs_behaviour,
     table1,
 )
-# Config keys of the grid axes, as Hydra overrides name them.
-AXIS_KEYS = {
-    "task.name": "task", "task.seq_len": "seq_len", "model.cell": "cell",
-    "model.depth": "depth", "model.bidirectional": "bidirectional", "seed": "seed",
-}
-AXIS_TYPES = {"depth": "Int64", "seq_len": "Int64", "seed": "Int64", "bidirectional": "boolean"}
+# Drawn once over every run of the grid (its rows carry the other swept keys as columns).
+WHOLE_GRID = (table1,)
 
 
 def make_figures(sweep_dir: Path, out_dir: Path | None = None) -> list[Path]:
@@ -66,12 +62,30 @@ def make_figures(sweep_dir: Path, out_dir: Path | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []
     for module in EXPERIMENTS:
-        paths = module.make(runs, sweep_dir, out_dir)
+        paths: list[Path] = []
+        for folder, part in [("", runs)] if module in WHOLE_GRID else slices(runs):
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            paths += module.make(part, sweep_dir, out_dir / folder)
         sections.append((module, paths))
     report = out_dir / "report.md"
     report.write_text(report_text(runs, sweep_dir, out_dir, sections))
     close("all")
     return [path for _, paths in sections for path in paths] + [report]
+
+
+def slices(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The runs split by every swept key beyond the usual axes (`attrs['extra_axes']`, e.g.
+    model.hidden_size), each with its subfolder ('model.hidden_size=16'); one slice, folder
+    '', without such keys. A figure draws one slice, so it never pools those values."""
+    extra = list(runs.attrs.get("extra_axes", []))
+    if not extra:
+        return [("", runs)]
+    parts = []
+    for values, part in runs.groupby(extra, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        folder = ",".join(f"{key}={value}" for key, value in zip(extra, values, strict=True))
+        parts.append((folder, part))
+    return parts
 
 
 def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
@@ -96,11 +110,15 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
         title, _, caption = (module.__doc__ or module.__name__).strip().partition("\n")
         lines += [f"## {title.strip()}", "", " ".join(getattr(module, "CAPTION", "").split()), ""]
         for path in paths:
+            where = path.relative_to(out_dir).as_posix()
             if path.suffix == ".png":
-                lines += [f"![{path.stem}]({path.name})", ""]
+                lines += [f"![{where.removesuffix('.png')}]({where})", ""]
             elif path.suffix == ".md":
+                if path.parent != out_dir:
+                    lines += [f"`{path.parent.name}`:", ""]
                 lines += [path.read_text().rstrip(), ""]
-        others = [p.name for p in paths if p.suffix not in (".png", ".md")]
+        others = [p.relative_to(out_dir).as_posix() for p in paths
+                  if p.suffix not in (".png", ".md")]
         if others:
             lines += ["Also: " + ", ".join(f"[{n}]({n})" for n in others) + ".", ""]
     lines += ["## Runs not shown", ""]

@@ -555,3 +555,13 @@ def test_grid_points_are_matched_by_config_not_by_directory_name(tmp_path):
     table, _, _ = table1.table_frame(runs)
     assert list(table["model.hidden_size"]) == [8, 16, 32]
     assert list(table["adding T=4"]) == ["1.3 ± 0.71", "—*", "3.2"]
+    # the figures draw each hidden size apart, Table 1 all of them at once
+    assert main([str(tmp_path)]) == 0
+    out = tmp_path / "figures"
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == ["model.hidden_size=16", "model.hidden_size=32", "model.hidden_size=8"]
+    assert (out / "model.hidden_size=16" / "fig2_memory_capacity.png").stat().st_size > 0
+    assert not (out / "model.hidden_size=16" / "table1.md").exists()
+    report = (out / "report.md").read_text()
+    assert "![model.hidden_size=8/fig2_memory_capacity](model.hidden_size=8/" in report
+    assert "adding/gru-d1-uni-T4-s1 model.hidden_size=16" in report  # the missing point
