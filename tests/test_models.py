@@ -180,12 +180,17 @@ def test_unrolled_graph_is_linear_in_length(cell):
     assert all(c["UnbindBackward0"] == depth * D for c in counts.values())
 
 
+def stacked(steps: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Per-step gate dicts as one (L, B, H) tensor per gate."""
+    return {name: torch.stack([step[name] for step in steps]) for name in steps[0]}
+
+
 def test_lstm_gates_reproduce_states():
     net = make_net("lstm", depth=2, bidirectional=True)
     u = net.unrolled(inputs(), gates=True)
     for layer in range(2):
         for d in range(2):
-            g = u.gates[layer][d]
+            g = stacked(u.gates[layer][d])
             assert set(g) == {"input", "forget", "output"}
             assert all(a.shape == (L, B, H) and 0 < a.min() and a.max() < 1 for a in g.values())
             h, c = torch.stack(u.h[layer][d]), torch.stack(u.c[layer][d])  # (L, B, H)
@@ -197,7 +202,7 @@ def test_gru_gates_follow_equations():
     net = make_net("gru", depth=1)
     x = inputs()
     u = net.unrolled(x, gates=True)
-    g = u.gates[0][0]
+    g = stacked(u.gates[0][0])
     assert set(g) == {"reset", "update"}
     h_prev = torch.stack([torch.zeros(B, H, dtype=x.dtype)] + u.h[0][0][:-1])  # (L, B, H)
     x_r, x_z, _ = (x.transpose(0, 1) @ net.rnn.weight_ih_l0.T + net.rnn.bias_ih_l0).chunk(3, -1)

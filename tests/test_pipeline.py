@@ -69,6 +69,10 @@ class RecallFirstTask(MemoryTask):
     def loss_anchor(self) -> int:
         return self.seq_len - 1
 
+    @property
+    def information_steps(self) -> np.ndarray:
+        return np.array([0])  # only the first bit matters
+
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         bits = torch.randint(0, 2, (batch_size, self.seq_len, 1), generator=generator,
                              device=generator.device).float()
@@ -157,6 +161,10 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
             assert entry.strip("*") == f"{values.mean():.3g} ± {values.std(ddof=1):.2g}"
     long = pd.read_csv(out / "table1_runs.csv")
     assert len(long) == 8 and set(long["memory_span"]) <= set(range(6))
+    assert list(table.columns)[-1] == "adding coverage"  # the probe's headline
+    coverage = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]["memory_coverage"]
+    assert table[table["cell"] == "GRU"]["adding coverage"].item() == f"{coverage.mean():.2f}"
+    assert "| adding | init | 8 |" in (out / "fig8_gradient_vs_behaviour.md").read_text()
     findings = (out / "fig7_forgetting.md").read_text()
     assert "| adding | vanilla RNN | 1 | uni | 2-5 |" in findings
     for stem in ("fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
-from rnnmem.record import read_record
+from rnnmem.record import read_probe_arrays, read_record
 from rnnmem.results import load_run
 from rnnmem.train import train_one
 
@@ -78,8 +78,10 @@ def test_run_record_has_the_documented_keys(tmp_path):
     row = load_run(tmp_path)
     for key in ("status", "task", "cell", "depth", "bidirectional", "seq_len", "seed",
                 "hidden_size", "baseline", "solved", "test_loss", "test_acc",
-                "memory_horizon", "log10_grad_ratio", "decay_rate"):
+                "memory_coverage", "memory_horizon", "log10_grad_ratio", "decay_rate",
+                "grad_ratio_is_bound", "memory_coverage_init", "memory_horizon_init"):
         assert key in row
+    assert 0 <= row["memory_coverage"] <= 1 and 0 <= row["memory_coverage_init"] <= 1
     assert (row["task"], row["cell"], row["depth"], row["seq_len"]) == ("copy", "gru", 2, 5)
     assert row["baseline"] == pytest.approx(10 * math.log(8) / 25)
     assert row["train_steps"] == 30
@@ -87,6 +89,12 @@ def test_run_record_has_the_documented_keys(tmp_path):
     saved = read_record(tmp_path)
     assert saved["config"]["model"]["hidden_size"] == 16
     assert saved["probe"]["steps"] == [0, 10, 20, 30]
+    assert row["memory_horizon_init"] == saved["probe"]["memory_horizon"][0]
+    assert set(saved["probe"]["layers"]) == {"l0_fwd", "l1_fwd"}
+    assert saved["probe"]["layers"]["l0_fwd"]["memory_horizon"] == saved["probe"]["memory_horizon"]
+    arrays = read_probe_arrays(tmp_path)
+    assert arrays["x_norm"].shape == (4, 25) and arrays["memory_coverage"].shape == (4,)
+    assert saved["probe"]["memory_coverage"] == arrays["memory_coverage"].tolist()
     assert [v["step"] for v in saved["curves"]["val"]] == [10, 20, 30]
     assert saved["version"] and "git_commit" in saved
     # the forgetting curve agrees with Lightning's test accuracy, item for item

@@ -67,6 +67,10 @@ def test_wandb_history_has_metrics_and_probe_summaries(wandb_run):
     assert [i["probe/memory_horizon"] for i in probes] == record["probe"]["memory_horizon"]
     assert [i["probe/decay_rate"] for i in probes] == pytest.approx(record["probe"]["decay_rate"])
     assert "probe_l1_fwd/log10_grad_ratio" in probes[0]
+    assert [i["probe/memory_coverage"] for i in probes] == pytest.approx(
+        record["probe"]["memory_coverage"])
+    assert [i["probe_l1_fwd/memory_horizon"] for i in probes] == (
+        record["probe"]["layers"]["l1_fwd"]["memory_horizon"])
     (test,) = [i for i in items if "test/mse" in i]
     assert test["test/mse"] == pytest.approx(record["test_mse"])
 
@@ -81,6 +85,7 @@ def test_wandb_histogram_has_one_bin_per_timestep_holding_g_t(wandb_run):
     assert last["grad_h/l0_fwd.bins"] == list(range(13))  # 12 timesteps, 13 edges
     np.testing.assert_allclose(last["grad_h/l0_fwd.values"], arrays["h_norm"][-1, 0, 0],
                                rtol=1e-6)
+    np.testing.assert_allclose(last["grad_x.values"], arrays["x_norm"][-1], rtol=1e-6)
     assert len(last["grad_c/l1_fwd.values"]) == 12
     assert len(last["gates/l0_fwd_forget_mean.values"]) == 12
 

@@ -11,15 +11,23 @@ import numpy as np
 import pytorch_lightning as pl
 from torch import Tensor
 
-from rnnmem.probe import ProbeResult, probe, summarise_all
+from rnnmem.probe import (
+    DIRECTIONS,
+    SUMMARIES,
+    ProbeResult,
+    memory_coverage,
+    probe,
+    summarise_all,
+)
 from rnnmem.tasks import MemoryTask
 
 
 class GradientProbe(pl.Callback):
     """Probes the weights at step 0 (before any update), every `every_n_steps` and at the end.
 
-    Each probe is kept (`results`), summarised, and handed to `on_probe(result, summaries)`,
-    which the W&B logging uses. The time spent probing is accumulated in `seconds`.
+    Each probe is kept (`results`), summarised (per layer and direction, (L, D) arrays, plus the
+    scalar `memory_coverage`), and handed to `on_probe(result, summaries)`, which the W&B
+    logging uses. The time spent probing is accumulated in `seconds`.
     """
 
     def __init__(
@@ -31,11 +39,13 @@ class GradientProbe(pl.Callback):
         threshold: float = 1e-2,
         saturation: float = 0.95,
         on_probe: Callable[[ProbeResult, dict[str, np.ndarray]], None] | None = None,
+        chunk_size: int = 32,
     ) -> None:
         self.task, self.x, self.y = task, x, y
         self.every_n_steps = every_n_steps
         self.threshold = threshold
         self.saturation = saturation
+        self.chunk_size = chunk_size
         self.on_probe = on_probe
         self.results: list[ProbeResult] = []
         self.summaries: list[dict[str, np.ndarray]] = []
@@ -46,10 +56,12 @@ class GradientProbe(pl.Callback):
             return
         start = time.perf_counter()
         device = module.device
-        result = probe(
-            module.net, self.task, self.x.to(device), self.y.to(device), step, self.saturation
-        )
-        summaries = summarise_all(result.h_norm, self.task, self.threshold)
+        result = probe(module.net, self.task, self.x.to(device), self.y.to(device), step,
+                       self.saturation, self.chunk_size)
+        summaries: dict[str, np.ndarray] = {
+            "memory_coverage": np.array(memory_coverage(result.x_norm, self.task, self.threshold)),
+            **summarise_all(result.h_norm, self.task, self.threshold),
+        }
         self.results.append(result)
         self.summaries.append(summaries)
         self.seconds += time.perf_counter() - start
@@ -66,12 +78,14 @@ class GradientProbe(pl.Callback):
         self._probe(module, trainer.global_step)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """All probes stacked: `steps` (P,), `h_norm` (P, L, D, T), summaries (P, L, D), ..."""
+        """All probes stacked: `steps` (P,), `x_norm` (P, T), `h_norm` (P, L, D, T),
+        `memory_coverage` (P,), per-layer summaries (P, L, D), ..."""
         if not self.results:
             return {}
         out: dict[str, np.ndarray] = {
             "steps": np.array([r.step for r in self.results], dtype=np.int64),
             "probe_loss": np.array([r.loss for r in self.results]),
+            "x_norm": np.stack([r.x_norm for r in self.results]),
             "h_norm": np.stack([r.h_norm for r in self.results]),
         }
         if self.results[0].c_norm is not None:
@@ -83,6 +97,29 @@ class GradientProbe(pl.Callback):
         for name in self.summaries[0]:
             out[name] = np.stack([s[name] for s in self.summaries])
         return out
+
+
+    def record_section(self) -> dict[str, Any]:
+        """The record's `probe` entry: probe steps and seconds, then per probe the memory
+        coverage and the bottom layer's forward summaries (the headline), and under `layers`
+        every layer and direction's summaries keyed `l<k>_<fwd|bwd>`."""
+        arrays = self.arrays()
+        if not arrays:
+            return {}
+        depth, directions = arrays["memory_horizon"].shape[1:]
+        names = [name for name in arrays if arrays[name].shape[1:] == (depth, directions)
+                 and name in SUMMARIES]
+        return {
+            "steps": arrays["steps"].tolist(),
+            "seconds": self.seconds,
+            "memory_coverage": arrays["memory_coverage"].tolist(),
+            **{name: arrays[name][:, 0, 0].tolist() for name in names},
+            "layers": {
+                f"l{layer}_{DIRECTIONS[k]}": {name: arrays[name][:, layer, k].tolist()
+                                               for name in names}
+                for layer in range(depth) for k in range(directions)
+            },
+        }
 
 
 class TrainingClock(pl.Callback):

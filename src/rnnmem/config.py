@@ -2,7 +2,8 @@
 
 The dataclasses below are the schema Hydra composes `conf/train.yaml` against: types are
 checked by OmegaConf when the config is composed, and the values by `validate`, before anything
-trains. A field's `metadata` states its rule: `choices` (allowed values) or `min` (lower bound).
+trains. A field's `metadata` states its rule: `choices` (allowed values), `min` (lower bound) or
+`inside` (an open interval (low, high)).
 """
 
 from __future__ import annotations
@@ -90,12 +91,15 @@ class TrainerConfig:
 
 @dataclass
 class ProbeConfig:
-    """Gradient probe: exact ||dL/dh_t|| on a fixed held-out batch every `every_n_steps`."""
+    """Gradient probe: exact input sensitivity ||dL/dx_t|| and ||dL/dh_t|| (float64) on a fixed
+    held-out batch every `every_n_steps`; `threshold` in (0, 1) defines coverage and horizon."""
 
     enabled: bool = True
     every_n_steps: int = at_least(200, 1)
     batch_size: int = at_least(64, 1)
-    threshold: float = field(default=1e-2, metadata={"min": 0.0})
+    # sequences per backward pass: bounds the probe's memory; the result is exact for any size
+    chunk_size: int = at_least(32, 1)
+    threshold: float = field(default=1e-2, metadata={"inside": (0.0, 1.0)})
     saturation: float = field(default=0.95, metadata={"min": 0.5})
 
 
@@ -145,13 +149,17 @@ def validate(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> Non
         allowed, bound = spec.metadata.get("choices"), spec.metadata.get("min")
         if callable(allowed):
             allowed = allowed()
-        if allowed is None and bound is None:
+        interval = spec.metadata.get("inside")
+        if allowed is None and bound is None and interval is None:
             continue  # read only values with a rule: others may interpolate job-time values
         value = cfg.get(spec.name)
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of: {', '.join(allowed)}")
         if bound is not None and value < bound:
             raise ConfigError(f"{key}={value!r} must be >= {bound}")
+        if interval is not None and not interval[0] < value < interval[1]:
+            raise ConfigError(f"{key}={value!r} must lie in the open interval "
+                              f"({interval[0]:g}, {interval[1]:g})")
 
 
 def register_schemas() -> None:

@@ -1,35 +1,55 @@
-"""Exact per-timestep gradient norms and gate dynamics: how much gradient survives through time.
+"""Exact memory measures of a network: input sensitivity, per-state gradient norms, gate dynamics.
 
-For a fixed probe batch (x, y) and the current weights, the probe runs the unrolled path of the
-network (`RecurrentNet.unrolled`, same parameters as the fused module that trains) and takes the
-total derivatives of the task's memory loss L (`MemoryTask.memory_loss`) with respect to every
-hidden state:
+For a fixed probe batch (x, y) of B sequences and the current weights, the probe runs the
+unrolled path of a float64 copy of the network (`RecurrentNet.unrolled`: the same parameters as
+the fused module that trains, stepped so that every state is a tensor autograd can reach) and
+takes total derivatives of the task's memory loss L = mean_b l_b (`MemoryTask.memory_loss`).
+Every norm is per sequence, the root mean square over the batch of one sequence's gradient:
 
-    g_t = || dL / dh_t ||_F        (Frobenius norm over the batch and the hidden units)
+    s_t = sqrt( mean_b || dl_b / dx_t^b ||^2 )     input sensitivity, one curve per probe
+    g_t = sqrt( mean_b || dl_b / dh_t^b ||^2 )     per layer and direction (and c_t for LSTMs)
 
-for every timestep t, layer and direction, and || dL / dc_t ||_F for LSTM cell states. These are
-total derivatives: through all later steps and all layers above (Arjovsky et al. 2016, fig. of
-||dC/dh_t|| over t). The gradient that autograd leaves on a fused module's output holds only
-the direct part, which is why the probe needs the unrolled path.
+so that no number depends on the probe batch size (sqrt(B) times the Frobenius norm of dL/dh_t
+over the batch). These are total derivatives, through all later steps and all layers above
+(Arjovsky et al. 2016, fig. of ||dC/dh_t|| over t); the gradient that autograd leaves on a
+fused module's output holds only the direct part, which is why the probe needs the unrolled
+path. Taken in float64, they are exact down to ~1e-308, far below where any float32 gradient
+has vanished to 0, so no summary depends on a floating-point floor. The batch is differentiated
+in chunks of `chunk_size` sequences: each sequence's gradient depends on that sequence alone,
+so the chunks' sums of squares add up exactly, and the probe's memory is that of one chunk.
 
-Distance from the loss: the forward direction is measured back from `task.loss_anchor`
-(adding: the last step; copy: the first recall position), d = anchor - t; the backward
-direction, which reads the sequence in reverse, forward from `task.backward_anchor` (adding:
-t = 0, its readout; copy: the first recall position, after which it holds only 10 steps),
-d = t - anchor.
-Per probe, for each layer and direction:
+Headline, the same question for every cell, depth and direction ("how much can the loss still
+feel the input at step t?"):
+
+    memory_coverage = |{ t in I : s_t >= threshold * max_t s_t }| / |I|
+
+with I the task's information-bearing steps (`MemoryTask.information_steps`; adding: all T,
+copy: the 10 symbol steps) and the maximum over all steps; 0 for an identically zero s.
+
+Detailed picture, per layer and direction, by distance d from where the loss reads that
+direction: forward, d = anchor - t back from `task.loss_anchor` (adding: the last step; copy:
+the first recall position); backward, d = t - anchor forward from `task.backward_anchor`
+(adding: t = 0, its readout; copy: the first recall position). The distance counts steps along
+the direction's own chain. In a deep or bidirectional net a state also reaches the readout
+through the layer above's other direction (a bottom-layer forward state at t = 0 is one step
+from the adding readout through the backward direction above), so there a large distance with
+a large g does not mean a long memory: that is what memory_coverage is for.
 
     log10_grad_ratio = log10(g at the largest distance / g at distance 0)
-    decay_rate       = -slope of the least-squares line through (d, ln g_d)   (per step)
-    memory_horizon   = max { d : g_d / max_d g_d >= threshold }
+    decay_rate       = -slope of the least-squares line through (d, ln g_d), fitted over the
+                       representable values (g_d >= float64's smallest normal number)
+    memory_horizon   = max { d : g_d / max_d g_d >= threshold }   (0 for a zero curve)
 
-The headline numbers (`load_run`) are those of the bottom layer's forward direction, where the
-inputs enter. The probe never changes training: no optimiser step, no gradient left on the
-parameters (only the states are differentiated), no random numbers drawn.
+When g at the largest distance is below float64's smallest normal number, log10_grad_ratio is
+computed from that number instead and is an upper bound (`grad_ratio_is_bound`). The headline
+`memory_horizon` of a run (`load_run`) is the bottom layer's forward direction. The probe never
+changes training: the network that trains is not touched (no gradient on its parameters, no
+random numbers drawn).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +60,8 @@ from rnnmem.models import RecurrentNet
 from rnnmem.tasks import MemoryTask
 
 DIRECTIONS = ("fwd", "bwd")
-TINY = 1e-38  # below float32's smallest normal: an exactly vanished gradient counts as this
+FLOOR = float(np.finfo(np.float64).tiny)  # smallest normal float64: below it, not representable
+SUMMARIES = ("log10_grad_ratio", "decay_rate", "memory_horizon", "grad_ratio_is_bound")
 
 
 @dataclass
@@ -49,11 +70,19 @@ class ProbeResult:
 
     step: int
     loss: float
+    x_norm: np.ndarray            # (T,): input sensitivity s_t
     h_norm: np.ndarray            # (L, D, T)
     c_norm: np.ndarray | None     # (L, D, T), LSTM only
     gate_names: tuple[str, ...]   # e.g. ("input", "forget", "output"); () for the vanilla RNN
     gate_mean: np.ndarray | None  # (L, D, G, T): mean activation over batch and units
     gate_saturated: np.ndarray | None  # (L, D, G, T): fraction > s or < 1 - s
+
+
+def float64_twin(net: RecurrentNet) -> RecurrentNet:
+    """A float64 copy of `net` on the same device whose parameters need no gradient."""
+    twin = copy.deepcopy(net).double()
+    twin.requires_grad_(False)
+    return twin
 
 
 def probe(
@@ -63,36 +92,91 @@ def probe(
     y: Tensor,
     step: int = 0,
     saturation: float = 0.95,
+    chunk_size: int = 32,
 ) -> ProbeResult:
-    """Exact ||dL/dh_t|| (and ||dL/dc_t||, gate statistics) of `net` on the batch (x, y)."""
+    """Exact s_t, g_t (and ||dL/dc_t||, gate statistics) of `net` on the batch (x, y), in float64.
+
+    `task.memory_loss` must be a mean over the sequences of the batch (the chunks rely on it)."""
+    twin = float64_twin(net)
+    batch, length = x.shape[0], task.length
+    squares = None  # per state: sum over the batch of squared per-sequence gradient norms
+    x_squares = torch.zeros(length, dtype=torch.float64, device=x.device)
+    gates = GateStatistics(saturation)
+    loss_sum = 0.0
     with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
-        out = net.unrolled(x, gates=True)
-        loss = task.memory_loss(out.output, y)
-        layers = [out.h] if out.c is None else [out.h, out.c]
-        states = [s for kind in layers for layer in kind for direction in layer for s in direction]
-        grads = torch.autograd.grad(loss, states)
-    norms = torch.stack(grads).flatten(1).norm(dim=1)  # one per state, in the order above
-    norms = norms.reshape(len(layers), net.depth, -1, task.length).double().cpu().numpy()
-    gate_names: tuple[str, ...] = ()
-    gate_mean = gate_saturated = None
-    if out.gates is not None and out.gates[0][0]:
-        gate_names = tuple(out.gates[0][0])
-        acts = torch.stack(
-            [torch.stack([torch.stack([d[n] for n in gate_names]) for d in layer])
-             for layer in out.gates]
-        ).detach()  # (L, D, G, T, B, H)
-        saturated = ((acts > saturation) | (acts < 1 - saturation)).float()
-        gate_mean = acts.mean(dim=(-2, -1)).double().cpu().numpy()
-        gate_saturated = saturated.mean(dim=(-2, -1)).double().cpu().numpy()
+        for start in range(0, batch, chunk_size):
+            xc = x[start : start + chunk_size].double().requires_grad_(True)
+            yc = y[start : start + chunk_size]
+            yc = yc.double() if yc.is_floating_point() else yc
+            n = len(xc)
+            out = twin.unrolled(xc, gates=gates.wanted(twin))
+            if out.gates is not None:  # reduce now and let go, so backward frees them as it goes
+                gates.add(out.gates)
+                out.gates = None
+            loss = task.memory_loss(out.output, yc)
+            kinds = [out.h] if out.c is None else [out.h, out.c]
+            states = [s for kind in kinds for layer in kind for direction in layer
+                      for s in direction]
+            grads = torch.autograd.grad(loss, [*states, xc])
+            # dL_c/dh^b = dl_b/dh^b / n, so n^2 ||dL_c/dh||^2 sums ||dl_b/dh^b||^2 over the chunk
+            chunk = torch.stack([grad.pow(2).sum() for grad in grads[:-1]]) * n**2
+            squares = chunk if squares is None else squares + chunk
+            x_squares += grads[-1].pow(2).sum(dim=(0, 2)) * n**2  # (T,)
+            loss_sum += float(loss.detach()) * n
+    norms = (squares / batch).sqrt().reshape(len(kinds), twin.depth, -1, length).cpu().numpy()
     return ProbeResult(
         step=step,
-        loss=float(loss.detach()),
+        loss=loss_sum / batch,
+        x_norm=(x_squares / batch).sqrt().cpu().numpy(),
         h_norm=norms[0],
-        c_norm=norms[1] if out.c is not None else None,
-        gate_names=gate_names,
-        gate_mean=gate_mean,
-        gate_saturated=gate_saturated,
+        c_norm=norms[1] if len(kinds) > 1 else None,
+        gate_names=gates.names,
+        gate_mean=gates.mean(),
+        gate_saturated=gates.saturated(),
     )
+
+
+class GateStatistics:
+    """Running per-step sums of gate activations over the probe's chunks: mean activation and
+    the fraction saturated (> s or < 1 - s), without ever stacking the activations."""
+
+    def __init__(self, saturation: float) -> None:
+        self.saturation = saturation
+        self.names: tuple[str, ...] = ()
+        self.count = 0
+        self._sum: Tensor | None = None        # (L, D, G, T)
+        self._saturated: Tensor | None = None  # (L, D, G, T)
+
+    @staticmethod
+    def wanted(net: RecurrentNet) -> bool:
+        return net.cell != "rnn"
+
+    @torch.no_grad()
+    def add(self, gates: list[list[list[dict[str, Tensor]]]]) -> None:
+        """Add one chunk's gates[layer][direction][t][name] -> (B, H)."""
+        self.names = tuple(gates[0][0][0])
+        s = self.saturation
+        sums, saturated = [], []
+        for layer in gates:
+            for steps in layer:
+                for name in self.names:
+                    acts = [step[name] for step in steps]
+                    sums.append(torch.stack([a.sum() for a in acts]))
+                    saturated.append(torch.stack([((a > s) | (a < 1 - s)).sum() for a in acts]))
+        shape = (len(gates), len(gates[0]), len(self.names), -1)
+        chunk_sum = torch.stack(sums).reshape(shape)
+        chunk_saturated = torch.stack(saturated).reshape(shape).double()
+        first = gates[0][0][0][self.names[0]]
+        self.count += first.numel()
+        self._sum = chunk_sum if self._sum is None else self._sum + chunk_sum
+        self._saturated = (chunk_saturated if self._saturated is None
+                           else self._saturated + chunk_saturated)
+
+    def mean(self) -> np.ndarray | None:
+        return None if self._sum is None else (self._sum / self.count).cpu().numpy()
+
+    def saturated(self) -> np.ndarray | None:
+        return None if self._saturated is None else (self._saturated / self.count).cpu().numpy()
 
 
 def by_distance(g: np.ndarray, task: MemoryTask, direction: str) -> np.ndarray:
@@ -103,20 +187,33 @@ def by_distance(g: np.ndarray, task: MemoryTask, direction: str) -> np.ndarray:
 
 
 def summarise(g_by_distance: np.ndarray, threshold: float = 1e-2) -> dict[str, float]:
-    """log10_grad_ratio, decay_rate and memory_horizon of one g_d curve (d = 0, 1, ...).
+    """log10_grad_ratio, decay_rate, memory_horizon and grad_ratio_is_bound of one g_d curve
+    (d = 0, 1, ...), as defined in the module docstring.
 
-    All NaN when g is not finite (a diverged network has no gradient picture)."""
+    All NaN (and not a bound) when g is not finite: a diverged network has no gradient picture.
+    A zero curve has horizon 0 and no ratio or rate."""
     g = np.asarray(g_by_distance, dtype=np.float64)
+    nan = float("nan")
     if not np.isfinite(g).all():
-        return dict.fromkeys(("log10_grad_ratio", "decay_rate", "memory_horizon"), float("nan"))
-    g = np.maximum(g, TINY)
+        return {"log10_grad_ratio": nan, "decay_rate": nan, "memory_horizon": nan,
+                "grad_ratio_is_bound": False}
+    if g.max() <= 0:
+        return {"log10_grad_ratio": nan, "decay_rate": nan, "memory_horizon": 0,
+                "grad_ratio_is_bound": False}
+    representable = g >= FLOOR
     d = np.arange(len(g), dtype=np.float64)
-    slope = np.polyfit(d, np.log(g), 1)[0] if len(g) > 1 else 0.0
-    above = np.flatnonzero(g / g.max() >= threshold)
+    slope = nan
+    if representable.sum() > 1:
+        slope = float(np.polyfit(d[representable], np.log(g[representable]), 1)[0])
+    elif len(g) == 1:
+        slope = 0.0
+    bound = not representable[-1]
+    ratio = np.log10(max(g[-1], FLOOR) / g[0]) if representable[0] else nan
     return {
-        "log10_grad_ratio": float(np.log10(g[-1] / g[0])),
-        "decay_rate": float(-slope),
-        "memory_horizon": int(above.max()),
+        "log10_grad_ratio": float(ratio),
+        "decay_rate": -slope,
+        "memory_horizon": int(np.flatnonzero(g / g.max() >= threshold).max()),
+        "grad_ratio_is_bound": bool(bound),
     }
 
 
@@ -125,13 +222,24 @@ def summarise_all(
 ) -> dict[str, np.ndarray]:
     """Summaries of every layer and direction of one probe: name -> (L, D) array."""
     depth, directions, _ = h_norm.shape
-    table = {
-        name: np.zeros((depth, directions))
-        for name in ("log10_grad_ratio", "decay_rate", "memory_horizon")
-    }
+    table = {name: np.zeros((depth, directions)) for name in SUMMARIES}
+    table["grad_ratio_is_bound"] = np.zeros((depth, directions), dtype=bool)
     for layer in range(depth):
         for k in range(directions):
             curve = by_distance(h_norm[layer, k], task, DIRECTIONS[k])
             for name, value in summarise(curve, threshold).items():
                 table[name][layer, k] = value
     return table
+
+
+def memory_coverage(s: np.ndarray, task: MemoryTask, threshold: float = 1e-2) -> float:
+    """Fraction of the task's information-bearing steps t with s_t >= threshold * max_t s_t.
+
+    NaN when s is not finite (a diverged network); 0 for an identically zero s."""
+    s = np.asarray(s, dtype=np.float64)
+    if not np.isfinite(s).all():
+        return float("nan")
+    if s.max() <= 0:
+        return 0.0
+    felt = s[task.information_steps] >= threshold * s.max()
+    return float(felt.mean())

@@ -1,8 +1,9 @@
 """Read run records into pandas: one run, its gradient norms, or a whole sweep.
 
 `load_run` flattens a run's `record.json` into one mapping (the config axes, status, metrics,
-baseline, solved, the last probe's memory summaries, timings); `load_sweep` stacks those for
-every run directory under a sweep; `load_grad_norms` turns `probe.npz` into a long DataFrame.
+baseline, solved, the memory measures of the last probe and of the first, timings);
+`load_sweep` stacks those for every run directory under a sweep; `load_grad_norms` and
+`load_input_sensitivity` turn `probe.npz` into long DataFrames.
 The same mapping can be read back from W&B, so a team that logged there can rebuild its
 tables: `load_wandb_offline` (an offline run directory, via `wandb leet inspect --json`) and
 `load_wandb_project` (the W&B public API).
@@ -23,7 +24,12 @@ from rnnmem.probe import DIRECTIONS
 from rnnmem.record import RECORD_FILE, read_probe_arrays, read_record
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
-HEADLINE_SUMMARIES = ("memory_horizon", "log10_grad_ratio", "decay_rate")
+# The last probe's headline measures (`rnnmem.probe`): input-sensitivity coverage, and the
+# bottom layer's forward gradient summaries; `<name>_init` are the first probe's (step 0).
+HEADLINE_SUMMARIES = (
+    "memory_coverage", "memory_horizon", "log10_grad_ratio", "decay_rate", "grad_ratio_is_bound",
+)
+AT_INIT = ("memory_coverage", "memory_horizon")
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
     "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
@@ -55,6 +61,9 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
     for key in HEADLINE_SUMMARIES:
         values = probe.get(key) or [np.nan]
         row[key] = values[-1]
+    for key in AT_INIT:
+        values = probe.get(key) or [np.nan]
+        row[f"{key}_init"] = values[0] if (probe.get("steps") or [None])[0] == 0 else np.nan
     return row
 
 
@@ -79,6 +88,20 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if frame.empty:
         return frame
     return frame.sort_values(list(AXES) + ["run_dir"], kind="stable").reset_index(drop=True)
+
+
+def load_input_sensitivity(run_dir: Path | str) -> pd.DataFrame:
+    """Long table of the probe's input sensitivity s_t: columns step, t, norm."""
+    arrays = read_probe_arrays(Path(run_dir))
+    if "x_norm" not in arrays:
+        return pd.DataFrame(columns=["step", "t", "norm"])
+    norms = arrays["x_norm"]  # (P, T)
+    steps, length = norms.shape
+    return pd.DataFrame({
+        "step": np.repeat(arrays["steps"], length),
+        "t": np.tile(np.arange(length), steps),
+        "norm": norms.reshape(-1),
+    })
 
 
 def load_grad_norms(run_dir: Path | str) -> pd.DataFrame:
@@ -111,8 +134,10 @@ def load_grad_norms(run_dir: Path | str) -> pd.DataFrame:
 def _wandb_record(
     config: dict[str, Any], summary: dict[str, Any], name: str | None, exit_code: int | None,
     curves: dict[str, list[dict[str, float]]] | None = None,
+    probes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A record shaped like `record.json` from a W&B run's config and final summary.
+    """A record shaped like `record.json` from a W&B run's config and final summary (and, where
+    the history is at hand, every probe's `probe/*` scalars in step order).
 
     The status is the one the run wrote to its summary at the end; without it (the process
     died first) 'failed' if W&B saw a non-zero exit, else None (unknown)."""
@@ -128,6 +153,11 @@ def _wandb_record(
         "probe": {key: [summary[f"probe/{key}"]] for key in HEADLINE_SUMMARIES
                   if f"probe/{key}" in summary},
     }
+    if probes:
+        record["probe"] = {
+            "steps": [int(item["trainer/global_step"]) for item in probes],
+            **{key: [item.get(f"probe/{key}") for item in probes] for key in HEADLINE_SUMMARIES},
+        }
     for key in NUMBERS:
         lightning_key = f"test/{key[5:]}" if key.startswith("test_") else key
         if key in summary or lightning_key in summary:
@@ -145,7 +175,7 @@ def _wandb_cli() -> list[str]:
 
 def read_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
     """An offline W&B run (`<run_dir>/wandb/offline-run-*`, or its `.wandb` file) as a record
-    shaped like `record.json`: config, status, metrics, baseline, solved, the last probe's
+    shaped like `record.json`: config, status, metrics, baseline, solved, every probe's headline
     summaries and the learning curves (`train/loss`, `val/*` of the history).
 
     Reads W&B's transaction log through `wandb leet inspect --json` (one JSON record per line:
@@ -158,6 +188,7 @@ def read_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
     config: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     curves: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
+    probes: list[dict[str, Any]] = []
     name: str | None = None
     exit_code: int | None = None
     for line in result.stdout.splitlines():
@@ -171,10 +202,13 @@ def read_wandb_offline(wandb_run_dir: Path | str) -> dict[str, Any]:
         elif kind == "summary":
             summary.update(entry["summary"].get("update", {}))
         elif kind == "history":
-            _add_curve_points(curves, entry["history"].get("item", {}))
+            item = entry["history"].get("item", {})
+            _add_curve_points(curves, item)
+            if "probe/memory_coverage" in item:
+                probes.append(item)
         elif kind == "exit":
             exit_code = entry["exit"].get("exit_code", 0)
-    return _wandb_record(config, summary, name, exit_code, curves)
+    return _wandb_record(config, summary, name, exit_code, curves, probes)
 
 
 def _add_curve_points(curves: dict[str, list[dict[str, float]]], item: dict[str, Any]) -> None:

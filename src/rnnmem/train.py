@@ -37,7 +37,6 @@ from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, metrics_of
 from rnnmem.probe import ProbeResult
 from rnnmem.record import git_commit, is_complete, write_probe_arrays, write_record
-from rnnmem.results import HEADLINE_SUMMARIES
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
 log = logging.getLogger("rnnmem")
@@ -119,11 +118,7 @@ def train_one(cfg: DictConfig, run_dir: Path, n_jobs: int | None = None) -> dict
     record["curves"] = {"train": curves.train, "val": curves.val}
     arrays = probe.arrays() if probe is not None else {}
     if arrays:
-        record["probe"] = {
-            "steps": arrays["steps"].tolist(),
-            "seconds": probe.seconds,
-            **{name: arrays[name][:, 0, 0].tolist() for name in HEADLINE_SUMMARIES},
-        }
+        record["probe"] = probe.record_section()
         write_probe_arrays(run_dir, arrays)
     record["wall_seconds"] = time.perf_counter() - started
     record["finished_at"] = started_at + record["wall_seconds"]
@@ -146,7 +141,7 @@ def make_probe(
     size = min(cfg.probe.batch_size, len(val[0]))
     return GradientProbe(
         task, val[0][:size], val[1][:size], cfg.probe.every_n_steps, cfg.probe.threshold,
-        cfg.probe.saturation, on_probe,
+        cfg.probe.saturation, on_probe, cfg.probe.chunk_size,
     )
 
 

@@ -2,11 +2,12 @@
 
 Offline unless the user sets WANDB_MODE (the run's files go to `<run_dir>/wandb`, or for a
 sweep to `<sweep_dir>/wandb`, one directory for all its runs, readable with `wandb leet` and
-uploadable with `wandb sync`). Per probe: the headline summaries as scalars,
-and each per-timestep vector g_t as a `wandb.Histogram` whose bins are the timesteps and whose
-heights are g_t, so that W&B draws the training-step x timestep heatmap. At the end: a heatmap
-image and a line plot of g_t at the first and last probe (`rnnmem.run_images`), and the
-forgetting curve as a table and a line plot (`forgetting/table`, `forgetting/curve`).
+uploadable with `wandb sync`). Per probe: memory coverage and the gradient summaries as
+scalars, and each per-timestep vector (the input sensitivity s_t, every g_t) as a
+`wandb.Histogram` whose bins are the timesteps and whose heights are the norms, so that W&B
+draws the training-step x timestep heatmap. At the end: a heatmap image and a line plot of g_t
+at the first and last probe (`rnnmem.run_images`), and the forgetting curve as a table and a
+line plot (`forgetting/table`, `forgetting/curve`).
 """
 
 from __future__ import annotations
@@ -55,16 +56,24 @@ def timestep_histogram(values: np.ndarray) -> wandb.Histogram:
 
 
 def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Scalars and histograms of one probe, keyed for the W&B UI."""
-    payload: dict[str, Any] = {"probe/loss": result.loss}
-    for name, table in summaries.items():
+    """Scalars and histograms of one probe, keyed for the W&B UI: `probe/memory_coverage` and
+    the bottom layer's forward summaries under `probe/`, every layer and direction's under
+    `probe_l<k>_<fwd|bwd>/` (deep or bidirectional nets), the input sensitivity s_t as
+    `grad_x`, g_t as `grad_h/l<k>_<dir>` (`grad_c/` for LSTM cell states)."""
+    per_layer = {name: table for name, table in summaries.items() if np.ndim(table) == 2}
+    payload: dict[str, Any] = {
+        "probe/loss": result.loss,
+        "probe/memory_coverage": float(summaries["memory_coverage"]),
+        "grad_x": timestep_histogram(result.x_norm),
+    }
+    for name, table in per_layer.items():
         payload[f"probe/{name}"] = float(table[0, 0])
     depth, directions, _ = result.h_norm.shape
     for layer in range(depth):
         for k in range(directions):
             key = f"l{layer}_{DIRECTIONS[k]}"
             if depth > 1 or directions > 1:
-                for name, table in summaries.items():
+                for name, table in per_layer.items():
                     payload[f"probe_{key}/{name}"] = float(table[layer, k])
             payload[f"grad_h/{key}"] = timestep_histogram(result.h_norm[layer, k])
             if result.c_norm is not None:

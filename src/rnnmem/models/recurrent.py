@@ -33,14 +33,16 @@ class UnrolledOutput:
     output: equal to RecurrentNet.forward(x).
     h: h[layer][direction][t] -> (B, H); t in time order for both directions.
     c: LSTM cell states in the same layout; None for the other cells.
-    gates: when requested, gates[layer][direction][name] -> (T, B, H); LSTM "input", "forget",
-        "output", GRU "reset", "update" (activations after the sigmoid); empty for the RNN.
+    gates: when requested, gates[layer][direction][t][name] -> (B, H), t in time order; LSTM
+        "input", "forget", "output", GRU "reset", "update" (activations after the sigmoid); empty
+        dicts for the RNN. Per step and not stacked: the tensors are those the recurrence made
+        (autograd keeps them anyway), so asking for them costs no memory.
     """
 
     output: Tensor
     h: list[list[list[Tensor]]]
     c: list[list[list[Tensor]]] | None
-    gates: list[list[Gates]] | None
+    gates: list[list[list[Gates]]] | None
 
 
 class RecurrentNet(nn.Module):
@@ -148,11 +150,11 @@ class RecurrentNet(nn.Module):
 
     def _direction(
         self, inp: Tensor, layer: int, direction: int, keep_gates: bool
-    ) -> tuple[list[Tensor], list[Tensor | None], Gates]:
+    ) -> tuple[list[Tensor], list[Tensor | None], list[Gates]]:
         """Run one layer in one direction over inp (B, L, I_l).
 
-        Returns h and c as lists of L tensors (B, H) in time order (c holds None unless LSTM),
-        and, if keep_gates, each gate's activations stacked in time order (L, B, H).
+        Returns h, c and the gates as lists of L entries in time order: h_t (B, H), c_t (B, H) or
+        None unless LSTM, and each step's gate activations (empty unless keep_gates).
         """
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
         w_ih, b_ih = getattr(self.rnn, "weight_ih" + suffix), getattr(self.rnn, "bias_ih" + suffix)
@@ -171,5 +173,4 @@ class RecurrentNet(nn.Module):
             gs.append(g)
         if direction == 1:  # the backward direction ran t = L-1 .. 0; store in time order
             hs, cs, gs = hs[::-1], cs[::-1], gs[::-1]
-        gates = {n: torch.stack([g[n] for g in gs]) for n in gs[0]} if keep_gates else {}
-        return hs, cs, gates  # gates: (L, B, H) each
+        return hs, cs, gs if keep_gates else [{} for _ in gs]

@@ -58,6 +58,11 @@ class AddingTask(MemoryTask):
         """Last step, T - 1, where the sum is read out."""
         return self.seq_len - 1
 
+    @property
+    def information_steps(self) -> np.ndarray:
+        """Every step: a marker can be anywhere."""
+        return np.arange(self.seq_len)
+
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Return x (B, T, 2) float32 as [value, marker] and y (B,) float32."""
         device = generator.device

@@ -72,6 +72,11 @@ class MemoryTask(ABC):
         """Time index that gradient distances are measured from (where the memory is read)."""
 
     @property
+    @abstractmethod
+    def information_steps(self) -> np.ndarray:
+        """Time indices whose inputs carry information the loss needs (`memory_coverage`)."""
+
+    @property
     def backward_anchor(self) -> int:
         """Time index from which a backward direction's distances are measured: where the loss
         first reads it, its gradient then flowing toward later t. The readout position for a
@@ -90,7 +95,8 @@ class MemoryTask(ABC):
         """The part of the loss that needs memory: what the gradient probe differentiates.
 
         By default the whole loss; a task whose loss also scores steps that need no memory
-        (the copy task's blanks) restricts it to the steps that do.
+        (the copy task's blanks) restricts it to the steps that do. It must be a mean over the
+        sequences of the batch, l = mean_b l_b, so that the probe can take it in chunks.
         """
         return self.loss(output, target)
 

@@ -70,6 +70,11 @@ class CopyTask(MemoryTask):
         """First recall position, T + 10."""
         return self.seq_len + RECALL_LEN
 
+    @property
+    def information_steps(self) -> np.ndarray:
+        """The 10 symbol steps, 0 .. 9."""
+        return np.arange(RECALL_LEN)
+
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Return x (B, T+20, 10) one-hot float32 and y (B, T+20) int64 class ids."""
         device = generator.device
