@@ -43,8 +43,8 @@ def findings(frame: pd.DataFrame, rho: dict[tuple[str, str], float], headline: s
         data = data[data[stage].notna()]
         solved = analysis.rank_correlation(data[stage], data["solved"].astype(float))
         means = [data[data["solved"] == s][stage].mean() for s in (True, False)]
-        lines.append(f"| {task} | {stage} | {len(data)} | {_number(value)} | {_number(solved)} "
-                     f"| {_number(means[0])} | {_number(means[1])} |")
+        lines.append(f"| {task} | {stage} | {len(data)} | {_signed(value)} | {_signed(solved)} "
+                     f"| {_plain(means[0])} | {_plain(means[1])} |")
     trained = [v for (_, stage), v in rho.items() if stage == "trained" and math.isfinite(v)]
     init = [v for (_, stage), v in rho.items() if stage == "init" and math.isfinite(v)]
     if trained:
@@ -56,12 +56,17 @@ def findings(frame: pd.DataFrame, rho: dict[tuple[str, str], float], headline: s
                   + (f"; at initialisation it is {min(init):+.2f} to {max(init):+.2f}."
                      if init else "; no run has an initial probe.")]
     else:
-        lines += ["", "Too few runs with probe data for a rank correlation."]
+        lines += ["", "No rank correlation after training: fewer than three runs with probe "
+                  "data, or the span or the headline is the same for every run (n/a)."]
     return lines
 
 
-def _number(value: float) -> str:
+def _signed(value: float) -> str:
     return f"{value:+.2f}" if math.isfinite(value) else "n/a"
+
+
+def _plain(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else "n/a"
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:

@@ -132,7 +132,7 @@ def test_a_toy_task_defined_here_trains_sweeps_and_draws(tmp_path, monkeypatch):
     assert (out / "fig7_forgetting_recall_first.png").stat().st_size > 0
     table, bold, _ = table1.table_frame(runs)
     assert list(table.columns)[3:6] == ["recall_first T=3", "recall_first T=5",
-                                        "recall_first horizon"]
+                                        "recall_first coverage"]
     gru = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 5)]["test_mse"]
     entry = table[table["cell"] == "GRU"]["recall_first T=5"].item()
     assert entry == f"{gru.mean():.3g} ± {gru.std(ddof=1):.2g}"

@@ -621,8 +621,9 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
                     ax.fill_between(lags, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
                     banded = True
                 span_text.append(f"{cell_label(cell)} {spans[(cell, depth, bidirectional)]}")
-            ax.text(0.02, 0.97, "span: " + ", ".join(span_text), transform=ax.transAxes,
-                    ha="left", va="top", fontsize=7, color="0.25")
+            ax.set_title(f"{variant_label(depth, bidirectional)}\nmemory span: "
+                         + ", ".join(span_text))
+            ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
             if math.isfinite(spec.threshold):
                 ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
             if math.isfinite(spec.baseline):
