@@ -271,7 +271,7 @@ def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
     for task in TASKS:
         spec = make_task(task, 8)
         for stage, probe in (("at initialisation", 0), ("after training", -1)):
-            ax = panel(fig, f"{task}, T = 8: {stage}")
+            ax = panel(fig, f"{task}, T = 8:\n{stage}")
             assert ax.get_yscale() == "log"
             assert ax.get_xlabel() == "distance from the loss (steps)"
             expected = np.sqrt(by_distance(grad(task, 8, 0)[probe], spec, "fwd")
@@ -280,14 +280,14 @@ def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
             np.testing.assert_allclose(xs, np.arange(spec.loss_anchor + 1))
             np.testing.assert_allclose(ys, expected)
     # diverged runs are not drawn; the single finished rnn seed at copy T=8 is
-    copy = panel(fig, "copy, T = 8: after training")
+    copy = panel(fig, "copy, T = 8:\nafter training")
     assert "lstm fwd" not in [ln.get_label() for ln in copy.get_lines()]
     _, ys = line(copy, "rnn fwd").get_data()
     np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], make_task("copy", 8), "fwd"))
 
 
 def test_gradient_vanishing_shows_the_input_sensitivity_at_init_and_trained(drawn):
-    ax = panel(drawn["fig1_gradient_vanishing_d1_uni"], "adding, T = 8: input sensitivity")
+    ax = panel(drawn["fig1_gradient_vanishing_d1_uni"], "adding, T = 8:\ninput sensitivity")
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "timestep t"
     for stage, probe in (("trained", -1), ("init", 0)):
         xs, ys = line(ax, f"lstm s {stage}").get_data()

@@ -208,7 +208,7 @@ def gradient_vanishing(
             part = data[data["stage"] == stage]
             if part.empty:
                 _no_data(ax, "no finished run\n(listed below)")
-                ax.set_title(f"{task}{length}: {stage_label}")
+                ax.set_title(f"{task}{length}:\n{stage_label}")
                 continue
             for cell in ordered_cells(part["cell"]):
                 for direction in DIRECTIONS:
@@ -224,7 +224,7 @@ def gradient_vanishing(
                     cells_drawn.add(cell)
                     directions_drawn.add(direction)
             ax.set_yscale("log")
-            ax.set_title(f"{task}{length}: {stage_label} (step {int(part['step'].max())})")
+            ax.set_title(f"{task}{length}:\n{stage_label} (step {int(part['step'].max())})")
             ax.set_xlabel("distance from the loss (steps)")
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel(G_LABEL)
@@ -249,7 +249,7 @@ def _sensitivity_panel(ax: object, task: str, length: str, sensitivity: pd.DataF
                        ) -> set[str]:
     """One task's s_t profile per cell (see `gradient_vanishing`); the cells drawn."""
     data = sensitivity[sensitivity["task"] == task] if sensitivity is not None else None
-    ax.set_title(f"{task}{length}: input sensitivity")
+    ax.set_title(f"{task}{length}:\ninput sensitivity")
     if data is None or data.empty:
         _no_data(ax, "no input sensitivity\nin these records")
         return set()
@@ -685,6 +685,8 @@ def gradient_vs_behaviour(frame: pd.DataFrame, tasks: Sequence[str], headline: s
                                facecolors=[colour if s else "white" for s in mine["solved"]],
                                label=f"{cell} {variant_slug(depth, bidirectional)}")
             ax.set_xlabel(headline)
+            if headline == "memory coverage":
+                ax.set_xlim(-0.05, 1.05)
             ax.set_ylim(-0.05, 1.05)
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel("memory span / largest lag")
