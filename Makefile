@@ -54,7 +54,7 @@ sweep: install
 # Figures of a recorded sweep (default: the most recent one under sweeps/).
 SWEEP ?= $(shell ls -td sweeps/*/ 2>/dev/null | head -n 1)
 figures: install
-	$(BIN)/python -m rnnmem.make_figures $(SWEEP)
+	$(BIN)/python experiments/make_figures.py $(SWEEP)
 
 bench: install
 	$(BIN)/python benchmarks/bench.py $(ARGS)

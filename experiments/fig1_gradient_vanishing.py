@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -23,37 +23,44 @@ at each task's longest T: left at initialisation, right after training. Forward 
 solid, backward direction (bidirectional nets) dashed; geometric mean over seeds with a
 +-1 std band of log10 g. A straight falling line is exponential vanishing; its slope is the
 decay rate per step. A state with no path to the loss has g_t = 0 exactly, which a log scale
-cannot show: the line has a gap there.
+cannot show: the line has a gap there. Right: the input sensitivity s_t = ||dL/dx_t|| (RMS
+over the probe batch) at every timestep t, after training (solid, +-1 std band of log10 s
+over seeds) and at initialisation (dotted): how strongly the loss feels the input at each
+step, for any depth and direction; its share of the information-bearing steps within 1% of
+the maximum is the memory coverage.
 """
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     paths: list[Path] = []
-    for depth, bidirectional in figures.variants(runs) or [figures.headline_variant(runs)]:
-        variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-        lengths = figures.longest_lengths(variant)
-        frames, no_probe = [], []
+    for depth, bidirectional in analysis.variants(runs) or [analysis.headline_variant(runs)]:
+        variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+        lengths = analysis.longest_lengths(variant)
+        frames, profiles, no_probe = [], [], []
         for task, length in lengths.items():
             spec = make_task(task, length)
-            done = figures.finished(figures.select(variant, task=task, seq_len=length))
+            done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))
                 if "h_norm" not in arrays:
                     no_probe.append(run.run)
                     continue
-                frames.append(figures.distance_curves(arrays, spec).assign(
+                frames.append(analysis.distance_curves(arrays, spec).assign(
+                    task=task, seq_len=length, cell=run.cell, seed=run.seed))
+                profiles.append(analysis.sensitivity_curves(arrays).assign(
                     task=task, seq_len=length, cell=run.cell, seed=run.seed))
         curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["task", "seq_len", "cell", "seed", "stage", "step", "direction",
                      "distance", "g"])
-        gaps = figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
-        notes = figures.gap_notes(gaps) + figures.note_lines("not shown, no probe data",
+        gaps = analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+        notes = analysis.gap_notes(gaps) + analysis.note_lines("not shown, no probe data",
                                                              sorted(no_probe))
+        sensitivity = pd.concat(profiles, ignore_index=True) if profiles else None
         fig = figures.gradient_vanishing(
-            curves, list(lengths), notes=notes,
+            curves, list(lengths), notes=notes, sensitivity=sensitivity,
             title=f"Gradient vanishing in the bottom layer: "
-            f"{figures.variant_label(depth, bidirectional)}")
-        stem = f"fig1_gradient_vanishing_{figures.variant_slug(depth, bidirectional)}"
+            f"{analysis.variant_label(depth, bidirectional)}")
+        stem = f"fig1_gradient_vanishing_{analysis.variant_slug(depth, bidirectional)}"
         paths += figures.save(fig, out_dir / stem)
         figures.close(fig)
     return paths

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 
 CAPTION = """
 Held-out metric of the trained networks against T (adding: test MSE, log scale; copy: recall
@@ -23,12 +23,12 @@ run at that T.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.headline_variant(runs)
-    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-    notes = figures.gap_notes(figures.gaps_for(runs, depth=depth, bidirectional=bidirectional))
+    depth, bidirectional = analysis.headline_variant(runs)
+    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+    notes = analysis.gap_notes(analysis.gaps_for(runs, depth=depth, bidirectional=bidirectional))
     fig = figures.memory_capacity(
         variant, notes=notes,
-        title=f"Memory capacity: {figures.variant_label(depth, bidirectional)}")
+        title=f"Memory capacity: {analysis.variant_label(depth, bidirectional)}")
     paths = figures.save(fig, out_dir / "fig2_memory_capacity")
     figures.close(fig)
     return paths

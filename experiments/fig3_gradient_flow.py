@@ -2,52 +2,63 @@
 
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
 paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Drawn for the grid's shallowest
-unidirectional networks at each task's longest T, lowest finished seed.
+unidirectional networks at each task's longest T, geometric mean over the finished seeds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
 CAPTION = """
 ||dL/dh_t|| of the bottom layer (log colour, one scale per panel) at every probe during
 training (rows) and every timestep (columns); the dashed white line marks where the loss reads
-the memory. Gradient that reaches the early timesteps (left) is what lets a network learn to
-store the inputs there.
+the memory; geometric mean over the finished seeds (the panel title says how many). Gradient
+that reaches the early timesteps (left) is what lets a network learn to store the inputs there.
 """
 
 
+def geometric_mean(curves: list[np.ndarray]) -> np.ndarray:
+    """Elementwise geometric mean over seeds; 0 wherever a seed's g_t is exactly 0."""
+    stack = np.stack(curves)
+    positive = np.where(stack > 0, stack, 1.0)
+    return np.where((stack > 0).all(axis=0), np.exp(np.log(positive).mean(axis=0)), 0.0)
+
+
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.headline_variant(runs)
-    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-    lengths = figures.longest_lengths(variant)
-    cells = figures.ordered_cells(variant["cell"])
+    depth, bidirectional = analysis.headline_variant(runs)
+    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = analysis.longest_lengths(variant)
+    cells = analysis.ordered_cells(variant["cell"])
     maps: dict[tuple[str, str], figures.GradMap | str] = {}
     for task, length in lengths.items():
-        at = figures.select(variant, task=task, seq_len=length)
+        at = analysis.select(variant, task=task, seq_len=length)
         for cell in cells:
-            config = figures.select(at, cell=cell)
-            done = figures.finished(config)
-            arrays = read_probe_arrays(Path(done["run_dir"].iloc[0])) if len(done) else {}
-            if "h_norm" not in arrays:
-                reason = "no probe data" if len(done) else figures.why_empty(config)
+            config = analysis.select(at, cell=cell)
+            done = analysis.finished(config)
+            norms = [arrays for arrays in (read_probe_arrays(Path(d)) for d in done["run_dir"])
+                     if "h_norm" in arrays]
+            if not norms:
+                reason = "no probe data" if len(done) else analysis.why_empty(config)
                 maps[(task, cell)] = f"T = {length}:\n{reason}"
                 continue
-            seed = int(done["seed"].iloc[0])
+            steps = norms[0]["steps"]
+            same = [a["h_norm"][:, 0, 0] for a in norms if np.array_equal(a["steps"], steps)]
             maps[(task, cell)] = figures.GradMap(
-                arrays["steps"], arrays["h_norm"][:, 0, 0], make_task(task, length).loss_anchor,
-                f"T = {length}, seed {seed}")
-    notes = figures.gap_notes(
-        figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+                steps, geometric_mean(same), make_task(task, length).loss_anchor,
+                f"T = {length}, " + (f"geom. mean of {len(same)} seeds" if len(same) > 1
+                                     else f"seed {int(done['seed'].iloc[0])}"))
+    notes = analysis.gap_notes(
+        analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = figures.gradient_flow(
         maps, list(lengths), cells, notes=notes,
-        title=f"Gradient flow over training: {figures.variant_label(depth, bidirectional)}")
+        title=f"Gradient flow over training: {analysis.variant_label(depth, bidirectional)}")
     paths = figures.save(fig, out_dir / "fig3_gradient_flow")
     figures.close(fig)
     return paths

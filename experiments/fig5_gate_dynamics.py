@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -25,15 +25,16 @@ training (band: min to max over seeds); dotted: at initialisation.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.headline_variant(runs)
-    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
+    depth, bidirectional = analysis.headline_variant(runs)
+    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
     gated = variant[variant["cell"].isin(list(figures.MEMORY_GATES))]
-    lengths = figures.longest_lengths(variant)
+    lengths = analysis.longest_lengths(variant)
     frames, no_probe = [], []
     for task, length in lengths.items():
         anchor = make_task(task, length).loss_anchor
-        for run in figures.finished(figures.select(gated, task=task, seq_len=length)).itertuples():
-            curves = figures.gate_curves(read_probe_arrays(Path(run.run_dir)))
+        done = analysis.finished(analysis.select(gated, task=task, seq_len=length))
+        for run in done.itertuples():
+            curves = analysis.gate_curves(read_probe_arrays(Path(run.run_dir)))
             if curves.empty:
                 no_probe.append(run.run)
                 continue
@@ -42,13 +43,13 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     gates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "anchor", "cell", "seed", "stage", "step", "gate", "t",
                  "value"])
-    gaps = figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+    gaps = analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
     gaps = gaps[gaps["cell"].isin(list(figures.MEMORY_GATES)) | gaps["cell"].isna()]
-    notes = figures.gap_notes(gaps) + figures.note_lines("not shown, no gate data",
+    notes = analysis.gap_notes(gaps) + analysis.note_lines("not shown, no gate data",
                                                          sorted(no_probe))
     fig = figures.gate_dynamics(
         gates, list(lengths), notes=notes,
-        title=f"Gate dynamics: {figures.variant_label(depth, bidirectional)}")
+        title=f"Gate dynamics: {analysis.variant_label(depth, bidirectional)}")
     paths = figures.save(fig, out_dir / "fig5_gate_dynamics")
     figures.close(fig)
     return paths

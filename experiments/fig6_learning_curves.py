@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis, figures
 from rnnmem.record import read_record
 from rnnmem.tasks import make_task
 
@@ -24,23 +24,23 @@ about memory.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = figures.headline_variant(runs)
-    variant = figures.select(runs, depth=depth, bidirectional=bidirectional)
-    lengths = figures.longest_lengths(variant)
+    depth, bidirectional = analysis.headline_variant(runs)
+    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = analysis.longest_lengths(variant)
     frames = []
     for task, length in lengths.items():
-        done = figures.finished(figures.select(variant, task=task, seq_len=length))
+        done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
         for run in done.itertuples():
-            curves = figures.loss_curves(read_record(Path(run.run_dir)).get("curves") or {})
+            curves = analysis.loss_curves(read_record(Path(run.run_dir)).get("curves") or {})
             frames.append(curves.assign(task=task, seq_len=length, cell=run.cell, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "cell", "seed", "split", "step", "loss"])
     baselines = {task: make_task(task, length).baseline for task, length in lengths.items()}
-    notes = figures.gap_notes(
-        figures.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+    notes = analysis.gap_notes(
+        analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = figures.learning_curves(
         curves, baselines, list(lengths), notes=notes,
-        title=f"Learning curves: {figures.variant_label(depth, bidirectional)}")
+        title=f"Learning curves: {analysis.variant_label(depth, bidirectional)}")
     paths = figures.save(fig, out_dir / "fig6_learning_curves")
     figures.close(fig)
     return paths

@@ -1,8 +1,9 @@
-"""Table 1: every configuration's final metric, baseline, solved and memory horizon.
+"""Table 1: the held-out metric of every configuration, a paper's compact table.
 
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
-paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Written as `table1.md` (Markdown)
-and `table1.tex` (LaTeX, booktabs).
+paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Written as `table1.md` (Markdown),
+`table1.tex` (LaTeX, booktabs), `table1_runs.csv` (one row per run, every status) and
+`references.md` (published numbers beside ours where a configuration matches).
 """
 
 from __future__ import annotations
@@ -12,26 +13,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem import figures
+from rnnmem import analysis
 from rnnmem.config import direction_label
-from rnnmem.tables import latex_table, markdown_table
-from rnnmem.tasks import make_task
+from rnnmem.sweep import summary_frame
+from rnnmem.tables import latex_grouped_table, markdown_table
 
 CAPTION = """
-One row per configuration (task, cell, depth, direction, T). Metric, test loss and memory
-horizon: mean +- sample std over the finished seeds (seeds: finished / in the grid). Baseline:
-the memoryless test loss. Solved: completed (finished or diverged) seeds that solved the task.
-Runs that failed, diverged or left no record are counted in the last column.
+Rows: cell x depth x direction (and any other swept configuration key); columns: task x T.
+Each entry is the task's held-out metric (adding: test MSE, solved below 0.01; copy: recall
+accuracy, solved at 0.99 or more), mean +- sample std over the finished seeds; bold: solved by
+most completed seeds. 'coverage' is the memory coverage after training at the task's longest T
+(fraction of the information-bearing input steps the loss still feels, mean over seeds; the
+memory horizon where the records predate it). '*': some seeds of that entry failed, diverged,
+were preempted or left no record; '—': none finished. One row per run: table1_runs.csv.
 """
-CONFIG = ["task", "cell", "depth", "bidirectional", "seq_len"]
-COLUMNS = ["task", "cell", "depth", "direction", "T", "seeds", "metric", "final", "test loss",
-           "baseline", "solved", "memory horizon", "not finished"]
+CONFIG = ["cell", "depth", "bidirectional"]
+# Published reference points (shared/TASKS.md): (source, task, T, cell) -> (metric, value).
+REFERENCES = {
+    ("Bai et al. 2018", "adding", 600, "lstm"): ("test MSE", 0.164),
+    ("Bai et al. 2018", "adding", 600, "gru"): ("test MSE", 5.3e-5),
+    ("Bai et al. 2018", "adding", 600, "rnn"): ("test MSE", 0.177),
+    ("Bai et al. 2018", "copy", 1000, "lstm"): ("test loss", 0.0204),
+    ("Bai et al. 2018", "copy", 1000, "gru"): ("test loss", 0.0197),
+    ("Bai et al. 2018", "copy", 1000, "rnn"): ("test loss", 0.0202),
+}
 
 
-def mean_std(values: pd.Series, digits: int = 4) -> str:
-    """'mean ± std' (sample std) of the finite values, the mean to `digits` significant digits;
-    the value alone for one; '—' for none."""
-    data = values.to_numpy(dtype=float)
+def mean_std(values: pd.Series | np.ndarray, digits: int = 3) -> str:
+    """'mean ± std' (sample std) of the finite values, the mean to `digits` significant digits
+    and the std to 2; the value alone for one; '—' for none."""
+    data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
     if len(data) == 0:
         return "—"
@@ -40,48 +51,97 @@ def mean_std(values: pd.Series, digits: int = 4) -> str:
     return f"{data.mean():.{digits}g} ± {data.std(ddof=1):.2g}"
 
 
-def table_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as a DataFrame of strings, one row per configuration, sorted by the axes (cells
-    in the paper's order)."""
-    rows = []
-    known = runs.dropna(subset=CONFIG)
-    order = {cell: rank for rank, cell in enumerate(figures.ordered_cells(known["cell"]))}
-    known = known.assign(rank=known["cell"].map(order))
-    for (task, _, cell, depth, bidirectional, length), group in known.groupby(
-            ["task", "rank", *CONFIG[1:]], sort=True):
-        spec = figures.metric_spec(task)
-        done = figures.finished(group)
-        completed = group[group["status"].isin(("finished", "diverged"))]
-        counts = group["status"].value_counts()
-        rows.append({
-            "task": task,
-            "cell": figures.cell_label(cell),
-            "depth": int(depth),
-            "direction": direction_label(bidirectional),
-            "T": int(length),
-            "seeds": f"{len(done)}/{len(group)}",
-            "metric": spec.label,
-            "final": mean_std(done[spec.column]) if spec.column in done else "—",
-            "test loss": mean_std(done["test_loss"]),
-            "baseline": f"{make_task(task, int(length)).baseline:.4g}",
-            "solved": f"{int(completed['solved'].astype(bool).sum())}/{len(completed)}",
-            "memory horizon": mean_std(done["memory_horizon"], digits=3),
-            "not finished": ", ".join(f"{int(counts[s])} {s}" for s in figures.GAP_STATUSES
-                                      if counts.get(s, 0)),
-        })
-    return pd.DataFrame(rows, columns=COLUMNS)
+def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, int]]]:
+    """Table 1 as strings, one row per configuration (cells in the paper's order): the entries,
+    a same-shaped frame of booleans (solved: bold), and the column groups [(task, width)]."""
+    extra = [axis for axis in runs.attrs.get("extra_axes", []) if axis in runs]
+    config = CONFIG + extra
+    known = runs.dropna(subset=["task", "seq_len", *CONFIG])
+    tasks = analysis.tasks_of(known)
+    lengths = {task: sorted({int(t) for t in analysis.select(known, task=task)["seq_len"]})
+               for task in tasks}
+    head_column, _ = analysis.gradient_headline(known)
+    head_label = "coverage" if head_column == "memory_coverage" else "horizon"
+    order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(known["cell"]))}
+    ranked = known.assign(rank=known["cell"].map(order))
+    columns = ["cell", "depth", "direction", *extra]
+    groups: list[tuple[str, int]] = [("", len(columns))]
+    for task in tasks:
+        columns += [f"{task} T={t}" for t in lengths[task]] + [f"{task} {head_label}"]
+        groups.append((task, len(lengths[task]) + 1))
+    rows, bold = [], []
+    for key, group in ranked.groupby(["rank", *config], sort=True, dropna=False):
+        values = dict(zip(config, key[1:], strict=True))
+        row: dict[str, object] = {
+            "cell": analysis.cell_label(values["cell"]), "depth": int(values["depth"]),
+            "direction": direction_label(bool(values["bidirectional"])),
+            **{axis: values[axis] for axis in extra}}
+        solved_row = dict.fromkeys(columns, False)
+        for task in tasks:
+            spec = analysis.metric_spec(task)
+            mine = analysis.select(group, task=task)
+            for length in lengths[task]:
+                entry = analysis.select(mine, seq_len=length)
+                column = f"{task} T={length}"
+                done = analysis.finished(entry)
+                text = mean_std(done[spec.column]) if spec.column in done else "—"
+                row[column] = text + (analysis.star(entry) if len(entry) else "")
+                solved_row[column] = analysis.solved_by_majority(entry)
+            longest = analysis.finished(analysis.select(mine, seq_len=lengths[task][-1]))
+            head = longest[head_column].to_numpy(dtype=float) if len(longest) else np.array([])
+            head = head[np.isfinite(head)]
+            row[f"{task} {head_label}"] = f"{head.mean():.2f}" if len(head) else "—"
+        rows.append(row)
+        bold.append(solved_row)
+    return (pd.DataFrame(rows, columns=columns),
+            pd.DataFrame(bold, columns=columns).astype(bool), groups)
+
+
+def reference_lines(runs: pd.DataFrame) -> list[str]:
+    """Markdown: each published reference point beside our number at the same task, T and
+    cell (one layer, unidirectional), or a line saying that no configuration matches."""
+    lines = ["| source | task | T | cell | metric | published | ours (1 layer, uni.) |",
+             "|---|---|---|---|---|---|---|"]
+    matched = 0
+    for (source, task, length, cell), (metric, value) in REFERENCES.items():
+        ours = analysis.finished(analysis.select(runs, task=task, seq_len=length, cell=cell,
+                                                 depth=1, bidirectional=False))
+        column = "test_loss" if metric == "test loss" else analysis.metric_spec(task).column
+        if ours.empty or column not in ours:
+            continue
+        matched += 1
+        lines.append(f"| {source} | {task} | {length} | {analysis.cell_label(cell)} | {metric} | "
+                     f"{value:.3g} | {mean_std(ours[column])} |")
+    if not matched:
+        points = sorted({f"{task} T={length}" for _, task, length, _ in REFERENCES})
+        return [f"No configuration of this sweep matches a published reference point "
+                f"({', '.join(points)}: Bai et al. 2018, Table 1; Arjovsky et al. 2016 report "
+                f"curves, not numbers). Run `make sweep EXPERIMENT=paper "
+                f"ARGS='task.seq_len=600'` (adding) or `task.seq_len=1000` (copy) to compare."]
+    return lines
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    table = table_frame(runs)
-    unknown = runs[runs[CONFIG].isna().any(axis=1)]
+    table, bold, groups = table_frame(runs)
+    unknown = runs[runs[["task", "seq_len", *CONFIG]].isna().any(axis=1)]
     footer = ""
     if len(unknown):
-        names = figures.run_names(unknown, with_error=True)
+        names = analysis.run_names(unknown, with_error=True)
         footer = f"\nNot in the table, configuration unknown ({len(names)}): {', '.join(names)}\n"
     markdown, latex = out_dir / "table1.md", out_dir / "table1.tex"
-    markdown.write_text(markdown_table(table) + footer)
-    caption = ("Final held-out metric (mean ± std over seeds), memoryless baseline loss, "
-               "seeds solved and memory horizon of every configuration.")
-    latex.write_text(latex_table(table, caption=caption, label="tab:memory"))
-    return [markdown, latex]
+    shown = table.copy()
+    for column in table.columns:
+        shown[column] = [f"**{v}**" if b else v for v, b in zip(table[column], bold[column],
+                                                                strict=True)]
+    markdown.write_text(markdown_table(shown) + footer)
+    caption = ("Held-out metric (mean ± std over seeds; adding: test MSE, copy: recall "
+               "accuracy), bold where solved, and the memory coverage after training at the "
+               "longest T.")
+    latex.write_text(latex_grouped_table(table, bold, groups, caption=caption,
+                                         label="tab:memory"))
+    long = out_dir / "table1_runs.csv"
+    summary_frame(runs[runs["status"] != "missing"]).to_csv(long, index=False)
+    references = out_dir / "references.md"
+    references.write_text("Published reference points beside ours:\n\n"
+                          + "\n".join(reference_lines(runs)) + "\n")
+    return [markdown, latex, long, references]

@@ -21,8 +21,10 @@ from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from rnnmem import figures
-from rnnmem.make_figures import EXPERIMENTS, expected_grid, load_experiment, main, sweep_runs
+import table1
+from make_figures import EXPERIMENTS, main
+from rnnmem import analysis, figures
+from rnnmem.analysis import expected_grid, sweep_runs
 from rnnmem.probe import by_distance
 from rnnmem.record import write_probe_arrays, write_record
 from rnnmem.tasks import make_task
@@ -34,6 +36,10 @@ FAILED = "adding/rnn-d1-uni-T8-s1"
 DIVERGED = ("copy/lstm-d1-uni-T8-s0", "copy/lstm-d1-uni-T8-s1")
 MISSING = "copy/rnn-d1-uni-T8-s1"
 ERROR = "RuntimeError: CUDA out of memory"
+STEMS = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
+         "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves",
+         "fig7_forgetting_adding", "fig7_forgetting_copy", "fig8_gradient_vs_behaviour"]
+MAKE_FIGURES = Path(__file__).resolve().parents[1] / "experiments" / "make_figures.py"
 
 
 def metric(task: str, cell: str, length: int, seed: int) -> float:
@@ -52,11 +58,35 @@ def grad(task: str, length: int, seed: int) -> np.ndarray:
     return (1 + seed) * 10.0 ** (-rate * np.abs(spec.loss_anchor - t))
 
 
+def sensitivity(task: str, length: int, seed: int) -> np.ndarray:
+    """The known input sensitivity s_t of every run, (probe, t): rising toward the readout."""
+    t = np.arange(make_task(task, length).length)
+    return (2 + seed) * 10.0 ** (-0.1 * np.arange(len(STEPS))[:, None] - 0.2 * (t[-1] - t))
+
+
 def gate(seed: int, length: int) -> np.ndarray:
     """The known mean of every gate, (probe, gate, t)."""
     t = np.arange(length)
     return np.stack([[0.5 + 0.1 * p + 0.01 * t + 0.02 * seed + 0.001 * g for g in range(3)]
                      for p in range(len(STEPS))])
+
+
+def forgetting(task: str, cell: str, length: int, seed: int) -> list[dict[str, float]]:
+    """The known forgetting curve of every run: adding, per first-marker position p (lag
+    T - 1 - p) an MSE of 0.002 (k + 1) lag + 0.001 seed (k: the cell's index); copy, the
+    run's accuracy at each of the 10 recall positions (lag T + 10)."""
+    if task == "adding":
+        k = CELLS.index(cell)
+        return [{"position": p, "lag": length - 1 - p, "count": 10,
+                 "value": 0.002 * (k + 1) * (length - 1 - p) + 0.001 * seed}
+                for p in range(length // 2)]
+    return [{"position": p, "lag": length + 10, "count": 100,
+             "value": metric(task, cell, length, seed)} for p in range(10)]
+
+
+def span(task: str, cell: str, length: int, seed: int) -> int:
+    """The known memory span of every run."""
+    return max(make_task(task, length).loss_anchor - 2 * seed - CELLS.index(cell), 0)
 
 
 def horizon(length: int, seed: int) -> float:
@@ -95,6 +125,7 @@ def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None
         names = GATES[cell]
         arrays["gate_names"] = np.array(names)
         arrays["gate_mean"] = gate(seed, spec.length)[:, None, None, : len(names), :]
+    arrays["x_norm"] = sensitivity(task, length, seed)
     write_probe_arrays(run_dir, arrays)
     write_record(run_dir, {
         **record, **metrics, "status": status,
@@ -103,6 +134,8 @@ def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None
         "curves": {"train": [{"step": s, "train_loss": 1.0 / (s + 1 + seed)} for s in (0, 50, 100)],
                    "val": [{"step": s, "val_loss": 2.0 / (s + 1 + seed)} for s in (50, 100)]},
         "probe": {"steps": STEPS.tolist(), "memory_horizon": [horizon(length, seed)] * 3},
+        "forgetting": {"curve": forgetting(task, cell, length, seed)},
+        "memory_span": span(task, cell, length, seed),
     })
 
 
@@ -144,22 +177,22 @@ def drawn(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fi
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(figures, "save", keep)
         patch.setattr(figures, "close", lambda fig: None)
-        for name in EXPERIMENTS:
-            load_experiment(name).make(runs, sweep, out)
+        for module in EXPERIMENTS:
+            module.make(runs, sweep, out)
     yield captured
     figures.close("all")
 
 
 @pytest.fixture(scope="module")
 def built(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """`python -m rnnmem.make_figures SWEEP` run twice, at once, in fresh processes with
+    """`python experiments/make_figures.py SWEEP` run twice, at once, in fresh processes with
     different hash seeds, on two copies of the sweep at different paths: the two default
     output folders."""
     copies = [tmp_path_factory.mktemp(name) / "sweep" for name in ("first", "second")]
     for copy in copies:
         shutil.copytree(sweep, copy)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    jobs = [subprocess.Popen([sys.executable, "-m", "rnnmem.make_figures", str(copy)],
+    jobs = [subprocess.Popen([sys.executable, str(MAKE_FIGURES), str(copy)],
                              env={**env, "PYTHONHASHSEED": str(seed)}, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for seed, copy in enumerate(copies)]
@@ -203,7 +236,7 @@ def test_memory_capacity_lines_are_the_mean_over_finished_seeds(drawn):
     fig = drawn["fig2_memory_capacity"]
     adding = panel(fig, "adding")
     for cell in ("lstm", "gru"):
-        xs, ys = line(adding, figures.CELL_LABELS[cell]).get_data()
+        xs, ys = line(adding, analysis.CELL_LABELS[cell]).get_data()
         assert list(xs) == [4, 8]
         expected = [np.mean([metric("adding", cell, t, s) for s in SEEDS]) for t in LENGTHS]
         np.testing.assert_allclose(ys, expected)
@@ -238,7 +271,7 @@ def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
     for task in TASKS:
         spec = make_task(task, 8)
         for stage, probe in (("at initialisation", 0), ("after training", -1)):
-            ax = panel(fig, f"{task}, T = 8: {stage}")
+            ax = panel(fig, f"{task}, T = 8:\n{stage}")
             assert ax.get_yscale() == "log"
             assert ax.get_xlabel() == "distance from the loss (steps)"
             expected = np.sqrt(by_distance(grad(task, 8, 0)[probe], spec, "fwd")
@@ -247,17 +280,42 @@ def test_gradient_vanishing_plots_the_geometric_mean_by_distance(drawn):
             np.testing.assert_allclose(xs, np.arange(spec.loss_anchor + 1))
             np.testing.assert_allclose(ys, expected)
     # diverged runs are not drawn; the single finished rnn seed at copy T=8 is
-    copy = panel(fig, "copy, T = 8: after training")
+    copy = panel(fig, "copy, T = 8:\nafter training")
     assert "lstm fwd" not in [ln.get_label() for ln in copy.get_lines()]
     _, ys = line(copy, "rnn fwd").get_data()
     np.testing.assert_allclose(ys, by_distance(grad("copy", 8, 0)[-1], make_task("copy", 8), "fwd"))
 
 
-def test_gradient_flow_heatmap_is_the_probe_array_of_the_first_seed(drawn):
+def test_gradient_vanishing_shows_the_input_sensitivity_at_init_and_trained(drawn):
+    ax = panel(drawn["fig1_gradient_vanishing_d1_uni"], "adding, T = 8:\ninput sensitivity")
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "timestep t"
+    for stage, probe in (("trained", -1), ("init", 0)):
+        xs, ys = line(ax, f"lstm s {stage}").get_data()
+        expected = np.sqrt(sensitivity("adding", 8, 0)[probe] * sensitivity("adding", 8, 1)[probe])
+        np.testing.assert_allclose(xs, np.arange(8))
+        np.testing.assert_allclose(ys, expected)
+    assert line(ax, "lstm s init").get_linestyle() == ":"
+
+
+def test_depth_direction_shows_memory_coverage_where_records_have_it(sweep):
+    runs = sweep_runs(sweep)
+    runs = runs.assign(memory_coverage=0.1 * runs["seed"].astype(float) + 0.5)
+    fig = figures.depth_direction(runs)
+    ax = panel(fig, "adding: memory coverage after training, at T = 8")
+    values = np.asarray(ax.images[0].get_array().filled(np.nan))
+    np.testing.assert_allclose(values[:, 0], [0.5, 0.55, 0.55])  # rnn: seed 1 failed
+    assert "0.55 ± 0.07" in [t.get_text() for t in ax.texts]
+    assert ax.images[0].norm.vmax == 1
+    figures.close(fig)
+
+
+def test_gradient_flow_heatmap_is_the_geometric_mean_of_the_seeds(drawn):
     fig = drawn["fig3_gradient_flow"]
-    ax = panel(fig, "LSTM, adding, T = 8")
+    ax = panel(fig, "LSTM, adding, T = 8, geom. mean of 2 seeds")
     (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
-    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 8), grad("adding", 8, 0))
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(3, 8),
+                               np.sqrt(grad("adding", 8, 0) * grad("adding", 8, 1)))
+    assert panel(fig, "vanilla RNN, adding, T = 8, seed 0")  # its seed 1 failed
     assert mesh.norm.__class__.__name__ == "LogNorm"
     assert "diverged" in panel(fig, "LSTM, copy").texts[0].get_text()
 
@@ -305,35 +363,117 @@ def test_every_figure_lists_the_runs_it_could_not_draw(drawn):
     assert DIVERGED[0] in gates and FAILED not in gates  # the rnn has no gates to show
 
 
-def test_table1_gives_mean_and_std_over_seeds_and_counts_the_gaps(sweep):
-    table = load_experiment("table1").table_frame(sweep_runs(sweep))
-    assert len(table) == 12
-    assert list(table["cell"][:4]) == ["vanilla RNN"] * 2 + ["LSTM"] * 2  # the paper's order
-    row = table[(table["task"] == "adding") & (table["cell"] == "LSTM") & (table["T"] == 8)]
+def test_forgetting_lines_pool_every_length_and_average_the_seeds(drawn):
+    ax = panel(drawn["fig7_forgetting_adding"], "1 layer, unidirectional")
+    assert ax.get_yscale() == "log"
+    for cell in CELLS:
+        k = CELLS.index(cell)
+        xs, ys = line(ax, analysis.CELL_LABELS[cell]).get_data()
+        assert list(xs) == [2, 3, 4, 5, 6, 7]  # T=4: lags 2-3, T=8: lags 4-7
+        seeds = [[0], [0, 1]] if cell == "rnn" else [SEEDS, SEEDS]  # rnn T=8 seed 1 failed
+        expected = [np.mean([0.002 * (k + 1) * lag + 0.001 * s
+                             for s in seeds[0 if lag > 3 else 1]]) for lag in xs]
+        np.testing.assert_allclose(ys, expected)
+    # rnn: 0.0045, 0.0065, 0.008 pass, lag 5: 0.010 fails; lstm: lag 3 fails; gru: lag 2
+    assert ax.get_title().endswith("\nmemory span: vanilla RNN 4, LSTM 2, GRU 0")
+    threshold = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert threshold[0].get_ydata()[0] == 0.01
+    copy = panel(drawn["fig7_forgetting_copy"], "1 layer, unidirectional")
+    xs, ys = line(copy, "GRU").get_data()
+    assert list(xs) == [14, 18] and list(ys) == [0.995, 0.995]  # lag T + 10
+
+
+def test_forgetting_findings_give_each_span_and_first_failing_lag(built):
+    text = (built[0] / "fig7_forgetting.md").read_text()
+    assert "| adding | vanilla RNN | 1 | uni | 2-7 | 4 | 5 |" in text
+    assert "| adding | GRU | 1 | uni | 2-7 | 0 | 2 |" in text
+    assert "| copy | GRU | 1 | uni | 14-18 | 18 | none |" in text
+
+
+def average_ranks(values: list[float]) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of their ranks (by hand, for the test)."""
+    ordered = sorted(values)
+    return np.array([np.mean([i + 1 for i, v in enumerate(ordered) if v == value])
+                     for value in values])
+
+
+def test_gradient_vs_behaviour_plots_each_run_with_its_rank_correlation(drawn):
+    fig = drawn["fig8_gradient_vs_behaviour"]
+    for stage in ("at initialisation", "after training"):  # the records' horizon is constant
+        check_behaviour_panel(panel(fig, f"adding: {stage}"))
+
+
+def check_behaviour_panel(ax: object) -> None:
+    x, y = [], []
+    for cell in CELLS:
+        for length in LENGTHS:
+            for seed in SEEDS:
+                if f"adding/{cell}-d1-uni-T{length}-s{seed}" == FAILED:
+                    continue
+                x.append(horizon(length, seed))
+                y.append(span("adding", cell, length, seed) / (length - 1))
+    points = np.concatenate([c.get_offsets() for c in ax.collections
+                             if isinstance(c, PathCollection)])
+    assert sorted(map(tuple, points)) == sorted(zip(x, y, strict=True))
+    rho = np.corrcoef(average_ranks(x), average_ranks(y))[0, 1]
+    assert f"rank corr. {rho:+.2f})" in ax.get_title()
+
+
+def test_table1_is_compact_mean_and_std_over_seeds_bold_where_solved(sweep):
+    table, bold, groups = table1.table_frame(sweep_runs(sweep))
+    assert list(table.columns) == ["cell", "depth", "direction", "adding T=4", "adding T=8",
+                                   "adding horizon", "copy T=4", "copy T=8", "copy horizon"]
+    assert groups == [("", 3), ("adding", 3), ("copy", 3)]
+    assert list(table["cell"]) == ["vanilla RNN", "LSTM", "GRU"]  # the paper's order
+    lstm, rnn, gru = (table[table["cell"] == name].iloc[0] for name in
+                      ("LSTM", "vanilla RNN", "GRU"))
     values = [metric("adding", "lstm", 8, s) for s in SEEDS]
-    assert row["final"].item() == f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
-    assert row["seeds"].item() == "2/2" and row["not finished"].item() == ""
-    failed = table[(table["task"] == "adding") & (table["cell"] == "vanilla RNN")
-                   & (table["T"] == 8)]
-    assert failed["final"].item() == f"{metric('adding', 'rnn', 8, 0):.4g}"
-    assert failed["seeds"].item() == "1/2" and failed["not finished"].item() == "1 failed"
-    diverged = table[(table["task"] == "copy") & (table["cell"] == "LSTM") & (table["T"] == 8)]
-    assert diverged["final"].item() == "—" and diverged["solved"].item() == "0/2"
-    assert diverged["not finished"].item() == "2 diverged"
-    solved = table[(table["task"] == "copy") & (table["cell"] == "GRU")]
-    assert list(solved["solved"]) == ["2/2", "2/2"]
+    assert lstm["adding T=8"] == f"{np.mean(values):.3g} ± {np.std(values, ddof=1):.2g}"
+    assert rnn["adding T=8"] == f"{metric('adding', 'rnn', 8, 0):.3g}*"  # seed 1 failed
+    assert lstm["copy T=8"] == "—*"  # both seeds diverged
+    assert lstm["adding horizon"] == f"{np.mean([horizon(8, s) for s in SEEDS]):.2f}"
+    # bold exactly where most completed seeds solved it: the GRU on copy, at both T
+    solved = {(row, column) for row, name in enumerate(table["cell"])
+              for column in table.columns if bold.iloc[row][column]}
+    assert solved == {(2, "copy T=4"), (2, "copy T=8")}
+    assert gru["copy T=4"] == "0.995 ± 0"
+
+
+def test_table1_files_bold_the_solved_entries_in_markdown_and_latex(built):
+    markdown = (built[0] / "table1.md").read_text()
+    assert markdown.count("**") == 4 and "**0.995 ± 0**" in markdown
+    latex = (built[0] / "table1.tex").read_text()
+    assert r"\toprule" in latex and r"\cmidrule(lr){4-6}" in latex and r"\bottomrule" in latex
+    assert r"\multicolumn{3}{c}{adding}" in latex and r"\textbf{0.995 $\pm$ 0}" in latex
+    assert latex.count(r"\textbf") == 2
+    body = latex[latex.index(r"\midrule"):latex.index(r"\bottomrule")]
+    assert body.count(r"\\") == 3  # one row per cell
+    runs = (built[0] / "table1_runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 23  # every recorded run, one line each
+
+
+def test_references_beside_ours_only_where_a_configuration_matches(sweep, tmp_path):
+    lines = table1.reference_lines(sweep_runs(sweep))
+    assert len(lines) == 1 and lines[0].startswith("No configuration of this sweep matches")
+    write_record(tmp_path / "adding" / "lstm-d1-uni-T600-s0", {
+        "status": "finished", "solved": False, "test_mse": 0.1, "test_loss": 0.1,
+        "config": {"task": {"name": "adding", "seq_len": 600}, "seed": 0,
+                   "model": {"cell": "lstm", "depth": 1, "bidirectional": False}}})
+    lines = table1.reference_lines(sweep_runs(tmp_path))
+    assert lines[2:] == ["| Bai et al. 2018 | adding | 600 | LSTM | test MSE | 0.164 | 0.1 |"]
 
 
 def test_make_figures_writes_every_figure_table_and_report(built):
     built = built[0]
-    stems = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
-             "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves"]
-    expected = {f"{s}.{fmt}" for s in stems for fmt in ("pdf", "png")}
-    expected |= {"table1.md", "table1.tex", "report.md"}
+    expected = {f"{s}.{fmt}" for s in STEMS for fmt in ("pdf", "png")}
+    expected |= {"table1.md", "table1.tex", "table1_runs.csv", "references.md", "report.md",
+                 "fig7_forgetting.md", "fig8_gradient_vs_behaviour.md"}
     assert {p.name for p in built.iterdir()} == expected
     assert all((built / name).stat().st_size > 0 for name in expected)
     report = (built / "report.md").read_text()
-    assert all(f"![{s}]({s}.png)" in report for s in stems)
+    assert all(f"![{s}]({s}.png)" in report for s in STEMS)
+    for found in ("fig7_forgetting.md", "fig8_gradient_vs_behaviour.md", "references.md"):
+        assert (built / found).read_text().strip() in report
     assert (built / "table1.md").read_text().strip() in report
     assert "Preset: `handmade`" in report
     assert "Runs: 24 grid points: 20 finished, 1 failed, 2 diverged, 1 missing." in report
@@ -341,12 +481,12 @@ def test_make_figures_writes_every_figure_table_and_report(built):
     assert FAILED in gaps and ERROR in gaps and MISSING in gaps
     assert all(run in gaps for run in DIVERGED)
     latex = (built / "table1.tex").read_text()
-    assert r"\begin{tabular}" in latex and "±" in latex
+    assert r"\begin{tabular}" in latex and r"$\pm$" in latex
 
 
 def test_make_figures_twice_gives_identical_bytes(built):
     first, second = ({p.name: p.read_bytes() for p in out.iterdir()} for out in built)
-    assert first.keys() == second.keys() and len(first) == 15
+    assert first.keys() == second.keys() and len(first) == 25
     assert [name for name in first if first[name] != second[name]] == []
 
 
@@ -368,7 +508,8 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
     main([str(tmp_path)])
     assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                      "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
-                     "fig6_learning_curves"]
+                     "fig6_learning_curves", "fig7_forgetting_adding",
+                     "fig8_gradient_vs_behaviour"]
     report = (tmp_path / "figures" / "report.md").read_text()
     assert "Runs: 3 grid points: 0 finished, 2 failed, 0 diverged, 1 missing." in report
     assert "adding/rnn-d1-uni-T4-s0" in report and "copy/broken" in report
@@ -382,3 +523,49 @@ def test_make_figures_without_records_fails_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no run records" in err
     assert main([str(tmp_path / "absent")]) == 2
+
+
+def test_grid_points_are_matched_by_config_not_by_directory_name(tmp_path):
+    """A hidden-size sweep whose run directories carry only a hash: the missing point is
+    found by its overrides, a preempted run is a gap, hidden size is a Table 1 axis, and a
+    record of an older config (hidden size 32) is its own row, never a grid point's."""
+    def record(hidden: int, seed: int, status: str = "finished") -> None:
+        run_dir = tmp_path / "adding" / f"run-{hidden}{seed}abc"
+        run_dir.mkdir(parents=True)  # written as is: 'preempted' comes from the resumable runs
+        (run_dir / "record.json").write_text(json.dumps({
+            "status": status, "solved": False, "test_mse": 0.1 * hidden + seed,
+            "test_loss": 0.0,
+            "config": {"task": {"name": "adding", "seq_len": 4}, "seed": seed,
+                       "trainer": {"max_steps": 20},
+                       "model": {"cell": "gru", "depth": 1, "bidirectional": False,
+                                 "hidden_size": hidden}}}))
+
+    record(8, 0), record(8, 1), record(16, 0, "preempted"), record(32, 0)
+    multirun = {"hydra": {"sweeper": {"params": {"model.hidden_size": "8,16", "seed": "0,1"}},
+                          "overrides": {"task": ["model=gru", "task.seq_len=4",
+                                                 "trainer.max_steps=2e1"]}},
+                "task": {"name": "adding", "seq_len": 4},
+                "model": {"cell": "gru", "depth": 1, "bidirectional": False, "hidden_size": 8},
+                "seed": 0}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    runs = sweep_runs(tmp_path)
+    assert runs.attrs["extra_axes"] == ["model.hidden_size"]
+    status = {(row["model.hidden_size"], row["seed"]): row["status"]
+              for row in runs.to_dict("records")}
+    assert status == {(8, 0): "finished", (8, 1): "finished", (16, 0): "preempted",
+                      (16, 1): "missing", (32, 0): "finished"}
+    (missing,) = runs[runs["status"] == "missing"]["run"]
+    assert missing == "adding/gru-d1-uni-T4-s1 model.hidden_size=16"
+    table, _, _ = table1.table_frame(runs)
+    assert list(table["model.hidden_size"]) == [8, 16, 32]
+    assert list(table["adding T=4"]) == ["1.3 ± 0.71", "—*", "3.2"]
+    # the figures draw each hidden size apart, Table 1 all of them at once
+    assert main([str(tmp_path)]) == 0
+    out = tmp_path / "figures"
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == ["model.hidden_size=16", "model.hidden_size=32", "model.hidden_size=8"]
+    assert (out / "model.hidden_size=16" / "fig2_memory_capacity.png").stat().st_size > 0
+    assert not (out / "model.hidden_size=16" / "table1.md").exists()
+    report = (out / "report.md").read_text()
+    assert "![model.hidden_size=8/fig2_memory_capacity](model.hidden_size=8/" in report
+    assert "adding/gru-d1-uni-T4-s1 model.hidden_size=16" in report  # the missing point

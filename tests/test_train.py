@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from conftest import compose_config, run_cli
@@ -13,7 +14,9 @@ from rnnmem.record import read_probe_arrays, read_record
 from rnnmem.results import load_run
 from rnnmem.train import train_one
 
-TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
+TEST_SIZE = 64
+TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64",
+        f"data.test_size={TEST_SIZE}")
 
 
 @pytest.mark.parametrize(
@@ -94,6 +97,31 @@ def test_run_record_has_the_documented_keys(tmp_path):
     assert saved["probe"]["memory_coverage"] == arrays["memory_coverage"].tolist()
     assert [v["step"] for v in saved["curves"]["val"]] == [10, 20, 30]
     assert saved["version"] and "git_commit" in saved
+    # the forgetting curve agrees with Lightning's test accuracy, item for item
+    curve = saved["forgetting"]["curve"]
+    counts = np.array([p["count"] for p in curve])
+    assert [p["position"] for p in curve] == list(range(10)) and counts.sum() == 10 * TEST_SIZE
+    assert {p["lag"] for p in curve} == {5 + 10}
+    accuracy = np.dot(counts, [p["value"] for p in curve]) / counts.sum()
+    assert accuracy == pytest.approx(record["test_acc"], rel=1e-6)
+    assert row["memory_span"] == saved["forgetting"]["memory_span"] in (0, 15)
+
+
+def test_adding_forgetting_curve_is_the_test_mse_split_by_first_marker(tmp_path):
+    record = run_point(tmp_path, "task.seq_len=10", "model=lstm", "model.hidden_size=16",
+                       "trainer.max_steps=20")
+    curve = record["forgetting"]["curve"]
+    assert [(p["position"], p["lag"]) for p in curve] == [(p, 9 - p) for p in range(5)]
+    counts = np.array([p["count"] for p in curve])
+    assert counts.sum() == TEST_SIZE
+    mse = np.dot(counts, [p["value"] for p in curve]) / counts.sum()
+    assert mse == pytest.approx(record["test_mse"], rel=1e-5)
+    span = 0  # by hand: the last lag before the first one at or above 0.01
+    for lag, value in sorted((p["lag"], p["value"]) for p in curve):
+        if value >= 0.01:
+            break
+        span = lag
+    assert record["memory_span"] == span
 
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path):

@@ -123,3 +123,17 @@ def test_timestep_histogram_pools_long_sequences_to_at_most_512_bins():
     assert hist.histogram[0] == pytest.approx(values[:2].mean())
     short = timestep_histogram(np.array([3.0, 1.0, 2.0]))
     assert list(short.histogram) == [3.0, 1.0, 2.0] and list(short.bins) == [0, 1, 2, 3]
+
+
+def test_wandb_gets_the_forgetting_curve_as_a_table_and_a_line_plot(wandb_run):
+    _, record, records = wandb_run
+    (item,) = [i for i in history(records) if "forgetting/table._type" in i]
+    assert item["forgetting/table._type"] == "table-file"
+    assert item["forgetting/table.nrows"] == len(record["forgetting"]["curve"]) == 6  # T/2
+    assert item["forgetting/table.ncols"] == 4
+    assert item["forgetting/curve_table._type"] == "table-file"  # the line plot's data
+    summary: dict = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"].get("update", {}))
+    assert summary["memory_span"] == record["memory_span"] == record["forgetting"]["memory_span"]

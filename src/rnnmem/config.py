@@ -8,18 +8,27 @@ trains. A field's `metadata` states its rule: `choices` (allowed values), `min` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
-TASK_NAMES = ("copy", "adding")
+from rnnmem.tasks import TASKS
+
 CELL_NAMES = ("rnn", "lstm", "gru")
 
 
-def choice(default: str, allowed: tuple[str, ...]) -> Any:
+def choice(default: str, allowed: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Any:
+    """A field whose value must be one of `allowed` (or of what `allowed()` returns when it is
+    validated, for a registry that can grow, like the tasks')."""
     return field(default=default, metadata={"choices": allowed})
+
+
+def registered_tasks() -> tuple[str, ...]:
+    """The task names of the registry `rnnmem.tasks.TASKS`, as they are now."""
+    return tuple(TASKS)
 
 
 def at_least(default: Any, bound: float) -> Any:
@@ -34,7 +43,7 @@ def positive_or_null(default: float | None) -> Any:
 class TaskConfig:
     """One memory benchmark (definitions in TASKS.md); `seq_len` is T."""
 
-    name: str = choice("adding", TASK_NAMES)
+    name: str = choice("adding", registered_tasks)
     seq_len: int = at_least(50, 1)
 
 
@@ -175,6 +184,8 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
             validate_fields(cfg.get(spec.name), spec.default_factory, f"{key}.")
             continue
         allowed, bound = spec.metadata.get("choices"), spec.metadata.get("min")
+        if callable(allowed):
+            allowed = allowed()
         above, interval = spec.metadata.get("above"), spec.metadata.get("inside")
         if allowed is None and bound is None and above is None and interval is None:
             continue  # read only values with a rule: others may interpolate job-time values

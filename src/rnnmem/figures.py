@@ -1,26 +1,22 @@
-"""Plotting shared by the W&B run pages and the paper figures in experiments/.
+"""The plotting of the paper figures in experiments/ (the analysis is `rnnmem.analysis`).
 
 Every figure is a pure function of records (arrays, DataFrames): same records in, same bytes
 out. `save` fixes what would otherwise vary between runs (PDF creation dates, SVG hash salt,
 PNG software tag), and every grouping below is sorted, so the drawing order is fixed too.
 
-The paper figures read the rows of `rnnmem.make_figures.sweep_runs`: one per grid point of a
+The paper figures read the rows of `rnnmem.analysis.sweep_runs`: one per grid point of a
 sweep, with status finished, diverged, failed or missing (no record). Only finished runs are
 drawn; the others are marked in the plot where a point or panel has no data, and listed under
 it (`gap_notes`), so a gap is never silent.
-
-Conventions. Over seeds, metrics are averaged arithmetically and gradient norms geometrically
-(mean of log10 g), with the band from the smallest to the largest seed (log10 g +- one standard
-deviation for gradient norms). "Solved" for a configuration: more than half of its completed
-(finished or diverged) seeds solved it.
+Over seeds: the conventions of `rnnmem.analysis` (mean and min-max band of metrics, geometric
+mean and +-1 std of log10 g for gradient norms, solved by the majority of completed seeds).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import textwrap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,70 +27,44 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
-from rnnmem.config import direction_label  # noqa: E402
-from rnnmem.probe import DIRECTIONS, by_distance  # noqa: E402
-from rnnmem.tasks import MemoryTask, make_task  # noqa: E402
-from rnnmem.tasks.copy import NUM_SYMBOLS  # noqa: E402
+from rnnmem.analysis import (  # noqa: E402
+    cell_label,
+    finished,
+    gradient_headline,
+    log_band,
+    metric_spec,
+    ordered_cells,
+    range_band,
+    select,
+    solved_by_majority,
+    star,
+    task_text,
+    tasks_of,
+    variant_label,
+    variant_slug,
+    variants,
+    why_empty,
+)
+from rnnmem.probe import DIRECTIONS  # noqa: E402
+from rnnmem.run_images import STYLE, grad_heatmap  # noqa: E402
+from rnnmem.tasks import make_task  # noqa: E402
 
-STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "figure.dpi": 100,
-    "savefig.dpi": 150,
-    "svg.hashsalt": "rnnmem",
-    "pdf.compression": 6,
-    "path.simplify": False,
-}
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
-CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 OTHER_COLOUR = "#7f7f7f"
-GAP_STATUSES = ("failed", "diverged", "missing")
 STAGES = (("init", "at initialisation"), ("trained", "after training"))
 # The gate that decides how much of the previous state survives a step (1 = keep it all).
 MEMORY_GATES = {"lstm": ("forget", "forget gate $f_t$"), "gru": ("update", "update gate $z_t$")}
 G_LABEL = r"$g_t = \Vert\partial L/\partial h_t\Vert$"
-LENGTH_LABELS = {"copy": "delay T (steps)", "adding": "sequence length T (steps)"}
-LOSS_LABELS = {"copy": "cross-entropy (nats)", "adding": "MSE"}
 WIDE = 6.75  # inches: a two-column paper figure
 NOTE_FONT = 8
 NOTE_MAX_LINES = 8
 NOTE_LINE_INCHES = 0.155
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How a task's final held-out metric is drawn: column, axis label, reference lines."""
-
-    column: str
-    label: str
-    baseline: float
-    baseline_label: str
-    threshold: float
-    log: bool
-
-
-# Thresholds as in shared/TASKS.md (the `solved` markers themselves come from the records).
-METRICS = {
-    "copy": MetricSpec("test_acc", "recall accuracy", 1 / NUM_SYMBOLS,
-                       f"chance (1/{NUM_SYMBOLS}, memoryless)", 0.99, False),
-    "adding": MetricSpec("test_mse", "test MSE", make_task("adding", 2).baseline,
-                         "memoryless baseline (1/6)", 0.01, True),
-}
-
-
-def metric_spec(task: str) -> MetricSpec:
-    """The drawing spec of `task`'s metric; a task without one is drawn by its test loss."""
-    return METRICS.get(task, MetricSpec("test_loss", "test loss", math.nan, "", math.nan, True))
 
 
 def new_figure(
@@ -132,226 +102,8 @@ def close(fig: Figure) -> None:
     plt.close(fig)
 
 
-def grad_heatmap(ax: object, steps: np.ndarray, g: np.ndarray, title: str = "") -> object:
-    """Probe step x timestep image of g_t (log colour scale); g is (P, T)."""
-    g = np.asarray(g, dtype=np.float64)
-    positive = g[g > 0]
-    vmin = positive.min() if positive.size else 1e-30
-    vmax = positive.max() if positive.size else 1.0
-    mesh = ax.pcolormesh(
-        np.arange(g.shape[1] + 1) - 0.5,
-        _edges(np.asarray(steps, dtype=np.float64)),
-        np.maximum(g, vmin),
-        norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 10)),
-        cmap="viridis",
-        shading="flat",
-        rasterized=True,
-    )
-    ax.set_xlabel("timestep t")
-    ax.set_ylabel("training step")
-    if title:
-        ax.set_title(title)
-    return mesh
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres (for pcolormesh)."""
-    if len(centres) == 1:
-        return np.array([centres[0] - 0.5, centres[0] + 0.5])
-    mids = (centres[1:] + centres[:-1]) / 2
-    return np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]])
-
-
-def run_gradient_figures(arrays: Mapping[str, np.ndarray]) -> dict[str, Figure]:
-    """A run's own pictures for its W&B page: heatmap of ||dL/dh_t|| (bottom layer, forward)
-    over training, and g_t at the first and last probe. Fixed margins instead of a layout
-    engine: these are drawn at the end of every run of a sweep, and must be cheap."""
-    steps, g = arrays["steps"], arrays["h_norm"][:, 0, 0]
-    with plt.rc_context(STYLE):
-        fig_map = plt.figure(figsize=(6.0, 3.0))
-        ax = fig_map.add_axes((0.1, 0.16, 0.72, 0.74))
-        mesh = grad_heatmap(ax, steps, g, "||dL/dh_t||, layer 1, forward")
-        fig_map.colorbar(mesh, cax=fig_map.add_axes((0.85, 0.16, 0.025, 0.74)),
-                         label="||dL/dh_t||")
-        fig_lines = plt.figure(figsize=(6.0, 3.0))
-        ax = fig_lines.add_axes((0.12, 0.16, 0.84, 0.74))
-        for index, label in ((0, "first probe"), (-1, "last probe")):
-            ax.semilogy(np.arange(g.shape[1]), np.maximum(g[index], 1e-30),
-                        label=f"{label} (step {int(steps[index])})")
-        ax.set_xlabel("timestep t")
-        ax.set_ylabel("||dL/dh_t||")
-        ax.legend()
-    return {"grad_heatmap": fig_map, "grad_first_last": fig_lines}
-
-
-# --- What a figure shows: selections of the sweep's rows ---------------------------------------
-
-
-def ordered_cells(cells: Iterable[object]) -> list[str]:
-    """The cells present, in the paper's order (RNN, LSTM, GRU), then any other by name."""
-    present = {c for c in cells if isinstance(c, str)}
-    known = [c for c in CELL_COLOURS if c in present]
-    return known + sorted(present - set(known))
-
-
 def cell_colour(cell: str) -> str:
     return CELL_COLOURS.get(cell, OTHER_COLOUR)
-
-
-def cell_label(cell: str) -> str:
-    return CELL_LABELS.get(cell, cell)
-
-
-def tasks_of(runs: pd.DataFrame) -> list[str]:
-    """The tasks of the rows, by name."""
-    return sorted({t for t in runs["task"] if isinstance(t, str)})
-
-
-def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
-    """The (depth, bidirectional) pairs of the grid, shallowest and unidirectional first."""
-    known = runs.dropna(subset=["depth", "bidirectional"])
-    pairs = zip(known["depth"], known["bidirectional"], strict=True)
-    return sorted({(int(depth), bool(bidirectional)) for depth, bidirectional in pairs})
-
-
-def headline_variant(runs: pd.DataFrame) -> tuple[int, bool]:
-    """The (depth, bidirectional) that the single-variant figures show: the grid's shallowest
-    unidirectional networks, or (1, False) when no run has a known configuration."""
-    return (variants(runs) or [(1, False)])[0]
-
-
-def variant_label(depth: int, bidirectional: bool) -> str:
-    layers = f"{depth} layer" + ("s" if depth > 1 else "")
-    return f"{layers}, {'bidirectional' if bidirectional else 'unidirectional'}"
-
-
-def variant_slug(depth: int, bidirectional: bool) -> str:
-    return f"d{depth}_{direction_label(bidirectional)}"
-
-
-def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:
-    """Each task's longest length T in the grid (recorded or not)."""
-    known = runs.dropna(subset=["task", "seq_len"])
-    return {task: int(group["seq_len"].max()) for task, group in known.groupby("task", sort=True)}
-
-
-def select(runs: pd.DataFrame, **axes: object) -> pd.DataFrame:
-    """The rows whose axes equal the given values."""
-    mask = np.ones(len(runs), dtype=bool)
-    for axis, value in axes.items():
-        mask = mask & (runs[axis] == value).fillna(False).to_numpy(dtype=bool)
-    return runs[mask]
-
-
-def gaps_for(
-    runs: pd.DataFrame, lengths: Mapping[str, int] | None = None, **axes: object
-) -> pd.DataFrame:
-    """The failed, diverged and missing rows at the given axis values (and, with `lengths`,
-    at each task's length T there), including those whose value of such an axis is unknown:
-    they might belong here."""
-    mask = runs["status"].isin(GAP_STATUSES).to_numpy(dtype=bool)
-    for axis, value in axes.items():
-        mask = mask & ((runs[axis] == value).fillna(False) | runs[axis].isna()).to_numpy(dtype=bool)
-    if lengths is not None:
-        points = set(lengths.items())
-        pairs = zip(runs["task"], runs["seq_len"], strict=True)
-        mask = mask & np.array([not isinstance(task, str) or pd.isna(length)
-                                or (task, int(length)) in points for task, length in pairs],
-                               dtype=bool)
-    return runs[mask]
-
-
-def finished(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"] == "finished"]
-
-
-def solved_by_majority(runs: pd.DataFrame) -> bool:
-    """Whether more than half of the completed (finished or diverged) runs solved the task."""
-    done = runs[runs["status"].isin(("finished", "diverged"))]
-    return bool(len(done)) and int(done["solved"].astype(bool).sum()) * 2 > len(done)
-
-
-def run_names(runs: pd.DataFrame, with_error: bool = False) -> list[str]:
-    """Sorted run labels (`task/name`), failed ones with the start of their error if asked."""
-    names = []
-    for run, error in zip(runs["run"], runs["error"], strict=True):
-        text = str(run)
-        if with_error and isinstance(error, str) and error:
-            text += f" [{_shorten(error, 48)}]"
-        names.append(text)
-    return sorted(names)
-
-
-def note_lines(title: str, names: Sequence[str], width: int = 110) -> list[str]:
-    """`title (n): a, b, c` wrapped to `width` characters; [] without names."""
-    if not names:
-        return []
-    text = f"{title} ({len(names)}): " + ", ".join(names)
-    return textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
-
-
-def gap_notes(runs: pd.DataFrame, width: int = 110) -> list[str]:
-    """Lines naming the failed, diverged and missing runs among `runs`, by status."""
-    lines: list[str] = []
-    for status in GAP_STATUSES:
-        rows = runs[runs["status"] == status]
-        title = "not shown, missing (no record)" if status == "missing" else f"not shown, {status}"
-        lines += note_lines(title, run_names(rows, with_error=status == "failed"), width)
-    return lines
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# --- Data for the figures: probe arrays and curves as long tables ------------------------------
-
-
-def distance_curves(arrays: Mapping[str, np.ndarray], task: MemoryTask) -> pd.DataFrame:
-    """g by distance from the loss, bottom layer, every direction, at the first probe (stage
-    'init') and the last ('trained'): columns stage, step, direction, distance, g."""
-    h_norm, steps = arrays["h_norm"], arrays["steps"]  # (P, L, D, T), (P,)
-    frames = []
-    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
-        for k in range(h_norm.shape[2]):
-            g = by_distance(h_norm[index, 0, k], task, DIRECTIONS[k])
-            frames.append(pd.DataFrame({
-                "stage": stage, "step": int(steps[index]), "direction": DIRECTIONS[k],
-                "distance": np.arange(len(g)), "g": g,
-            }))
-    return pd.concat(frames, ignore_index=True)
-
-
-def gate_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Mean gate activation per timestep, bottom layer, forward direction, at the first and the
-    last probe: columns stage, step, gate, t, value (empty for a cell without gates)."""
-    columns = ["stage", "step", "gate", "t", "value"]
-    if "gate_mean" not in arrays:
-        return pd.DataFrame(columns=columns)
-    means, steps = arrays["gate_mean"], arrays["steps"]  # (P, L, D, G, T), (P,)
-    frames = []
-    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
-        for g, gate in enumerate(arrays["gate_names"]):
-            values = means[index, 0, 0, g]
-            frames.append(pd.DataFrame({
-                "stage": stage, "step": int(steps[index]), "gate": str(gate),
-                "t": np.arange(len(values)), "value": values,
-            }))
-    return pd.concat(frames, ignore_index=True)[columns]
-
-
-def loss_curves(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> pd.DataFrame:
-    """A record's learning curves as one table: columns split ('train', 'val'), step, loss."""
-    frames = [
-        pd.DataFrame({"split": split, "step": [int(p["step"]) for p in points],
-                      "loss": [float(p[key]) for p in points]})
-        for split, key in (("train", "train_loss"), ("val", "val_loss"))
-        if (points := [p for p in curves.get(split, []) if key in p])
-    ]
-    if not frames:
-        return pd.DataFrame(columns=["split", "step", "loss"])
-    return pd.concat(frames, ignore_index=True)
 
 
 # --- Drawing helpers ---------------------------------------------------------------------------
@@ -413,33 +165,12 @@ def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2
     return [Line2D([], [], color=cell_colour(c), marker=marker, label=cell_label(c)) for c in cells]
 
 
-def _log_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
-    """Per x: 10**mean(log10 y), 10**(mean -+ std), count of the y > 0 and finite; NaN (a gap
-    in the line) where there is none, e.g. an exactly vanished gradient."""
-    values = frame[y].to_numpy(dtype=float)
-    ok = np.isfinite(values) & (values > 0)
-    logs = pd.Series(np.where(ok, np.log10(np.where(ok, values, 1.0)), np.nan))
-    stats = logs.groupby(frame[x].to_numpy(), sort=True)
-    mean, std, count = stats.mean(), stats.std(ddof=0).fillna(0.0), stats.count()
-    return (mean.index.to_numpy(dtype=float), 10 ** mean.to_numpy(), 10 ** (mean - std).to_numpy(),
-            10 ** (mean + std).to_numpy(), count.to_numpy())
-
-
-def _range_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
-    """Per x: mean, min and max of the finite y, seed count."""
-    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float))]
-    stats = ok.groupby(x, sort=True)[y].agg(["mean", "min", "max", "count"])
-    return (stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float),
-            stats["min"].to_numpy(dtype=float), stats["max"].to_numpy(dtype=float),
-            stats["count"].to_numpy())
-
-
 def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
     ax.set_xscale("log")
     ax.set_xticks(sorted(lengths))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel(LENGTH_LABELS.get(task, "T (steps)"))
+    ax.set_xlabel(task_text(task, "length_label", "T (steps)"))
 
 
 # --- The paper figures -------------------------------------------------------------------------
@@ -447,21 +178,28 @@ def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
 
 @_styled
 def gradient_vanishing(
-    curves: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = ()
+    curves: pd.DataFrame, tasks: Sequence[str], title: str = "", notes: Sequence[str] = (),
+    sensitivity: pd.DataFrame | None = None,
 ) -> Figure:
     """g_t against distance from the loss (log scale): a row of panels per task, at
     initialisation and after training; one colour per cell, forward direction solid, backward
     dashed; geometric mean over seeds with a +-1 std band (of log10 g) where there are several.
+    A third panel per task: the input sensitivity s_t = ||dL/dx_t|| against timestep t, after
+    training solid and at initialisation dotted (geometric mean over seeds, band after training).
 
     `curves`: columns task, seq_len, cell, seed, stage ('init' | 'trained'), step, direction,
-    distance, g (see `distance_curves`); a task without rows gets empty panels saying so."""
+    distance, g (see `distance_curves`); `sensitivity`: columns task, seq_len, cell, seed,
+    stage, step, t, s (see `sensitivity_curves`); a task without rows gets empty panels saying
+    so."""
     nrows = max(len(tasks), 1)
-    fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=2,
-                                     squeeze=False, sharey="row")
+    fig, panel, axes = _paper_figure(WIDE, 2.2 * nrows + 0.6, notes, nrows=nrows, ncols=3,
+                                     squeeze=False)
+    for row in range(nrows):
+        axes[row, 1].sharey(axes[row, 0])
     _no_tasks(axes, tasks)
     cells_drawn: set[str] = set()
     directions_drawn: set[str] = set()
-    banded = False
+    banded = sensitive = False
     for row, task in enumerate(tasks):
         data = curves[curves["task"] == task]
         length = f", T = {int(data['seq_len'].iloc[0])}" if len(data) else ""
@@ -470,14 +208,14 @@ def gradient_vanishing(
             part = data[data["stage"] == stage]
             if part.empty:
                 _no_data(ax, "no finished run\n(listed below)")
-                ax.set_title(f"{task}{length}: {stage_label}")
+                ax.set_title(f"{task}{length}:\n{stage_label}")
                 continue
             for cell in ordered_cells(part["cell"]):
                 for direction in DIRECTIONS:
                     mine = part[(part["cell"] == cell) & (part["direction"] == direction)]
                     if mine.empty:
                         continue
-                    d, centre, low, high, count = _log_band(mine, "distance", "g")
+                    d, centre, low, high, count = log_band(mine, "distance", "g")
                     ax.plot(d, centre, color=cell_colour(cell), lw=1.4,
                             ls="-" if direction == "fwd" else "--", label=f"{cell} {direction}")
                     if count.max() > 1:
@@ -486,11 +224,16 @@ def gradient_vanishing(
                     cells_drawn.add(cell)
                     directions_drawn.add(direction)
             ax.set_yscale("log")
-            ax.set_title(f"{task}{length}: {stage_label} (step {int(part['step'].max())})")
+            ax.set_title(f"{task}{length}:\n{stage_label} (step {int(part['step'].max())})")
             ax.set_xlabel("distance from the loss (steps)")
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel(G_LABEL)
+        drawn = _sensitivity_panel(axes[row, 2], task, length, sensitivity)
+        cells_drawn |= drawn
+        sensitive = sensitive or bool(drawn)
     handles: list[object] = _cell_handles(ordered_cells(cells_drawn))
+    if sensitive:
+        handles.append(Line2D([], [], color="0.3", ls=":", label="$s_t$ at initialisation"))
     if "bwd" in directions_drawn:
         handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
                     Line2D([], [], color="0.3", ls="--", label="backward direction")]
@@ -500,6 +243,29 @@ def gradient_vanishing(
     if title:
         panel.suptitle(title)
     return fig
+
+
+def _sensitivity_panel(ax: object, task: str, length: str, sensitivity: pd.DataFrame | None
+                       ) -> set[str]:
+    """One task's s_t profile per cell (see `gradient_vanishing`); the cells drawn."""
+    data = sensitivity[sensitivity["task"] == task] if sensitivity is not None else None
+    ax.set_title(f"{task}{length}:\ninput sensitivity")
+    if data is None or data.empty:
+        _no_data(ax, "no input sensitivity\nin these records")
+        return set()
+    for cell in ordered_cells(data["cell"]):
+        mine = data[data["cell"] == cell]
+        for stage, style in (("trained", "-"), ("init", ":")):
+            t, centre, low, high, count = log_band(mine[mine["stage"] == stage], "t", "s")
+            ax.plot(t, centre, color=cell_colour(cell), lw=1.4 if stage == "trained" else 1.0,
+                    ls=style, label=f"{cell} s {stage}")
+            if stage == "trained" and count.max(initial=0) > 1:
+                ax.fill_between(t, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel(r"$s_t = \Vert\partial L/\partial x_t\Vert$")
+    ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    return set(data["cell"])
 
 
 @_styled
@@ -520,7 +286,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
         for cell in ordered_cells(rows["cell"]):
             mine = rows[rows["cell"] == cell]
-            x, mean, low, high, count = _range_band(finished(mine), "seq_len", spec.column)
+            x, mean, low, high, count = range_band(finished(mine), "seq_len", spec.column)
             colour = cell_colour(cell)
             ax.plot(x, mean, color=colour, lw=1.4, label=cell_label(cell))
             if len(count) and count.max() > 1:
@@ -617,14 +383,17 @@ def gradient_flow(
 
 @_styled
 def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
-    """Cell x (depth, direction) grids per task: the memory horizon at the task's longest T
-    (mean +- std over finished seeds) and the longest T solved. A grid point without a finished
+    """Cell x (depth, direction) grids per task: the gradient headline (`memory_coverage`, or
+    `memory_horizon` for records that predate it) at the task's longest T (mean +- std over
+    finished seeds) and the longest T solved. A grid point without a finished
     run says why (failed, diverged, missing); 'none': nothing solved; '*': some of its runs did
     not finish (they are listed under the figure).
 
     `runs`: every row of the sweep; columns task, cell, depth, bidirectional, seq_len, status,
-    solved, memory_horizon."""
+    solved, memory_coverage or memory_horizon."""
     tasks, cells, combos = tasks_of(runs), ordered_cells(runs["cell"]), variants(runs)
+    column, _ = gradient_headline(runs)
+    digits = 2 if column == "memory_coverage" else 1
     nrows = 2 * max(len(tasks), 1)
     height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
     fig, panel, axes = _paper_figure(WIDE, height, notes, nrows=nrows, ncols=1, squeeze=False)
@@ -644,13 +413,13 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             for j, (depth, bidirectional) in enumerate(combos):
                 config = select(rows, cell=cell, depth=depth, bidirectional=bidirectional)
                 at_longest = select(config, seq_len=longest)
-                values = finished(at_longest)["memory_horizon"].to_numpy(dtype=float)
+                values = finished(at_longest)[column].to_numpy(dtype=float)
                 values = values[np.isfinite(values)]
                 if len(values):
                     horizon[i, j] = values.mean()
-                    text = (f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1
-                            else f"{values[0]:.0f}")
-                    horizon_text[i][j] = text + _star(at_longest)
+                    text = (f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+                            if len(values) > 1 else f"{values[0]:.{digits}f}")
+                    horizon_text[i][j] = text + star(at_longest)
                 else:
                     horizon_text[i][j] = why_empty(at_longest)
                 completed = config[config["status"].isin(("finished", "diverged"))]
@@ -659,15 +428,20 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                     continue
                 solved = [t for t in lengths if solved_by_majority(select(config, seq_len=t))]
                 solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
-                solved_text[i][j] = (str(solved[-1]) if solved else "none") + _star(config)
+                solved_text[i][j] = (str(solved[-1]) if solved else "none") + star(config)
         ax_h, ax_s = axes[2 * row, 0], axes[2 * row + 1, 0]
-        reach = make_task(task, longest).loss_anchor  # the largest distance there is
-        top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
-        image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
-        bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
-        bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-        ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
-                       f"(at most {reach})")
+        if column == "memory_coverage":
+            image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, 1))
+            panel.colorbar(image, ax=ax_h, label="coverage", aspect=10)
+            ax_h.set_title(f"{task}: memory coverage after training, at T = {longest}")
+        else:
+            reach = make_task(task, longest).loss_anchor  # the largest distance there is
+            top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
+            image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
+            bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
+            bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+            ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
+                           f"(at most {reach})")
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
         bounds = np.arange(len(lengths) + 2) - 0.5
@@ -676,7 +450,8 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                              ticks=np.arange(len(lengths) + 1))
         bar.ax.set_yticklabels(["none"] + [str(t) for t in lengths])
         bar.ax.minorticks_off()
-        ax_s.set_title(f"{task}: longest {LENGTH_LABELS.get(task, 'T').split(' (')[0]} solved")
+        length_name = task_text(task, "length_label", "T").split(" (")[0]
+        ax_s.set_title(f"{task}: longest {length_name} solved")
         for ax in (ax_h, ax_s):
             ax.set_xticks(range(len(combos)), labels)
             ax.set_yticks(range(len(cells)), [cell_label(c) for c in cells])
@@ -684,17 +459,6 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     if title:
         panel.suptitle(title)
     return fig
-
-
-def _star(rows: pd.DataFrame) -> str:
-    """'*' when some of the rows did not finish."""
-    return "*" if (rows["status"] != "finished").any() else ""
-
-
-def why_empty(rows: pd.DataFrame) -> str:
-    """What became of a grid point without a finished run: its runs' statuses, or 'no run'."""
-    statuses = sorted(set(rows["status"].dropna()) - {"finished"})
-    return ", ".join(statuses) if statuses else "no run"
 
 
 def _grid(ax: object, values: np.ndarray, text: list[list[str]], cmap: object,
@@ -737,12 +501,12 @@ def gate_dynamics(
         for cell, gate in kept:
             mine = data[(data["cell"] == cell) & (data["gate"] == gate)]
             trained = mine[mine["stage"] == "trained"]
-            t, mean, low, high, count = _range_band(trained, "t", "value")
+            t, mean, low, high, count = range_band(trained, "t", "value")
             ax.plot(t, mean, color=cell_colour(cell), lw=1.4, label=f"{cell} {gate} trained")
             if len(count) and count.max() > 1:
                 ax.fill_between(t, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
                 banded = True
-            t, mean, *_ = _range_band(mine[mine["stage"] == "init"], "t", "value")
+            t, mean, *_ = range_band(mine[mine["stage"] == "init"], "t", "value")
             ax.plot(t, mean, color=cell_colour(cell), lw=1.0, ls=":", label=f"{cell} {gate} init")
             if cell not in drawn:
                 drawn.append(cell)
@@ -794,9 +558,9 @@ def learning_curves(
         for cell in ordered_cells(data["cell"]):
             colour = cell_colour(cell)
             mine = data[data["cell"] == cell]
-            steps, mean, *_ = _range_band(mine[mine["split"] == "train"], "step", "loss")
+            steps, mean, *_ = range_band(mine[mine["split"] == "train"], "step", "loss")
             ax.plot(steps, mean, color=colour, lw=0.8, alpha=0.55, label=f"{cell} train")
-            steps, mean, low, high, count = _range_band(mine[mine["split"] == "val"], "step",
+            steps, mean, low, high, count = range_band(mine[mine["split"] == "val"], "step",
                                                         "loss")
             ax.plot(steps, mean, color=colour, lw=1.4, marker="o", ms=3, label=f"{cell} val")
             if len(count) and count.max() > 1:
@@ -806,7 +570,7 @@ def learning_curves(
             ax.axhline(baselines[task], color="0.3", ls="--", lw=1)
         ax.set_yscale("log")
         ax.set_xlabel("training step")
-        ax.set_ylabel(f"loss: {LOSS_LABELS.get(task, 'task loss')}")
+        ax.set_ylabel(f"loss: {task_text(task, 'loss_label', 'task loss')}")
         ax.set_title(f"{task}, T = {int(data['seq_len'].iloc[0])}")
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = _cell_handles(ordered_cells(curves["cell"]))
@@ -815,6 +579,121 @@ def learning_curves(
                 Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
     if banded:
         handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
+    _legend_below(panel, handles, ncols=4)
+    if title:
+        panel.suptitle(title)
+    return fig
+
+
+@_styled
+def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, bool], int],
+               title: str = "", notes: Sequence[str] = ()) -> Figure:
+    """The held-out metric against lag (steps between the information and the readout), pooled
+    over every T: a panel per (depth, direction), rows by depth, one line per cell (mean over
+    seeds of each seed's pooled curve, min-max band), the solved threshold dotted, the
+    memoryless value dashed; each panel names every cell's memory span.
+
+    `curves`: one task's rows of `analysis.pooled_over_lengths` (columns cell, depth,
+    bidirectional, seed, lag, value, count); `spans[(cell, depth, bidirectional)]`: the span of
+    the mean curve (`analysis.pooled_span`)."""
+    spec = metric_spec(task)
+    combos = variants(curves) or [(1, False)]
+    depths = sorted({d for d, _ in combos})
+    directions = sorted({b for _, b in combos})
+    fig, panel, axes = _paper_figure(WIDE, 2.3 * len(depths) + 0.5, notes, nrows=len(depths),
+                                     ncols=len(directions), squeeze=False, sharey=True)
+    banded = False
+    for row, depth in enumerate(depths):
+        for col, bidirectional in enumerate(directions):
+            ax = axes[row, col]
+            ax.set_title(variant_label(depth, bidirectional))
+            mine = select(curves, depth=depth, bidirectional=bidirectional)
+            if mine.empty:
+                _no_data(ax, "no finished run\n(listed below)")
+                continue
+            span_text = []
+            for cell in ordered_cells(mine["cell"]):
+                lags, mean, low, high, count = range_band(select(mine, cell=cell), "lag",
+                                                          "value")
+                ax.plot(lags, mean, color=cell_colour(cell), lw=1.4, marker="o", ms=2.5,
+                        label=cell_label(cell))
+                if len(count) and count.max() > 1:
+                    ax.fill_between(lags, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
+                    banded = True
+                span_text.append(f"{cell_label(cell)} {spans[(cell, depth, bidirectional)]}")
+            ax.set_title(f"{variant_label(depth, bidirectional)}\nmemory span: "
+                         + ", ".join(span_text))
+            ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
+            if math.isfinite(spec.threshold):
+                ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
+            if math.isfinite(spec.baseline):
+                ax.axhline(spec.baseline, color="0.3", ls="--", lw=1)
+            if spec.log:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(-0.05, 1.05)
+            ax.set_xlabel("lag (steps between the information and the readout)")
+            ax.grid(True, which="major", alpha=0.3, lw=0.5)
+        axes[row, 0].set_ylabel(f"{spec.label} (held-out)")
+    handles: list[object] = _cell_handles(ordered_cells(curves["cell"]), marker="o")
+    handles += [Line2D([], [], color="0.3", ls=":", label="solved threshold"),
+                Line2D([], [], color="0.3", ls="--", label=spec.baseline_label or "baseline")]
+    if banded:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
+    _legend_below(panel, handles, ncols=3)
+    if title:
+        panel.suptitle(title)
+    return fig
+
+
+@_styled
+def gradient_vs_behaviour(frame: pd.DataFrame, tasks: Sequence[str], headline: str,
+                          correlations: Mapping[tuple[str, str], float], title: str = "",
+                          notes: Sequence[str] = ()) -> Figure:
+    """Per run, the gradient headline (x) against the behavioural memory span as a fraction of
+    the largest lag (y): a row per task, at initialisation and after training; colour per cell,
+    marker per (depth, direction), filled where the run solved the task; each panel's title
+    gives Spearman's rank correlation (`correlations[(task, stage)]`).
+
+    `frame`: `analysis.behaviour_frame` rows (columns task, cell, depth, bidirectional, init,
+    trained, span, solved)."""
+    nrows = max(len(tasks), 1)
+    fig, panel, axes = _paper_figure(WIDE, 2.4 * nrows + 0.6, notes, nrows=nrows, ncols=2,
+                                     squeeze=False, sharey=True)
+    _no_tasks(axes, tasks)
+    combos = variants(frame)
+    markers = dict(zip(combos, "osD^vP*X", strict=False))
+    for row, task in enumerate(tasks):
+        data = frame[frame["task"] == task]
+        for col, (stage, stage_label) in enumerate(STAGES):
+            ax = axes[row, col]
+            rho = correlations.get((task, stage), math.nan)
+            rho_text = f"rank corr. {rho:+.2f}" if math.isfinite(rho) else "rank corr. n/a"
+            ax.set_title(f"{task}: {stage_label} ({rho_text})")
+            points = data[np.isfinite(data[stage].to_numpy(dtype=float))]
+            if points.empty:
+                _no_data(ax, "no probe data\n(listed below)")
+                continue
+            for cell in ordered_cells(points["cell"]):
+                for depth, bidirectional in combos:
+                    mine = select(points, cell=cell, depth=depth, bidirectional=bidirectional)
+                    if mine.empty:
+                        continue
+                    colour = cell_colour(cell)
+                    ax.scatter(mine[stage], mine["span"], s=18, marker=markers[(depth,
+                               bidirectional)], edgecolors=colour, linewidths=1.0,
+                               facecolors=[colour if s else "white" for s in mine["solved"]],
+                               label=f"{cell} {variant_slug(depth, bidirectional)}")
+            ax.set_xlabel(headline)
+            if headline == "memory coverage":
+                ax.set_xlim(-0.05, 1.05)
+            ax.set_ylim(-0.05, 1.05)
+            ax.grid(True, which="major", alpha=0.3, lw=0.5)
+        axes[row, 0].set_ylabel("memory span / largest lag")
+    handles: list[object] = _cell_handles(ordered_cells(frame["cell"]))
+    handles += [Line2D([], [], color="0.3", ls="none", marker=markers[c], markerfacecolor="white",
+                       label=variant_label(*c)) for c in combos]
+    handles.append(Line2D([], [], color="0.3", ls="none", marker="o", label="solved (filled)"))
     _legend_below(panel, handles, ncols=4)
     if title:
         panel.suptitle(title)

@@ -33,7 +33,7 @@ HEADLINE_SUMMARIES = (
 AT_INIT = ("memory_coverage", "memory_horizon")
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
-    "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds",
+    "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
 )
 
 

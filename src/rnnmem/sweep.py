@@ -35,13 +35,14 @@ from rnnmem.record import RECORD_FILE
 from rnnmem.results import find_runs, load_sweep, readable_records
 from rnnmem.runlock import LOCK_FILE, RunLock
 from rnnmem.tables import markdown_table
+from rnnmem.tasks import TASKS
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_COLUMNS = (
     "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
-    "test_loss", "baseline", "solved", "memory_horizon", "status",
+    "test_loss", "baseline", "solved", "memory_span", "memory_coverage", "memory_horizon",
+    "status",
 )
-TASK_METRIC = {"copy": "test_acc", "adding": "test_mse"}
 
 
 def sweep_arguments(config: DictConfig) -> list[str]:
@@ -63,11 +64,12 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
     frame["run"] = frame["run_dir"].map(lambda path: Path(path).name)
-    frame["direction"] = frame["bidirectional"].map(direction_label)
-    frame["metric"] = frame["task"].map(TASK_METRIC)
-    frame["test_metric"] = frame.apply(
-        lambda run: run.get(TASK_METRIC.get(run["task"], ""), float("nan")), axis=1
-    )
+    frame["direction"] = [None if pd.isna(b) else direction_label(bool(b))
+                          for b in frame["bidirectional"]]
+    frame["metric"] = [f"test_{TASKS[task].metric}" if task in TASKS else "test_loss"
+                       for task in frame["task"]]
+    frame["test_metric"] = [run.get(metric, float("nan")) for metric, run in
+                            zip(frame["metric"], frame.to_dict("records"), strict=True)]
     return frame[list(SUMMARY_COLUMNS)]
 
 

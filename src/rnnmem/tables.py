@@ -33,19 +33,41 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) ->
     return "\n".join(lines) + "\n"
 
 
-def latex_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
-                caption: str = "", label: str = "") -> str:
-    """A booktabs LaTeX table of `frame`."""
-    columns = list(columns or frame.columns)
+def latex_grouped_table(frame: pd.DataFrame, bold: pd.DataFrame,
+                        groups: Sequence[tuple[str, int]], caption: str = "",
+                        label: str = "") -> str:
+    """A booktabs LaTeX table of the strings of `frame` under a header row of column groups
+    [(title, width)] (each titled group ruled with \\cmidrule); entries where `bold` is True
+    are set in bold. Column names that start with their group's title show the rest only
+    ('adding T=10' under 'adding' reads 'T=10')."""
 
     def escape(text: str) -> str:
-        return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
+        text = text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
+        return text.replace("±", r"$\pm$").replace("—", "--")
 
-    rows = [" & ".join(escape(format_value(v)).replace("—", "--") for v in row) + r" \\"
-            for row in frame[columns].itertuples(index=False)]
+    spans, start = [], 1
+    for title, width in groups:
+        spans.append((title, start, start + width - 1))
+        start += width
+    names = []
+    for (title, first, last) in spans:
+        for column in frame.columns[first - 1:last]:
+            names.append(column[len(title):].strip() if title and column.startswith(title)
+                         else column)
+    rows = []
+    for values, marks in zip(frame.itertuples(index=False), bold.itertuples(index=False),
+                             strict=True):
+        cells = [escape(format_value(v)) for v in values]
+        rows.append(" & ".join(r"\textbf{" + c + "}" if m else c
+                               for c, m in zip(cells, marks, strict=True)) + r" \\")
+    group_row = " & ".join(r"\multicolumn{" + f"{last - first + 1}" + "}{c}{" + escape(title)
+                           + "}" if title else " & ".join([""] * (last - first + 1))
+                           for title, first, last in spans) + r" \\"
+    rules = " ".join(r"\cmidrule(lr){" + f"{first}-{last}" + "}"
+                     for title, first, last in spans if title)
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
-             " & ".join(escape(c) for c in columns) + r" \\", r"\midrule", *rows,
+             r"\begin{tabular}{" + "l" * len(frame.columns) + "}", r"\toprule", group_row, rules,
+             " & ".join(escape(n) for n in names) + r" \\", r"\midrule", *rows,
              r"\bottomrule", r"\end{tabular}"]
     if caption:
         lines.append(r"\caption{" + escape(caption) + "}")

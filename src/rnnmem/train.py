@@ -37,6 +37,7 @@ from rnnmem import devices, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
 from rnnmem.environment import environment
+from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, device_batches, metrics_of, steps_per_batch
@@ -315,8 +316,11 @@ def fit_and_test(
     trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
+    forgetting = forgetting_record(task, test[0], predict(module, test[0]), test[1])
     return {
         **metrics,
+        "memory_span": forgetting["memory_span"],
+        "forgetting": forgetting,
         "status": "diverged" if module.diverged else "finished",
         "solved": bool(solved),
         "train_steps": trainer.global_step,
@@ -332,6 +336,15 @@ def fit_and_test(
         "interrupted": False,
         **resumed,
     }
+
+
+def predict(module: MemoryTaskModule, x: Tensor) -> Tensor:
+    """The trained network's outputs for held-out inputs `x`, on the CPU (batches of
+    EVAL_BATCH, no gradient, eval mode)."""
+    module.eval()
+    with torch.no_grad():
+        return torch.cat([module(batch.to(module.device)).float().cpu()
+                          for batch in x.split(EVAL_BATCH)])
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")

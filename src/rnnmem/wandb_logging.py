@@ -5,8 +5,9 @@ sweep to `<sweep_dir>/wandb`, one directory for all its runs, readable with `wan
 uploadable with `wandb sync`). Per probe: memory coverage and the gradient summaries as
 scalars, and each per-timestep vector (the input sensitivity s_t, every g_t) as a
 `wandb.Histogram` whose bins are the timesteps and whose heights are the norms, so that W&B
-draws the training-step x timestep heatmap. At the end: a heatmap
-image and a line plot of g_t at the first and last probe.
+draws the training-step x timestep heatmap. At the end: a heatmap image and a line plot of g_t
+at the first and last probe (`rnnmem.run_images`), and the forgetting curve as a table and a
+line plot (`forgetting/table`, `forgetting/curve`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import wandb
 from pytorch_lightning.loggers import WandbLogger
 
+from rnnmem import run_images
 from rnnmem.probe import DIRECTIONS, ProbeResult
 
 MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
@@ -148,22 +150,37 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
     return payload
 
 
+def forgetting_payload(forgetting: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's forgetting curve (`rnnmem.forgetting`) as a W&B table and a line plot of the
+    held-out metric against lag; {} without one."""
+    if not forgetting:
+        return {}
+    columns = ["position", "lag", "value", "count"]
+    table = wandb.Table(columns=columns,
+                        data=[[row[c] for c in columns] for row in forgetting["curve"]])
+    title = f"held-out {forgetting['metric']} by lag (memory span {forgetting['memory_span']})"
+    return {"forgetting/table": table,
+            "forgetting/curve": wandb.plot.line(table, "lag", "value", title=title)}
+
+
 def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
            ) -> None:
     """End the W&B run: the probe's pictures, the record's scalars as the run summary, and
     `finish` with exit code 1 when the run failed or was preempted (marked preempting, it is
     continued when the run resumes)."""
     run = logger.experiment
+    payload: dict[str, Any] = {}
     if record["status"] == "preempted":
         run.mark_preempting()
-    elif arrays:
-        from rnnmem import figures
-
-        images = {}
-        for key, fig in figures.run_gradient_figures(arrays).items():
-            images[key] = wandb.Image(fig)
-            figures.close(fig)
-        run.log({**images, "trainer/global_step": int(arrays["steps"][-1])})
+    else:
+        if arrays:
+            for key, fig in run_images.run_gradient_figures(arrays).items():
+                payload[key] = wandb.Image(fig)
+                run_images.close(fig)
+            payload["trainer/global_step"] = int(arrays["steps"][-1])
+        payload.update(forgetting_payload(record.get("forgetting")))
+    if payload:
+        run.log(payload)
     run.summary.update(
         {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool))}
     )

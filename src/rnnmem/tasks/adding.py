@@ -10,7 +10,6 @@ MSE = Var(u_i + u_j) = 2 / 12 = 1/6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -30,6 +29,13 @@ class AddingTask(MemoryTask):
     num_outputs: ClassVar[int] = 1
     per_step_output: ClassVar[bool] = False
     min_seq_len: ClassVar[int] = 2  # each half must hold one marker
+    metric: ClassVar[str] = "mse"
+    metric_label: ClassVar[str] = "test MSE"
+    higher_is_better: ClassVar[bool] = False
+    solved_threshold: ClassVar[float] = 0.01
+    metric_log_scale: ClassVar[bool] = True
+    length_label: ClassVar[str] = "sequence length T (steps)"
+    loss_label: ClassVar[str] = "MSE"
 
     @property
     def length(self) -> int:
@@ -38,6 +44,14 @@ class AddingTask(MemoryTask):
     @property
     def baseline(self) -> float:
         return 1.0 / 6.0
+
+    @property
+    def metric_baseline(self) -> float:
+        return self.baseline
+
+    @property
+    def metric_baseline_label(self) -> str:
+        return "memoryless baseline (1/6)"
 
     @property
     def loss_anchor(self) -> int:
@@ -73,8 +87,19 @@ class AddingTask(MemoryTask):
         mse = self.loss(output.detach(), target)
         return {"loss": mse, "mse": mse}
 
-    def solved(self, metrics: Mapping[str, float]) -> bool:
-        return float(metrics["mse"]) < 0.01
+    def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
+        """One item per sequence: its squared error, `position` p of the first marker (the
+        value read longest ago) and `lag` = T - 1 - p, its distance from the readout at the
+        last step. `second` is the second marker's position."""
+        error = (_as_vector(output.detach(), target) - target) ** 2
+        markers = x[..., 1] > 0.5  # (B, T)
+        order = torch.arange(self.seq_len, device=x.device).expand_as(markers)
+        first = torch.where(markers, order, self.seq_len).min(dim=1).values
+        second = torch.where(markers, order, -1).max(dim=1).values
+        position = first.cpu().numpy().astype(np.int64)
+        return {"position": position, "lag": self.seq_len - 1 - position,
+                "second": second.cpu().numpy().astype(np.int64),
+                "value": error.double().cpu().numpy()}
 
 
 def _as_vector(output: Tensor, target: Tensor) -> Tensor:

@@ -1,13 +1,17 @@
 """The contract every memory benchmark fulfils.
 
 A task owns its generator, its loss, its metrics and its memoryless baseline, so that a run can
-report how far a model is above "learned nothing about memory" (see shared/TASKS.md). The rest
-of the harness sees only this interface; a new benchmark is one new subclass and one registry
-entry in `rnnmem.tasks`.
+report how far a model is above "learned nothing about memory" (see shared/TASKS.md), and
+everything else only it knows: which held-out metric decides "solved" (name, direction,
+threshold), how figures label its axes, and how its held-out error depends on the lag between
+the information and the readout (`recall_items`, the raw material of the forgetting curve).
+The rest of the harness sees only this interface; a new benchmark is one new subclass and one
+registry entry in `rnnmem.tasks`.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar
@@ -32,6 +36,15 @@ class MemoryTask(ABC):
     num_outputs: ClassVar[int]
     per_step_output: ClassVar[bool]
     min_seq_len: ClassVar[int]
+    # The held-out metric that decides "solved": record key `test_<metric>`, its label, whether
+    # larger is better, the literature's threshold, and whether figures draw it on a log scale.
+    metric: ClassVar[str]
+    metric_label: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    solved_threshold: ClassVar[float]
+    metric_log_scale: ClassVar[bool] = False
+    length_label: ClassVar[str] = "sequence length T (steps)"
+    loss_label: ClassVar[str] = "task loss"
 
     def __init__(self, seq_len: int) -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < self.min_seq_len:
@@ -91,9 +104,43 @@ class MemoryTask(ABC):
     def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
         """Detached 0-dim metric tensors (no host sync); always includes "loss"."""
 
+    @property
+    def metric_column(self) -> str:
+        """The record's (and `load_run`'s) column of the solved metric: `test_<metric>`."""
+        return f"test_{self.metric}"
+
+    @property
     @abstractmethod
+    def metric_baseline(self) -> float:
+        """The solved metric of the best predictor that ignores the inputs."""
+
+    @property
+    def metric_baseline_label(self) -> str:
+        return "memoryless baseline"
+
+    def meets_threshold(self, value: float) -> bool:
+        """Whether one value of the metric is within the solved threshold (False for NaN):
+        `value >= threshold` when larger is better, else `value < threshold`."""
+        value = float(value)
+        if math.isnan(value):
+            return False
+        if self.higher_is_better:
+            return value >= self.solved_threshold
+        return value < self.solved_threshold
+
     def solved(self, metrics: Mapping[str, float]) -> bool:
         """Whether held-out `metrics` meet the literature's "solved" threshold."""
+        return self.meets_threshold(float(metrics[self.metric]))
+
+    @abstractmethod
+    def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
+        """The held-out metric item by item, with where its information was and how long ago.
+
+        Returns equal-length 1-d arrays: `position` (time index of the information the item
+        needs), `lag` (steps from that position to where the readout reads it), `value` (the
+        item's contribution to the solved metric, e.g. a squared error or 0/1 correct; the
+        metric is their mean), and any task-specific grouping keys. `rnnmem.forgetting` bins
+        them into the forgetting curve."""
 
     def params(self) -> dict[str, object]:
         """Everything that defines the data (JSON-serialisable); keys the held-out cache."""

@@ -16,7 +16,6 @@ positions (loss ln 8 each), so  baseline = 10 ln 8 / (T + 20).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -42,6 +41,12 @@ class CopyTask(MemoryTask):
     num_outputs: ClassVar[int] = NUM_CLASSES
     per_step_output: ClassVar[bool] = True
     min_seq_len: ClassVar[int] = 1
+    metric: ClassVar[str] = "acc"
+    metric_label: ClassVar[str] = "recall accuracy"
+    higher_is_better: ClassVar[bool] = True
+    solved_threshold: ClassVar[float] = 0.99
+    length_label: ClassVar[str] = "delay T (steps)"
+    loss_label: ClassVar[str] = "cross-entropy (nats)"
 
     @property
     def length(self) -> int:
@@ -50,6 +55,15 @@ class CopyTask(MemoryTask):
     @property
     def baseline(self) -> float:
         return RECALL_LEN * math.log(NUM_SYMBOLS) / self.length
+
+    @property
+    def metric_baseline(self) -> float:
+        """Recall accuracy of a uniform guess over the data symbols."""
+        return 1.0 / NUM_SYMBOLS
+
+    @property
+    def metric_baseline_label(self) -> str:
+        return f"chance (1/{NUM_SYMBOLS}, memoryless)"
 
     @property
     def loss_anchor(self) -> int:
@@ -98,8 +112,17 @@ class CopyTask(MemoryTask):
             "exact": correct.all(dim=1).float().mean(),
         }
 
-    def solved(self, metrics: Mapping[str, float]) -> bool:
-        return float(metrics["acc"]) >= 0.99
+    def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
+        """One item per recalled symbol (B x 10): 1.0 if recalled correctly, else 0.0, with
+        its `position` k (input index 0..9), `lag` = T + 10 (from input k to recall index
+        T + 10 + k, the same for every k) and `symbol` (1..8)."""
+        recall = slice(self.loss_anchor, None)
+        correct = output.detach()[:, recall].argmax(dim=-1) == target[:, recall]  # (B, 10)
+        batch = correct.shape[0]
+        position = np.tile(np.arange(RECALL_LEN, dtype=np.int64), batch)
+        return {"position": position, "lag": np.full_like(position, self.loss_anchor),
+                "symbol": target[:, recall].reshape(-1).cpu().numpy().astype(np.int64),
+                "value": correct.reshape(-1).double().cpu().numpy()}
 
     def params(self) -> dict[str, object]:
         return {**super().params(), "num_symbols": NUM_SYMBOLS, "recall_len": RECALL_LEN}

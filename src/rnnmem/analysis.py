@@ -1,0 +1,555 @@
+"""The analysis of a sweep's records: which runs a figure or table shows, and their numbers.
+
+`sweep_runs` reads every record under a sweep directory and adds one row, status "missing",
+for each point of the sweep's grid that left no record: the grid is the one Hydra ran, rebuilt
+from `multirun.yaml` (the sweeper's params and the command-line sweeps, as `rnnmem.sweep`
+counts them); without it only `sweep.json`'s job count is known, and the shortfall is listed
+as unknown grid points. The rest are pandas selections of those rows (`select`, `finished`,
+`gaps_for`), spreads over seeds (`range_band`, `log_band`), the probe's and the records'
+curves as long tables (`distance_curves`, `gate_curves`, `loss_curves`, `forgetting_curves`)
+and the notes that name what a figure could not draw. Plotting lives in `rnnmem.figures`.
+
+Conventions. Over seeds, metrics are averaged arithmetically and gradient norms geometrically
+(mean of log10 g), with the band from the smallest to the largest seed (log10 g +- one standard
+deviation for gradient norms). "Solved" for a configuration: more than half of its completed
+(finished or diverged) seeds solved it. Records with status "preempted" (stopped, to be
+resumed) count as not finished, like a missing run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rnnmem.config import direction_label
+from rnnmem.forgetting import memory_span, pool
+from rnnmem.probe import DIRECTIONS, by_distance
+from rnnmem.record import read_record
+from rnnmem.results import AXES, load_sweep
+from rnnmem.sweep import SWEEP_FILE, grid_jobs, sweep_arguments
+from rnnmem.tasks import TASKS, MemoryTask
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = ROOT / "conf"
+CELL_ORDER = ("rnn", "lstm", "gru")  # the paper's order; any other cell follows by name
+CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+GAP_STATUSES = ("failed", "diverged", "preempted", "missing")
+# Config keys of the grid axes, as Hydra overrides name them.
+AXIS_KEYS = {
+    "task.name": "task", "task.seq_len": "seq_len", "model.cell": "cell",
+    "model.depth": "depth", "model.bidirectional": "bidirectional", "seed": "seed",
+}
+# A group choice on the command line, as the config key it selects.
+GROUP_KEYS = {"task": "task.name", "model": "model.cell", "optim": "optim.name",
+              "logger": "logger.name"}
+TOP_LEVEL_KEYS = ("seed", "threads", "name")
+MISSING_VALUE = object()  # a key a config does not have
+AXIS_TYPES = {"depth": "Int64", "seq_len": "Int64", "seed": "Int64", "bidirectional": "boolean"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a task's final held-out metric is read and drawn (from its task class): column,
+    axis label, memoryless value and its label, solved threshold, direction, log scale."""
+
+    column: str
+    label: str
+    baseline: float
+    baseline_label: str
+    threshold: float
+    higher_is_better: bool
+    log: bool
+
+
+def metric_spec(task: str) -> MetricSpec:
+    """The spec of `task`'s solved metric, as its task class states it; a task unknown to
+    the registry (`rnnmem.tasks.TASKS`) is read by its test loss."""
+    kind = TASKS.get(task)
+    if kind is None:
+        return MetricSpec("test_loss", "test loss", math.nan, "", math.nan, False, True)
+    example = kind(kind.min_seq_len)
+    return MetricSpec(example.metric_column, example.metric_label, example.metric_baseline,
+                      example.metric_baseline_label, example.solved_threshold,
+                      example.higher_is_better, example.metric_log_scale)
+
+
+def task_text(task: str, attribute: str, default: str) -> str:
+    """A label that `task`'s class states (`length_label`, `loss_label`), or `default`."""
+    kind = TASKS.get(task)
+    return str(getattr(kind, attribute, default)) if kind is not None else default
+
+
+def ordered_cells(cells: Iterable[object]) -> list[str]:
+    """The cells present, in the paper's order (RNN, LSTM, GRU), then any other by name."""
+    present = {c for c in cells if isinstance(c, str)}
+    known = [c for c in CELL_ORDER if c in present]
+    return known + sorted(present - set(known))
+
+
+def cell_label(cell: str) -> str:
+    return CELL_LABELS.get(cell, cell)
+
+
+def tasks_of(runs: pd.DataFrame) -> list[str]:
+    """The tasks of the rows, by name."""
+    return sorted({t for t in runs["task"] if isinstance(t, str)})
+
+
+def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
+    """The (depth, bidirectional) pairs of the grid, shallowest and unidirectional first."""
+    known = runs.dropna(subset=["depth", "bidirectional"])
+    pairs = zip(known["depth"], known["bidirectional"], strict=True)
+    return sorted({(int(depth), bool(bidirectional)) for depth, bidirectional in pairs})
+
+
+def headline_variant(runs: pd.DataFrame) -> tuple[int, bool]:
+    """The (depth, bidirectional) that the single-variant figures show: the grid's shallowest
+    unidirectional networks, or (1, False) when no run has a known configuration."""
+    return (variants(runs) or [(1, False)])[0]
+
+
+def variant_label(depth: int, bidirectional: bool) -> str:
+    layers = f"{depth} layer" + ("s" if depth > 1 else "")
+    return f"{layers}, {'bidirectional' if bidirectional else 'unidirectional'}"
+
+
+def variant_slug(depth: int, bidirectional: bool) -> str:
+    return f"d{depth}_{direction_label(bidirectional)}"
+
+
+def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:
+    """Each task's longest length T in the grid (recorded or not)."""
+    known = runs.dropna(subset=["task", "seq_len"])
+    return {task: int(group["seq_len"].max()) for task, group in known.groupby("task", sort=True)}
+
+
+def select(runs: pd.DataFrame, **axes: object) -> pd.DataFrame:
+    """The rows whose axes equal the given values."""
+    mask = np.ones(len(runs), dtype=bool)
+    for axis, value in axes.items():
+        mask = mask & (runs[axis] == value).fillna(False).to_numpy(dtype=bool)
+    return runs[mask]
+
+
+def gaps_for(
+    runs: pd.DataFrame, lengths: Mapping[str, int] | None = None, **axes: object
+) -> pd.DataFrame:
+    """The failed, diverged and missing rows at the given axis values (and, with `lengths`,
+    at each task's length T there), including those whose value of such an axis is unknown:
+    they might belong here."""
+    mask = runs["status"].isin(GAP_STATUSES).to_numpy(dtype=bool)
+    for axis, value in axes.items():
+        mask = mask & ((runs[axis] == value).fillna(False) | runs[axis].isna()).to_numpy(dtype=bool)
+    if lengths is not None:
+        points = set(lengths.items())
+        pairs = zip(runs["task"], runs["seq_len"], strict=True)
+        mask = mask & np.array([not isinstance(task, str) or pd.isna(length)
+                                or (task, int(length)) in points for task, length in pairs],
+                               dtype=bool)
+    return runs[mask]
+
+
+def finished(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "finished"]
+
+
+def solved_by_majority(runs: pd.DataFrame) -> bool:
+    """Whether more than half of the completed (finished or diverged) runs solved the task."""
+    done = runs[runs["status"].isin(("finished", "diverged"))]
+    return bool(len(done)) and int(done["solved"].astype(bool).sum()) * 2 > len(done)
+
+
+def run_names(runs: pd.DataFrame, with_error: bool = False) -> list[str]:
+    """Sorted run labels (`task/name`), failed ones with the start of their error if asked."""
+    names = []
+    for run, error in zip(runs["run"], runs["error"], strict=True):
+        text = str(run)
+        if with_error and isinstance(error, str) and error:
+            text += f" [{_shorten(error, 48)}]"
+        names.append(text)
+    return sorted(names)
+
+
+def note_lines(title: str, names: Sequence[str], width: int = 110) -> list[str]:
+    """`title (n): a, b, c` wrapped to `width` characters; [] without names."""
+    if not names:
+        return []
+    text = f"{title} ({len(names)}): " + ", ".join(names)
+    return textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
+
+
+def gap_notes(runs: pd.DataFrame, width: int = 110) -> list[str]:
+    """Lines naming the failed, diverged and missing runs among `runs`, by status."""
+    lines: list[str] = []
+    for status in GAP_STATUSES:
+        rows = runs[runs["status"] == status]
+        title = "not shown, missing (no record)" if status == "missing" else f"not shown, {status}"
+        lines += note_lines(title, run_names(rows, with_error=status == "failed"), width)
+    return lines
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def distance_curves(arrays: Mapping[str, np.ndarray], task: MemoryTask) -> pd.DataFrame:
+    """g by distance from the loss, bottom layer, every direction, at the first probe (stage
+    'init') and the last ('trained'): columns stage, step, direction, distance, g."""
+    h_norm, steps = arrays["h_norm"], arrays["steps"]  # (P, L, D, T), (P,)
+    frames = []
+    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
+        for k in range(h_norm.shape[2]):
+            g = by_distance(h_norm[index, 0, k], task, DIRECTIONS[k])
+            frames.append(pd.DataFrame({
+                "stage": stage, "step": int(steps[index]), "direction": DIRECTIONS[k],
+                "distance": np.arange(len(g)), "g": g,
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sensitivity_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The input sensitivity s_t = ||dL/dx_t|| per timestep at the first probe (stage 'init')
+    and the last ('trained'): columns stage, step, t, s (empty for a probe without `x_norm`)."""
+    columns = ["stage", "step", "t", "s"]
+    if "x_norm" not in arrays:
+        return pd.DataFrame(columns=columns)
+    norms, steps = arrays["x_norm"], arrays["steps"]  # (P, T), (P,)
+    frames = [pd.DataFrame({"stage": stage, "step": int(steps[index]),
+                            "t": np.arange(norms.shape[1]), "s": norms[index]})
+              for stage, index in (("init", 0), ("trained", len(steps) - 1))]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def gate_curves(arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Mean gate activation per timestep, bottom layer, forward direction, at the first and the
+    last probe: columns stage, step, gate, t, value (empty for a cell without gates)."""
+    columns = ["stage", "step", "gate", "t", "value"]
+    if "gate_mean" not in arrays:
+        return pd.DataFrame(columns=columns)
+    means, steps = arrays["gate_mean"], arrays["steps"]  # (P, L, D, G, T), (P,)
+    frames = []
+    for stage, index in (("init", 0), ("trained", len(steps) - 1)):
+        for g, gate in enumerate(arrays["gate_names"]):
+            values = means[index, 0, 0, g]
+            frames.append(pd.DataFrame({
+                "stage": stage, "step": int(steps[index]), "gate": str(gate),
+                "t": np.arange(len(values)), "value": values,
+            }))
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def loss_curves(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> pd.DataFrame:
+    """A record's learning curves as one table: columns split ('train', 'val'), step, loss."""
+    frames = [
+        pd.DataFrame({"split": split, "step": [int(p["step"]) for p in points],
+                      "loss": [float(p[key]) for p in points]})
+        for split, key in (("train", "train_loss"), ("val", "val_loss"))
+        if (points := [p for p in curves.get(split, []) if key in p])
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["split", "step", "loss"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def log_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
+    """Per x: 10**mean(log10 y), 10**(mean -+ std), count of the y > 0 and finite; NaN (a gap
+    in the line) where there is none, e.g. an exactly vanished gradient."""
+    values = frame[y].to_numpy(dtype=float)
+    ok = np.isfinite(values) & (values > 0)
+    logs = pd.Series(np.where(ok, np.log10(np.where(ok, values, 1.0)), np.nan))
+    stats = logs.groupby(frame[x].to_numpy(), sort=True)
+    mean, std, count = stats.mean(), stats.std(ddof=0).fillna(0.0), stats.count()
+    return (mean.index.to_numpy(dtype=float), 10 ** mean.to_numpy(), 10 ** (mean - std).to_numpy(),
+            10 ** (mean + std).to_numpy(), count.to_numpy())
+
+
+def range_band(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, ...]:
+    """Per x: mean, min and max of the finite y, seed count."""
+    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float))]
+    stats = ok.groupby(x, sort=True)[y].agg(["mean", "min", "max", "count"])
+    return (stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float),
+            stats["min"].to_numpy(dtype=float), stats["max"].to_numpy(dtype=float),
+            stats["count"].to_numpy())
+
+
+def star(rows: pd.DataFrame) -> str:
+    """'*' when some of the rows did not finish."""
+    return "*" if (rows["status"] != "finished").any() else ""
+
+
+def why_empty(rows: pd.DataFrame) -> str:
+    """What became of a grid point without a finished run: its runs' statuses, or 'no run'."""
+    statuses = sorted(set(rows["status"].dropna()) - {"finished"})
+    return ", ".join(statuses) if statuses else "no run"
+
+
+CONFIG_AXES = ("task", "cell", "depth", "bidirectional")  # a configuration, pooled over T
+FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "value", "count"]
+
+
+def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """The held-out forgetting curve per lag of every finished run that has one (records
+    from before forgetting curves have none): columns FORGETTING_COLUMNS."""
+    frames = []
+    for run in finished(runs).itertuples():
+        curve = (read_record(Path(run.run_dir)).get("forgetting") or {}).get("curve")
+        if not curve:
+            continue
+        per_lag = pool(pd.DataFrame(curve))
+        frames.append(per_lag.assign(task=run.task, cell=run.cell, depth=int(run.depth),
+                                     bidirectional=bool(run.bidirectional),
+                                     seq_len=int(run.seq_len), seed=int(run.seed)))
+    if not frames:
+        return pd.DataFrame(columns=FORGETTING_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[FORGETTING_COLUMNS]
+
+
+def pooled_over_lengths(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each (configuration, seed)'s curves of every T merged per lag, weighted by item count
+    (`rnnmem.forgetting.pool`): columns CONFIG_AXES, seed, lag, value, count."""
+    keys = [*CONFIG_AXES, "seed"]
+    if curves.empty:
+        return pd.DataFrame(columns=[*keys, "lag", "value", "count"])
+    frames = [pool(group).assign(**dict(zip(keys, key, strict=True)))
+              for key, group in curves.groupby(keys, sort=True)]
+    return pd.concat(frames, ignore_index=True)[[*keys, "lag", "value", "count"]]
+
+
+def pooled_span(task: str, seeds: pd.DataFrame) -> int:
+    """The memory span (`rnnmem.forgetting.memory_span`) of the mean over seeds of pooled
+    curves (columns lag, value): the lag up to which the configuration stays solved."""
+    lags, mean, *_ = range_band(seeds, "lag", "value")
+    kind = TASKS[task]
+    return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
+
+
+def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+                     ) -> float:
+    """Spearman's rank correlation of the finite pairs (ties: average ranks); NaN for fewer
+    than three pairs or a constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return math.nan
+    rx, ry = pd.Series(x[ok]).rank(), pd.Series(y[ok]).rank()
+    if rx.std() == 0 or ry.std() == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def gradient_headline(runs: pd.DataFrame) -> tuple[str, str]:
+    """The gradient headline the records carry: ('memory_coverage', label) where the probe
+    wrote it, else ('memory_horizon', label) for records that predate it."""
+    if "memory_coverage" in runs and runs["memory_coverage"].notna().any():
+        return "memory_coverage", "memory coverage"
+    return "memory_horizon", "memory horizon (steps)"
+
+
+def behaviour_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per finished run: the gradient headline at init and after training (`init`,
+    `trained`), the behavioural `span` as a fraction of the loss anchor (the largest lag there
+    is), solved; plus task, cell, depth, bidirectional, seq_len, seed."""
+    column, _ = gradient_headline(runs)
+    done = finished(runs)
+    columns = ["task", "cell", "depth", "bidirectional", "seq_len", "seed", "init", "trained",
+               "span", "solved"]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    largest = [TASKS[t](int(n)).loss_anchor if t in TASKS else math.nan
+               for t, n in zip(done["task"], done["seq_len"], strict=True)]
+    init = done[f"{column}_init"] if f"{column}_init" in done else pd.Series(math.nan,
+                                                                             index=done.index)
+    frame = pd.DataFrame({
+        "task": done["task"], "cell": done["cell"], "depth": done["depth"],
+        "bidirectional": done["bidirectional"], "seq_len": done["seq_len"],
+        "seed": done["seed"], "init": init.astype(float),
+        "trained": done[column].astype(float),
+        "span": done["memory_span"].astype(float) / np.asarray(largest, dtype=float),
+        "solved": done["solved"].astype(bool)})
+    return frame.reset_index(drop=True)[columns]
+
+
+def run_label(task: object, cell: object, depth: object, bidirectional: object,
+              seq_len: object, seed: object) -> str:
+    """`task/name` as the sweep's run directory names it (`conf/train.yaml`: name, subdir)."""
+    return f"{task}/{cell}-d{depth}-{direction_label(bidirectional)}-T{seq_len}-s{seed}"
+
+
+def _multirun(sweep_dir: Path) -> DictConfig | None:
+    """The sweep's `multirun.yaml` (None, with a warning if it cannot be read)."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.exists():
+        return None
+    try:
+        return OmegaConf.load(path)
+    except (OSError, ValueError, OmegaConfBaseException) as err:
+        print(f"rnnmem.analysis: warning: ignoring {path}: {err}", file=sys.stderr)
+        return None
+
+
+def job_settings(job: Sequence[str]) -> dict[str, object]:
+    """The config values that one job's overrides set, by config key, typed as Hydra types
+    them; a group choice counts as the key it selects (`task=copy` is task.name = copy,
+    `model=gru` model.cell = gru). Hydra's own keys, presets and other groups, which set no
+    single key, are left out."""
+    settings: dict[str, object] = {}
+    for override in OverridesParser.create().parse_overrides(list(job)):
+        key = override.key_or_group
+        if override.is_delete() or key.startswith("hydra") or "/" in key:
+            continue
+        if "." not in key and key in GROUP_KEYS:
+            key = GROUP_KEYS[key]
+        elif "." not in key and key not in TOP_LEVEL_KEYS:
+            continue
+        settings[key] = override.value()
+    return settings
+
+
+def config_value(config: Mapping[str, object], key: str) -> object:
+    """`key` (dotted) of a nested config mapping; MISSING_VALUE where it is absent."""
+    node: object = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING_VALUE
+        node = node[part]
+    return node
+
+
+def matches(config: Mapping[str, object], settings: Mapping[str, object]) -> bool:
+    """Whether a record's resolved config holds every value a job's overrides set (numbers
+    compared as numbers: 1e-2 is 0.01)."""
+    for key, wanted in settings.items():
+        value = config_value(config, key)
+        if value == wanted:
+            continue
+        try:
+            if isinstance(value, bool) or isinstance(wanted, bool) or (
+                    float(value) != float(wanted)):  # type: ignore[arg-type]
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
+def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
+    """The grid points Hydra launched for this sweep, from `multirun.yaml` (None without it):
+    one row each with the axes of AXIS_KEYS, `settings` (`job_settings`: what its overrides
+    set), a column per other swept key (`extra_axes`: keys with several values over the
+    jobs, e.g. model.hidden_size), and `run`, a readable label."""
+    config = _multirun(sweep_dir)
+    if config is None:
+        return None
+    try:
+        jobs = grid_jobs(config)
+    except HydraException as err:
+        print(f"rnnmem.analysis: warning: cannot rebuild the grid: {err}", file=sys.stderr)
+        return None
+    base = {axis: OmegaConf.select(config, key) for key, axis in AXIS_KEYS.items()}
+    settings = [job_settings(job) for job in jobs]
+    extra = extra_axes(settings)
+    rows = []
+    for job, chosen in zip(jobs, settings, strict=True):
+        point: dict[str, object] = dict(base)
+        groups = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
+        if "task" in groups and groups["task"] != base["task"]:
+            point["seq_len"] = _group_default("task", groups["task"], "seq_len", base["seq_len"])
+        for key, axis in AXIS_KEYS.items():
+            if key in chosen:
+                point[axis] = chosen[key]
+        for key in extra:
+            point[key] = chosen.get(key, OmegaConf.select(config, key))
+        point["settings"] = chosen
+        label = run_label(*(point[axis] for axis in
+                            ("task", "cell", "depth", "bidirectional", "seq_len", "seed")))
+        point["run"] = label + "".join(f" {key}={point[key]}" for key in extra)
+        rows.append(point)
+    frame = pd.DataFrame(rows, columns=[*AXIS_KEYS.values(), *extra, "settings", "run"])
+    frame.attrs["extra_axes"] = extra
+    return frame
+
+
+def extra_axes(settings: Sequence[Mapping[str, object]]) -> list[str]:
+    """The config keys beyond AXIS_KEYS that take more than one value over the jobs."""
+    values: dict[str, set[str]] = {}
+    for chosen in settings:
+        for key, value in chosen.items():
+            values.setdefault(key, set()).add(repr(value))
+    return sorted(key for key, seen in values.items() if len(seen) > 1 and key not in AXIS_KEYS)
+
+
+def _group_default(group: str, option: str, key: str, fallback: object) -> object:
+    """`key` of conf/<group>/<option>.yaml (what choosing that option sets it to)."""
+    path = CONF_DIR / group / f"{option}.yaml"
+    if not path.exists():
+        return fallback
+    return (yaml.safe_load(path.read_text()) or {}).get(key, fallback)
+
+
+def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
+    """The experiment preset (`+experiment=NAME`) of a sweep and its swept arguments, as Hydra
+    applied them (a later value of a key replaces an earlier one)."""
+    config = _multirun(sweep_dir)
+    if config is None:
+        return None, []
+    effective: dict[str, str] = {}
+    for argument in sweep_arguments(config):
+        effective[argument.lstrip("+~").split("=", 1)[0]] = argument  # the last one wins
+    preset = effective.get("experiment", "").partition("=")[2] or None
+    return preset, [a for a in effective.values() if "," in a]
+
+
+def expected_total(sweep_dir: Path) -> int | None:
+    """The job count that `rnnmem.sweep` wrote to `sweep.json`, if any."""
+    try:
+        return int(json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def sweep_runs(sweep_dir: Path) -> pd.DataFrame:
+    """Every recorded run (`load_sweep`) and every grid point that no record matches (status
+    'missing'), with `run` = the run directory relative to the sweep, sorted by the config
+    axes. A grid point is matched by its job's overrides against the records' resolved
+    configs (`matches`), not by directory names. Swept keys beyond the usual axes become
+    columns named by the key, listed in `attrs['extra_axes']`."""
+    sweep_dir = Path(sweep_dir)
+    runs = load_sweep(sweep_dir)
+    runs["run"] = [Path(d).resolve().relative_to(sweep_dir.resolve()).as_posix()
+                   for d in runs["run_dir"]]
+    configs = [read_record(Path(d)).get("config") or {} for d in runs["run_dir"]]
+    grid = expected_grid(sweep_dir)
+    extra = list(grid.attrs["extra_axes"]) if grid is not None else []
+    for key in extra:
+        runs[key] = [config_value(c, key) for c in configs]
+        runs[key] = runs[key].where(runs[key] != MISSING_VALUE, None)
+    missing: list[dict[str, object]] = []
+    if grid is not None:
+        for point in grid.to_dict("records"):
+            if not any(matches(config, point["settings"]) for config in configs):
+                point.pop("settings")
+                missing.append({**point, "status": "missing", "solved": False})
+    else:
+        total = expected_total(sweep_dir) or 0
+        missing = [{"run": f"unknown grid point {i + 1}", "status": "missing", "solved": False}
+                   for i in range(max(total - len(runs), 0))]
+    if missing:
+        runs = pd.concat([runs, pd.DataFrame(missing)], ignore_index=True)
+    runs = runs.astype({axis: kind for axis, kind in AXIS_TYPES.items()})
+    runs = runs.sort_values([*AXES, *extra, "run"], kind="stable", na_position="last")
+    runs = runs.reset_index(drop=True)
+    runs.attrs["extra_axes"] = extra
+    return runs
