@@ -46,19 +46,23 @@ def findings(frame: pd.DataFrame, rho: dict[tuple[str, str], float], headline: s
         lines.append(f"| {task} | {stage} | {len(data)} | {_signed(value)} | {_signed(solved)} "
                      f"| {_plain(means[0])} | {_plain(means[1])} |")
     trained = [v for (_, stage), v in rho.items() if stage == "trained" and math.isfinite(v)]
-    init = [v for (_, stage), v in rho.items() if stage == "init" and math.isfinite(v)]
     if trained:
         strength = ("strongly" if min(trained) >= 0.7 else "moderately" if min(trained) >= 0.4
                     else "weakly or not")
         lines += ["", f"After training, the {headline} tracks the behavioural memory span "
-                  f"{strength} (rank correlation {min(trained):+.2f} to {max(trained):+.2f} "
-                  f"over the tasks)"
-                  + (f"; at initialisation it is {min(init):+.2f} to {max(init):+.2f}."
-                     if init else "; no run has an initial probe.")]
+                  f"{strength} (rank correlation {_per_task(rho, 'trained')}); at "
+                  f"initialisation: {_per_task(rho, 'init')}."]
     else:
         lines += ["", "No rank correlation after training: fewer than three runs with probe "
                   "data, or the span or the headline is the same for every run (n/a)."]
     return lines
+
+
+def _per_task(rho: dict[tuple[str, str], float], stage: str) -> str:
+    """'adding +0.51, copy n/a (no spread)': one stage's correlation for every task."""
+    return ", ".join(f"{task} {_signed(value)}" + ("" if math.isfinite(value) else
+                                                    " (span or headline without spread)")
+                     for (task, at), value in rho.items() if at == stage)
 
 
 def _signed(value: float) -> str:

@@ -112,3 +112,13 @@ def test_bad_value_shared_by_every_job_stops_the_sweep_before_any_job(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "rnnmem: error: model.depth=0 must be >= 1"
     assert records(tmp_path) == {}
+
+
+def test_steps_per_batch_that_misses_a_schedule_stops_the_sweep_before_any_job(tmp_path):
+    result = run_cli("+experiment=smoke", "trainer.steps_per_batch=3",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "rnnmem: error: trainer.steps_per_batch=3 does not divide trainer.max_steps=20: every "
+        "schedule must fall on a batch end")
+    assert records(tmp_path) == {}

@@ -632,7 +632,7 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
                 ax.set_yscale("log")
             else:
                 ax.set_ylim(-0.05, 1.05)
-            ax.set_xlabel("lag (steps between the information and the readout)")
+            ax.set_xlabel("lag (steps from the information to the readout)")
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel(f"{spec.label} (held-out)")
     handles: list[object] = _cell_handles(ordered_cells(curves["cell"]), marker="o")

@@ -27,10 +27,13 @@ from math import gcd
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
+from rnnmem import devices
+from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
 from rnnmem.tasks import MemoryTask
 
@@ -208,3 +211,25 @@ def metrics_of(callback_metrics: Mapping[str, Tensor], stage: str) -> dict[str, 
         for key, value in sorted(callback_metrics.items())
         if key.startswith(prefix)
     }
+
+
+def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
+    """Every schedule of the run in optimiser steps, by config key: each must fall on a batch
+    end (`rnnmem.module.steps_per_batch`)."""
+    intervals = {key: int(OmegaConf.select(cfg, key)) for key in
+                 ("trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps")}
+    if cfg.probe.enabled:
+        intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
+    return intervals
+
+
+def check_devices(cfg: DictConfig) -> int:
+    """Optimiser steps per batch, after checking that the schedules and the precision can run
+    here; raises ConfigError with a one-line reason otherwise."""
+    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if refusal is not None:
+        raise ConfigError(refusal)
+    try:
+        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

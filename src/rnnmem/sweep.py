@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnmem import wandb_logging
 from rnnmem.config import ConfigError, direction_label, validate
 from rnnmem.identity import config_differences, identity_config
+from rnnmem.module import check_devices
 from rnnmem.record import RECORD_FILE
 from rnnmem.results import find_runs, load_sweep, readable_records
 from rnnmem.runlock import LOCK_FILE, RunLock
@@ -134,6 +135,7 @@ class SweepMonitor(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:  # a bad value shared by every job stops the sweep before any job starts
             validate(config)
+            check_devices(config)
         except ConfigError as err:
             print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)

@@ -40,7 +40,7 @@ from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule, device_batches, metrics_of, steps_per_batch
+from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
 from rnnmem.probe import ProbeResult
 from rnnmem.record import (
@@ -87,16 +87,6 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
     return max(1, cores // max(1, jobs))
 
 
-def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
-    """Every schedule of the run in optimiser steps, by config key: each must fall on a batch
-    end (`rnnmem.module.steps_per_batch`)."""
-    intervals = {key: int(OmegaConf.select(cfg, key)) for key in
-                 ("trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps")}
-    if cfg.probe.enabled:
-        intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
-    return intervals
-
-
 def weights_digest(net: torch.nn.Module) -> str:
     """sha256 of the trained parameters' bytes, in state-dict order: equal digests, equal bits."""
     digest = hashlib.sha256()
@@ -104,18 +94,6 @@ def weights_digest(net: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def check_devices(cfg: DictConfig) -> int:
-    """Optimiser steps per batch, after checking that the schedules and the precision can run
-    here; raises ConfigError with a one-line reason otherwise."""
-    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator)
-    if refusal is not None:
-        raise ConfigError(refusal)
-    try:
-        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
 
 
 STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
