@@ -155,6 +155,17 @@ def _no_data(ax: object, text: str) -> None:
     ax.set_yticks([])
 
 
+def _finish(fig: Figure, panel: Any, handles: list[object], title: str, ncols: int,
+            band: str | None = None) -> Figure:
+    """The legend below the panels (with the seeds' band, if one was drawn), and the title."""
+    if band is not None:
+        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label=band))
+    _legend_below(panel, handles, ncols=ncols)
+    if title:
+        panel.suptitle(title)
+    return fig
+
+
 def _legend_below(panel: Any, handles: Sequence[object], ncols: int = 4) -> None:
     if handles:
         panel.legend(handles=list(handles), loc="outside lower center", ncols=ncols,
@@ -237,12 +248,8 @@ def gradient_vanishing(
     if "bwd" in directions_drawn:
         handles += [Line2D([], [], color="0.3", ls="-", label="forward direction"),
                     Line2D([], [], color="0.3", ls="--", label="backward direction")]
-    if banded:
-        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="±1 std of log g over seeds"))
-    _legend_below(panel, handles, ncols=5)
-    if title:
-        panel.suptitle(title)
-    return fig
+    return _finish(fig, panel, handles, title, ncols=5,
+                   band="±1 std of log g over seeds" if banded else None)
 
 
 def _sensitivity_panel(ax: object, task: str, length: str, sensitivity: pd.DataFrame | None
@@ -525,12 +532,8 @@ def gate_dynamics(
     handles += [Line2D([], [], color="0.3", ls="-", label="after training"),
                 Line2D([], [], color="0.3", ls=":", label="at initialisation"),
                 Line2D([], [], color="0.5", ls="--", label="loss anchor")]
-    if banded:
-        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
-    _legend_below(panel, handles, ncols=3)
-    if title:
-        panel.suptitle(title)
-    return fig
+    return _finish(fig, panel, handles, title, ncols=3,
+                   band="min-max over seeds" if banded else None)
 
 
 @_styled
@@ -577,12 +580,8 @@ def learning_curves(
     handles += [Line2D([], [], color="0.3", lw=1.4, marker="o", ms=3, label="validation"),
                 Line2D([], [], color="0.3", lw=0.8, alpha=0.55, label="training"),
                 Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
-    if banded:
-        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
-    _legend_below(panel, handles, ncols=4)
-    if title:
-        panel.suptitle(title)
-    return fig
+    return _finish(fig, panel, handles, title, ncols=4,
+                   band="min-max over seeds" if banded else None)
 
 
 @_styled
@@ -638,12 +637,8 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
     handles: list[object] = _cell_handles(ordered_cells(curves["cell"]), marker="o")
     handles += [Line2D([], [], color="0.3", ls=":", label="solved threshold"),
                 Line2D([], [], color="0.3", ls="--", label=spec.baseline_label or "baseline")]
-    if banded:
-        handles.append(Patch(color="0.3", alpha=0.18, lw=0, label="min-max over seeds"))
-    _legend_below(panel, handles, ncols=3)
-    if title:
-        panel.suptitle(title)
-    return fig
+    return _finish(fig, panel, handles, title, ncols=3,
+                   band="min-max over seeds" if banded else None)
 
 
 @_styled
