@@ -135,8 +135,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
                                                                 strict=True)]
     markdown.write_text(markdown_table(shown) + footer)
     caption = ("Held-out metric (mean ± std over seeds; adding: test MSE, copy: recall "
-               "accuracy), bold where solved, and the memory coverage after training at the "
-               "longest T.")
+               "accuracy), bold where most seeds solved the task, and the memory coverage "
+               "after training at the longest T.")
     latex.write_text(latex_grouped_table(table, bold, groups, caption=caption,
                                          label="tab:memory"))
     long = out_dir / "table1_runs.csv"
