@@ -482,6 +482,7 @@ def test_make_figures_writes_every_figure_table_and_report(built):
     assert all(run in gaps for run in DIVERGED)
     latex = (built / "table1.tex").read_text()
     assert r"\begin{tabular}" in latex and r"$\pm$" in latex
+    assert latex.index(r"\begin{table*}") < latex.index(r"\resizebox{\textwidth}")  # page-wide
 
 
 def test_make_figures_twice_gives_identical_bytes(built):

@@ -36,7 +36,8 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) ->
 def latex_grouped_table(frame: pd.DataFrame, bold: pd.DataFrame,
                         groups: Sequence[tuple[str, int]], caption: str = "",
                         label: str = "") -> str:
-    """A booktabs LaTeX table of the strings of `frame` under a header row of column groups
+    """A booktabs LaTeX table (page-wide, scaled to the text width) of the strings of `frame`
+    under a header row of column groups
     [(title, width)] (each titled group ruled with \\cmidrule); entries where `bold` is True
     are set in bold. Column names that start with their group's title show the rest only
     ('adding T=10' under 'adding' reads 'T=10')."""
@@ -65,13 +66,14 @@ def latex_grouped_table(frame: pd.DataFrame, bold: pd.DataFrame,
                            for title, first, last in spans) + r" \\"
     rules = " ".join(r"\cmidrule(lr){" + f"{first}-{last}" + "}"
                      for title, first, last in spans if title)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+    lines = [r"% needs \usepackage{booktabs,graphicx}; scaled to the text width of the page",
+             r"\begin{table*}[t]", r"\centering", r"\small", r"\resizebox{\textwidth}{!}{%",
              r"\begin{tabular}{" + "l" * len(frame.columns) + "}", r"\toprule", group_row, rules,
              " & ".join(escape(n) for n in names) + r" \\", r"\midrule", *rows,
-             r"\bottomrule", r"\end{tabular}"]
+             r"\bottomrule", r"\end{tabular}}"]
     if caption:
         lines.append(r"\caption{" + escape(caption) + "}")
     if label:
         lines.append(r"\label{" + label + "}")
-    lines.append(r"\end{table}")
+    lines.append(r"\end{table*}")
     return "\n".join(lines) + "\n"
