@@ -108,7 +108,6 @@ class GradientProbe(pl.Callback):
             out[name] = np.stack([s[name] for s in self.summaries])
         return out
 
-
     def record_section(self) -> dict[str, Any]:
         """The record's `probe` entry: probe steps and seconds, then per probe the memory
         coverage and the bottom layer's forward summaries (the headline), and under `layers`
@@ -117,16 +116,14 @@ class GradientProbe(pl.Callback):
         if not arrays:
             return {}
         depth, directions = arrays["memory_horizon"].shape[1:]
-        names = [name for name in arrays if arrays[name].shape[1:] == (depth, directions)
-                 and name in SUMMARIES]
         return {
             "steps": arrays["steps"].tolist(),
             "seconds": self.seconds,
             "memory_coverage": arrays["memory_coverage"].tolist(),
-            **{name: arrays[name][:, 0, 0].tolist() for name in names},
+            **{name: arrays[name][:, 0, 0].tolist() for name in SUMMARIES},
             "layers": {
                 f"l{layer}_{DIRECTIONS[k]}": {name: arrays[name][:, layer, k].tolist()
-                                               for name in names}
+                                               for name in SUMMARIES}
                 for layer in range(depth) for k in range(directions)
             },
         }

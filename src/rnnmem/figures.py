@@ -34,6 +34,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
 from rnnmem.analysis import (  # noqa: E402
+    MetricSpec,
     cell_label,
     finished,
     gradient_headline,
@@ -153,6 +154,19 @@ def _no_data(ax: object, text: str) -> None:
             fontsize=NOTE_FONT, color="0.35", wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _metric_axis(ax: Any, spec: MetricSpec, linear_limits: tuple[float, float]) -> None:
+    """A task metric's y axis: the memoryless baseline dashed, the solved threshold dotted,
+    log scale where the task asks for it, else `linear_limits`."""
+    if math.isfinite(spec.baseline):
+        ax.axhline(spec.baseline, color="0.3", ls="--", lw=1)
+    if math.isfinite(spec.threshold):
+        ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
+    if spec.log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(*linear_limits)
 
 
 def _finish(fig: Figure, panel: Any, handles: list[object], title: str, ncols: int,
@@ -307,14 +321,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
                 no_run = True
                 ax.plot(empty, [0.03] * len(empty), ls="none", marker="x", color=colour, ms=6,
                         clip_on=False, transform=ax.get_xaxis_transform())
-        if math.isfinite(spec.baseline):
-            ax.axhline(spec.baseline, color="0.3", ls="--", lw=1)
-        if math.isfinite(spec.threshold):
-            ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
-        if spec.log:
-            ax.set_yscale("log")
-        else:
-            ax.set_ylim(-0.1, 1.04)
+        _metric_axis(ax, spec, linear_limits=(-0.1, 1.04))
         _length_axis(ax, lengths, task)
         ax.set_ylabel(f"{spec.label} (held-out)")
         ax.set_title(task)
@@ -623,14 +630,7 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
             ax.set_title(f"{variant_label(depth, bidirectional)}\nmemory span: "
                          + ", ".join(span_text))
             ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
-            if math.isfinite(spec.threshold):
-                ax.axhline(spec.threshold, color="0.3", ls=":", lw=1)
-            if math.isfinite(spec.baseline):
-                ax.axhline(spec.baseline, color="0.3", ls="--", lw=1)
-            if spec.log:
-                ax.set_yscale("log")
-            else:
-                ax.set_ylim(-0.05, 1.05)
+            _metric_axis(ax, spec, linear_limits=(-0.05, 1.05))
             ax.set_xlabel("lag (steps from the information to the readout)")
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel(f"{spec.label} (held-out)")
