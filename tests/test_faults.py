@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config, run_cli
 from rnnmem import wandb_logging
+from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
 from rnnmem.identity import BOOKKEEPING, identity_config, run_hash, wandb_run_id
 from rnnmem.preemption import CHECKPOINT_FILE, resumable_checkpoint
@@ -27,7 +28,7 @@ from rnnmem.record import CorruptRecord, read_record
 from rnnmem.results import load_sweep
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import AddingTask, heldout_set
-from rnnmem.train import train_one
+from rnnmem.train import STOP, train_one
 
 # A run long enough (a few seconds of training) to be stopped half-way; checkpoints every 0.6 s
 # so that the test can see training under way. The interval is bookkeeping: not in the hash.
@@ -103,6 +104,50 @@ def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(tmp_path,
     assert len(starts) == 2, "two starts of the run..."
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
     assert ids == {wandb_run_id(final["config_hash"], None)}, "...one W&B run"
+
+
+@pytest.fixture
+def stop_signal_reset():
+    """The process-wide stop flag, cleared after a test that signals this very process."""
+    yield STOP
+    STOP.received = None
+    STOP.restore()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("hook", "step"), [
+    ("on_train_batch_end", 450),  # a batch end without validation
+    ("on_train_batch_end", 500),  # a batch end where validation is due: checkpoint after it
+    ("on_validation_epoch_end", 300),  # during a validation
+])
+def test_signal_at_each_kind_of_step_resumes_to_the_uninterrupted_run(
+    tmp_path, uninterrupted, stop_signal_reset, monkeypatch, hook, step,
+):
+    """SIGTERM sent to this process at a chosen point of step `step` (the random moment of the
+    test above, made certain): the stopped start's curves stay on the schedule and end where
+    its checkpoint is, and the resumed run equals the uninterrupted one."""
+    original = getattr(LearningCurves, hook)
+
+    def signalling(self, trainer, *args):
+        original(self, trainer, *args)
+        if trainer.global_step == step and not trainer.sanity_checking:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(LearningCurves, hook, signalling)
+    cfg = compose_config("logger=none", *SIGNAL_RUN)
+    stopped = train_one(cfg, tmp_path)
+    assert stopped["status"] == "preempted" and stopped["train_steps"] == step
+    val_steps = [row["step"] for row in stopped["curves"]["val"]]
+    assert val_steps == list(range(100, step + 1, 100)), "validations on the schedule only"
+    assert resumable_checkpoint(tmp_path).step == step
+
+    monkeypatch.setattr(LearningCurves, hook, original)
+    stop_signal_reset.received = None
+    resumed = train_one(cfg, tmp_path)
+    assert resumed["status"] == "finished" and resumed["resumed_from_step"] == step
+    assert resumed["curves"] == uninterrupted["curves"]
+    assert resumed["test_mse"] == uninterrupted["test_mse"]
+    assert resumed["probe"]["steps"] == uninterrupted["probe"]["steps"]
 
 
 @pytest.mark.slow

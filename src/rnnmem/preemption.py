@@ -4,11 +4,12 @@ A run can be stopped at any moment: SLURM sends SIGTERM at preemption and at `sc
 (SIGKILL follows after its KillWait, 30 s by default), submitit asks for a checkpoint with
 SIGUSR2 `signal_delay_s` before the time limit, SIGUSR1 is the conventional "checkpoint now and
 stop", Ctrl-C is SIGINT. From the moment a run starts, each of them only sets a flag
-(`StopSignals`). `Checkpointer` looks at the flag between two training steps, where the state
-is consistent, and writes the checkpoint there: Lightning's (weights, optimiser, loops, every
-callback's `state_dict`: the probe's results, the learning curves, the training clock) and the
-module's own (`on_save_checkpoint`: the batch generator's state). It also writes one every
-`checkpoint.every_minutes`. Training then stops; the run's record says `preempted` with the step.
+(`StopSignals`). `Checkpointer` looks at the flag between two training steps (after the step's
+validation, when one is due), where the state is consistent, and writes the checkpoint there:
+Lightning's (weights, optimiser, loops, every callback's `state_dict`: the probe's results, the
+learning curves, the training clock) and the module's own (`on_save_checkpoint`: the batch
+generator's state). It also writes one every `checkpoint.every_minutes`. Training then stops;
+the run's record says `preempted` with the step.
 
 Requeue semantics are submitit's (the SLURM launcher of Hydra): a preempted or timed-out job is
 requeued by SLURM (`scontrol requeue`, or submitit's SIGUSR2 handler, which `chain_previous`
@@ -29,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.trainer.states import TrainerFn
 
 log = logging.getLogger("rnnmem")
 CHECKPOINT_FILE = "checkpoint.ckpt"
@@ -83,15 +85,26 @@ class StopSignals:
 
 class Checkpointer(pl.Callback):
     """Writes `path` atomically every `every_seconds` and when a stop signal arrived, always
-    between two training steps; on a signal it then stops training (`stopped_at` = the step).
+    where a step's scheduled work is done; on a signal it then stops training (`stopped_at` =
+    the step).
+
+    That point is the end of the training batch, or, when validation is due at this step
+    (every `validate_every_n_steps`), the end of that validation: Lightning takes a checkpoint
+    written at a batch end as one whose validation is done, and a run resumed from it would
+    never validate at this step. A signal that arrives during a validation is acted on at its
+    end. Lightning validates once more when training is told to stop (early stopping's rule);
+    a preempted run does not: that row would be off the schedule, and the time is the grace
+    period's (SLURM's KillWait).
 
     Put it last among the callbacks: the others' state at this step (the learning curves' row
     of this step) is then part of the checkpoint."""
 
-    def __init__(self, path: Path, every_seconds: float, signals: StopSignals) -> None:
+    def __init__(self, path: Path, every_seconds: float, signals: StopSignals,
+                 validate_every_n_steps: int) -> None:
         self.path = Path(path)
         self.every_seconds = every_seconds
         self.signals = signals
+        self.validate_every_n_steps = validate_every_n_steps
         self.stopped_at: int | None = None
         self._last = time.monotonic()
 
@@ -103,6 +116,17 @@ class Checkpointer(pl.Callback):
         self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:
+        if trainer.global_step % self.validate_every_n_steps:
+            self._checkpoint_if_due(trainer)
+            if self.stopped_at is not None:
+                _skip_validation_on_stop(trainer)
+        # else: on_validation_end, once this step's validation is in the callbacks' state
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self._checkpoint_if_due(trainer)
+
+    def _checkpoint_if_due(self, trainer: pl.Trainer) -> None:
         stop = self.signals.received is not None
         if stop or time.monotonic() - self._last >= self.every_seconds:
             self.save(trainer)
@@ -140,3 +164,15 @@ def resumable_checkpoint(run_dir: Path) -> Resume | None:
                     path, type(err).__name__)
         return None
     return Resume(path, step)
+
+
+def _skip_validation_on_stop(trainer: pl.Trainer) -> None:
+    """Stop without the validation Lightning runs when `should_stop` is set off its schedule
+    (`_should_check_val_fx`); Lightning 2.6 skips the next one when `_skip_next_val` is set.
+    tests/test_faults.py checks that a stopped run's curves stay on the schedule."""
+    epoch_loop = trainer.fit_loop.epoch_loop
+    if hasattr(epoch_loop, "_skip_next_val"):
+        epoch_loop._skip_next_val = True
+    else:
+        log.warning("Lightning %s validates once more on stopping: this start's curves end "
+                    "with an off-schedule validation", pl.__version__)

@@ -252,7 +252,8 @@ def fit_and_test(
     )
     clock = TrainingClock()
     checkpointer = Checkpointer(
-        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, STOP)
+        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, STOP,
+        cfg.trainer.val_every_n_steps)
     # the clock comes after the probe (at batch start), which is not training time; the
     # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
     callbacks = [curves, *([probe] if probe is not None else []), clock, checkpointer]
