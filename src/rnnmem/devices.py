@@ -192,12 +192,24 @@ def trains_on_cuda(accelerator: str) -> bool:
     return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
+def cpu_bf16_refusal(cell: str, onednn_bf16: bool) -> str | None:
+    """Why `bf16-mixed` cannot train `cell` on this CPU, or None: CPU autocast runs nn.LSTM
+    through oneDNN's bf16 LSTM, which fails mid-training ("could not create a primitive
+    descriptor") where oneDNN has no bf16 support on the CPU (`onednn_bf16`)."""
+    if cell == "lstm" and not onednn_bf16:
+        return (f"trainer.precision=bf16-mixed: this CPU has no bf16 support in oneDNN, "
+                f"through which autocast runs model.cell={cell}; use trainer.precision=32-true")
+    return None
+
+
 def check_precision(precision: str, accelerator: str, cell: str) -> str | None:
-    """The one-line reason `precision` cannot train `cell` on `accelerator` here, or None.
-    On the CPU autocast takes bf16 as it is; on CUDA see `bf16_refusal`."""
-    if precision != "bf16-mixed" or not trains_on_cuda(accelerator):
+    """The one-line reason `precision` cannot train `cell` on `accelerator` here, or None
+    (`bf16_refusal` on CUDA, `cpu_bf16_refusal` on the CPU)."""
+    if precision != "bf16-mixed":
         return None
-    return bf16_refusal(cell, torch.cuda.get_device_capability())
+    if trains_on_cuda(accelerator):
+        return bf16_refusal(cell, torch.cuda.get_device_capability())
+    return cpu_bf16_refusal(cell, torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def recurrent_dtype(net: torch.nn.Module, forward_context: Any, input_size: int,
