@@ -7,10 +7,17 @@ Every comparison alternates its two sides, repeats them, and reports medians and
   optimiser, clipping and on-device data, per cell at the default sweep's small size (32 units,
   64 sequences, T = 10) and a large one (128 units, 128 sequences, T = 50)
   (goal: ratio >= 0.95 at both);
-- jobs per device: total training steps/s of 1, 2, 4 and 8 small jobs run at once on one GPU
-  (on a CPU-only machine: on its cores, one torch thread each), against one job;
+- job packing: the wall time of a fixed amount of work, 8 small jobs of N steps each (5000 on a
+  GPU, 500 on a CPU), run 1, 2, 4 and 8 at a time by the local launcher on one GPU (on a
+  CPU-only machine: on its cores, one torch thread each): the speed-up over one at a time is
+  what `jobs_per_gpu` should be set from;
+- determinism: the plain loop's steps/s with CUDA's deterministic kernels against without
+  (CUDA only: on the CPU `trainer.deterministic` switches nothing);
 - probe overhead: time in the gradient probe per training time at the paper preset's probe
   interval (goal: <= 10%);
+- heavy probe: one warm probe of the paper preset's heaviest run (3-layer bidirectional LSTM,
+  128 units, copy task T = 1000, 128 sequences) at probe.chunk_size 32 and 128; on a CPU the
+  length is scaled down (`--heavy-probe-len`, default 20) so that the bench stays runnable;
 - fixed cost per run: Lightning set-up, W&B init and finish, held-out sets, record writing, a
   one-step run in a warm process (goal: <= 2 s);
 - sweep throughput: jobs/hour of the smoke sweep with the parallel launcher against one job at a
@@ -18,8 +25,12 @@ Every comparison alternates its two sides, repeats them, and reports medians and
 - unrolled vs fused: forward+backward time of the probe's unrolled path against the fused
   module (reported: why training uses the fused path and the probe only every N steps).
 
+TF32 is off and, on CUDA, deterministic kernels are on (the harness's defaults) from the start,
+for both sides of every comparison.
+
 Usage: python benchmarks/bench.py [--reps 5] [--out benchmarks/results.json] [--quick]
-       [--only harness,jobs,...]   (make bench ARGS="--quick --reps 3 --only harness")
+       [--only harness,jobs,...] [--jobs-steps N] [--heavy-probe-len T]
+       (make bench ARGS="--quick --reps 3 --only harness")
 """
 
 from __future__ import annotations
@@ -41,8 +52,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import rnnmem.train  # noqa: F401 - registers the config schema and resolvers
+from rnnmem import devices
 from rnnmem.config import register_schemas
 from rnnmem.models import RecurrentNet
+from rnnmem.probe import probe
 from rnnmem.tasks import make_task
 from rnnmem.train import train_one
 
@@ -51,7 +64,12 @@ CELLS = ("rnn", "lstm", "gru")
 # (hidden units, sequences per batch, T): the default sweep's size and a large one
 SIZES = {"small": (32, 64, 10), "large": (128, 128, 50)}
 CONCURRENT_JOBS = (1, 2, 4, 8)
-SECTIONS = ("harness", "jobs", "step_overhead", "probe", "fixed_cost", "sweep", "unrolled")
+PACKED_JOBS = 8  # the fixed work of the packing measurement: this many jobs, N steps each
+# the paper preset's heaviest probe: (cell, depth, bidirectional, hidden, task, T, sequences)
+HEAVY_PROBE = ("lstm", 3, True, 128, "copy", 1000, 128)
+SECTIONS = ("harness", "jobs", "determinism", "step_overhead", "probe", "heavy_probe",
+            "fixed_cost", "sweep", "unrolled")
+devices.deterministic_environment(True)  # before anything calls cuBLAS
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -145,9 +163,10 @@ def bench_harness(workdir: Path, reps: int, sizes: dict[str, tuple[int, int, int
     return rows
 
 
-def concurrent_jobs(workdir: Path, jobs: int, steps: int) -> dict:
-    """`jobs` identical small runs (seeds 0..jobs-1) launched at once by the local launcher, all
-    on the first GPU (or on the CPU, one torch thread each)."""
+def packed_jobs(workdir: Path, at_once: int, jobs: int, steps: int) -> dict:
+    """`jobs` identical small runs (seeds 0..jobs-1) of `steps` steps, `at_once` at a time (the
+    local launcher's n_jobs), all on the first GPU (or on the CPU, one torch thread each): the
+    seconds of the whole sweep command, and from the first job's start to the last job's end."""
     hidden, batch, seq_len = SIZES["small"]
     sweep_dir = Path(tempfile.mkdtemp(dir=workdir))
     args = [sys.executable, "-m", "rnnmem.train", "-m", "hydra/launcher=local", "logger=none",
@@ -155,39 +174,69 @@ def concurrent_jobs(workdir: Path, jobs: int, steps: int) -> dict:
             f"model.hidden_size={hidden}", f"data.batch_size={batch}",
             f"trainer.max_steps={steps}", f"trainer.val_every_n_steps={steps}",
             "trainer.progress_bar=false", "probe.enabled=false", "data.val_size=256",
-            "data.test_size=256", "threads=1", f"hydra.launcher.n_jobs={jobs}",
+            "data.test_size=256", "threads=1", f"hydra.launcher.n_jobs={at_once}",
             f"seed={','.join(str(seed) for seed in range(jobs))}",
             f"hydra.sweep.dir={sweep_dir}"]
     env = dict(os.environ)
     if DEVICE.type == "cuda":
         env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
-        env.pop("RNNMEM_SWEEP_GPUS", None)
+        env.pop(devices.GPU_LIST_VARIABLE, None)
+    start = time.perf_counter()
     subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
+    command = time.perf_counter() - start
     records = [json.loads(p.read_text()) for p in sweep_dir.rglob("record.json")]
-    span = max(r["finished_at"] for r in records) - min(r["started_at"] for r in records)
-    return {"jobs": jobs, "devices": sorted({r["device"] for r in records}),
-            "steps_per_sec": sum(r["train_steps_per_sec"] for r in records),
-            "steps_per_sec_wall": sum(r["train_steps"] for r in records) / span}
+    assert len(records) == jobs and all(r["train_steps"] == steps for r in records), records
+    return {"devices": sorted({r["device"] for r in records}), "command_seconds": command,
+            "seconds": max(r["finished_at"] for r in records)
+            - min(r["started_at"] for r in records)}
 
 
-def bench_jobs(workdir: Path, reps: int, counts: tuple[int, ...], steps: int) -> list[dict]:
-    """Throughput of `counts` concurrent small jobs on one device, against one job: the sum of
-    the jobs' training steps/s while they train together, and all their steps over the wall time
-    from the first start to the last end (set-up included)."""
+def bench_jobs(workdir: Path, reps: int, counts: tuple[int, ...], jobs: int, steps: int
+               ) -> list[dict]:
+    """The same work (`jobs` jobs of `steps` steps) run `counts` at a time on one device: wall
+    time, and its speed-up over one at a time (the ratio of wall times, the work being equal),
+    from the first job's start to the last's end and for the whole command (Python start,
+    Hydra and the workers' start included)."""
     rows = []
-    for jobs in counts:
-        measured = [concurrent_jobs(workdir, jobs, steps) for _ in range(reps)]
-        row = {"jobs": jobs, "devices": measured[0]["devices"],
-               "steps_per_sec": statistics.median(m["steps_per_sec"] for m in measured),
-               "steps_per_sec_wall": statistics.median(m["steps_per_sec_wall"] for m in measured)}
-        rows.append(row)
+    for at_once in counts:
+        measured = [packed_jobs(workdir, at_once, jobs, steps) for _ in range(reps)]
+        rows.append({"at_once": at_once, "jobs": jobs, "steps": steps,
+                     "devices": measured[0]["devices"],
+                     "seconds": statistics.median(m["seconds"] for m in measured),
+                     "command_seconds": statistics.median(m["command_seconds"]
+                                                          for m in measured)})
     for row in rows:
-        row["speedup"] = row["steps_per_sec"] / rows[0]["steps_per_sec"]
-        row["speedup_wall"] = row["steps_per_sec_wall"] / rows[0]["steps_per_sec_wall"]
-        print(f"  jobs     {row['jobs']} at once on {DEVICE.type}: {row['steps_per_sec']:7.1f} "
-              f"steps/s training ({row['speedup']:.2f}x one job), "
-              f"{row['steps_per_sec_wall']:7.1f} steps/s wall ({row['speedup_wall']:.2f}x)",
+        row["speedup"] = rows[0]["seconds"] / row["seconds"]
+        row["speedup_command"] = rows[0]["command_seconds"] / row["command_seconds"]
+        print(f"  jobs     {jobs} x {steps} steps, {row['at_once']} at a time on {DEVICE.type}: "
+              f"{row['seconds']:6.1f} s ({row['speedup']:.2f}x one at a time), whole command "
+              f"{row['command_seconds']:6.1f} s ({row['speedup_command']:.2f}x)", flush=True)
+    return rows
+
+
+def bench_determinism(reps: int) -> list[dict]:
+    """The plain loop at the large size with CUDA's deterministic kernels (cuDNN deterministic,
+    torch.use_deterministic_algorithms) against without, per cell; left on afterwards."""
+    if DEVICE.type != "cuda":
+        print("  determinism: skipped on the CPU (trainer.deterministic switches nothing there)",
               flush=True)
+        return []
+    hidden, batch, seq_len = SIZES["large"]
+    rows = []
+
+    def steps_per_sec(cell: str, deterministic: bool) -> float:
+        devices.set_determinism(deterministic, DEVICE)
+        return plain_steps_per_sec(cell, "adding", seq_len, hidden, batch, 300)
+
+    for cell in CELLS:
+        free, fixed = median_pair(partial(steps_per_sec, cell, False),
+                                  partial(steps_per_sec, cell, True), reps)
+        rows.append({"cell": cell, "hidden": hidden, "batch": batch, "seq_len": seq_len,
+                     "steps_per_sec": free, "deterministic_steps_per_sec": fixed,
+                     "ratio": fixed / free})
+        print(f"  determinism {cell:4s} H={hidden} B={batch} T={seq_len}: {free:7.1f}/s free, "
+              f"{fixed:7.1f}/s deterministic ({fixed / free:.3f})", flush=True)
+    devices.set_determinism(True, DEVICE)
     return rows
 
 
@@ -247,6 +296,35 @@ def bench_probe(workdir: Path, reps: int, lengths: tuple[int, ...]) -> list[dict
             print(f"  probe    {cell:4s} T={seq_len:<4d} {row['probe_seconds'] * 1e3:7.1f} ms "
                   f"per probe, {row['step_seconds'] * 1e3:6.2f} ms per step: overhead "
                   f"{row['overhead']:.1%} at every {every} steps", flush=True)
+    return rows
+
+
+def bench_heavy_probe(reps: int, seq_len: int, chunks: tuple[int, ...] = (32, 128)) -> list[dict]:
+    """One probe of HEAVY_PROBE's network (at `seq_len` instead of its T where the device asks
+    for less) on its probe batch, timed warm: a first probe at each chunk size, untimed, then
+    the median of `reps`."""
+    cell, depth, bidirectional, hidden, task_name, _, batch = HEAVY_PROBE
+    task = make_task(task_name, seq_len)
+    torch.manual_seed(0)
+    net = RecurrentNet(cell, task.input_size, hidden, depth, task.num_outputs,
+                       task.per_step_output, bidirectional).to(DEVICE)
+    x, y = (t.to(DEVICE) for t in task.sample(batch, torch.Generator().manual_seed(0)))
+    rows = []
+    for chunk in chunks:
+        def timed(chunk: int = chunk) -> float:
+            sync()
+            start = time.perf_counter()
+            probe(net, task, x, y, chunk_size=chunk)
+            sync()
+            return time.perf_counter() - start
+
+        timed()  # warm: kernels loaded, the allocator's cache filled
+        seconds = statistics.median(timed() for _ in range(reps))
+        rows.append({"cell": cell, "depth": depth, "bidirectional": bidirectional,
+                     "hidden": hidden, "task": task_name, "seq_len": seq_len, "batch": batch,
+                     "chunk_size": chunk, "seconds": seconds})
+        print(f"  heavy probe {depth}-layer bi {cell} H={hidden} {task_name} T={seq_len} "
+              f"B={batch} chunk {chunk}: {seconds:.2f} s per probe (warm)", flush=True)
     return rows
 
 
@@ -346,9 +424,14 @@ def report(results: dict) -> str:
                      f"(k={row['steps_per_batch']}) | {row['ratio']:.3f} | >= 0.95 | "
                      f"{'yes' if row['ratio'] >= 0.95 else 'NO'} |")
     for row in results.get("jobs", []):
-        lines.append(f"| {row['jobs']} small jobs at once on one {DEVICE.type} / one job, "
-                     f"training steps/s (wall) | {row['speedup']:.2f}x "
-                     f"({row['speedup_wall']:.2f}x) | (reported) | |")
+        lines.append(f"| {row['jobs']} small jobs x {row['steps']} steps, {row['at_once']} at a "
+                     f"time on one {DEVICE.type}: speed-up over one at a time, first start to "
+                     f"last end (whole command) | {row['speedup']:.2f}x "
+                     f"({row['speedup_command']:.2f}x) | (reported) | |")
+    for row in results.get("determinism", []):
+        lines.append(f"| deterministic / free CUDA kernels, plain loop steps/s, {row['cell']} "
+                     f"H={row['hidden']} B={row['batch']} T={row['seq_len']} | "
+                     f"{row['ratio']:.3f} | (reported) | |")
     if "step_overhead" in results:
         lines.append(f"| Lightning's cost per training step (ms, empty model, k="
                      f"{results['step_overhead']['steps_per_batch']}) | "
@@ -357,6 +440,10 @@ def report(results: dict) -> str:
         lines.append(f"| probe overhead, {row['cell']} T={row['seq_len']}, every "
                      f"{row['every_n_steps']} steps | {row['overhead']:.1%} | <= 10% | "
                      f"{'yes' if row['overhead'] <= 0.10 else 'NO'} |")
+    for row in results.get("heavy_probe", []):
+        lines.append(f"| heavy probe (warm), {row['depth']}-layer bi {row['cell']} "
+                     f"H={row['hidden']} {row['task']} T={row['seq_len']} B={row['batch']}, "
+                     f"chunk {row['chunk_size']} (s) | {row['seconds']:.2f} | (reported) | |")
     if "fixed_cost" in results:
         fixed = results["fixed_cost"]["seconds"]
         lines.append(f"| fixed cost per run (s) | {fixed:.2f} | <= 2 | "
@@ -382,6 +469,12 @@ def main() -> None:
                         help="shorter measurements, one probe length, 1, 2 and 4 jobs")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections among: {', '.join(SECTIONS)}")
+    parser.add_argument("--jobs-steps", type=int, default=None,
+                        help="steps of each packed job (default: 5000 on a GPU, 500 on a CPU; "
+                             "300 with --quick)")
+    parser.add_argument("--heavy-probe-len", type=int, default=None,
+                        help=f"T of the heavy probe (default: {HEAVY_PROBE[5]} on a GPU, 50 on "
+                             f"a CPU; 10 with --quick)")
     args = parser.parse_args()
     only = args.only.split(",")
     unknown = sorted(set(only) - set(SECTIONS))
@@ -391,6 +484,9 @@ def main() -> None:
     lengths = (50,) if args.quick else (50, 200)
     seconds = 0.5 if args.quick else 1.5
     counts = CONCURRENT_JOBS[:3] if args.quick else CONCURRENT_JOBS
+    on_gpu = DEVICE.type == "cuda"
+    jobs_steps = args.jobs_steps or (300 if args.quick else 5000 if on_gpu else 500)
+    heavy_len = args.heavy_probe_len or (10 if args.quick else HEAVY_PROBE[5] if on_gpu else 20)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -398,14 +494,20 @@ def main() -> None:
         # One torch thread on both sides of every comparison: on a small, shared machine two
         # threads mostly add noise; both sides get the same setting either way.
         torch.set_num_threads(1)
+        # once, before either side of any comparison: TF32 off (the harness's default) and,
+        # on CUDA, deterministic kernels (trainer.deterministic's default)
+        devices.set_tf32(False)
+        devices.set_determinism(True, DEVICE)
         print(f"rnnmem bench on {DEVICE}: {args.reps} repetitions, torch {torch.__version__}, "
               f"{torch.get_num_threads()} thread per run", flush=True)
         run = {
             "harness": lambda: bench_harness(workdir, args.reps, SIZES, seconds),
-            "jobs": lambda: bench_jobs(workdir, 1 if args.quick else 2, counts,
-                                       300 if args.quick else 1000),
+            "jobs": lambda: bench_jobs(workdir, 1, counts,
+                                       counts[-1] if args.quick else PACKED_JOBS, jobs_steps),
+            "determinism": lambda: bench_determinism(args.reps),
             "step_overhead": lambda: bench_step_overhead(workdir, args.reps),
             "probe": lambda: bench_probe(workdir, args.reps, lengths),
+            "heavy_probe": lambda: bench_heavy_probe(min(args.reps, 2), heavy_len),
             "fixed_cost": lambda: bench_fixed_cost(workdir, args.reps),
             "sweep": lambda: bench_sweep(workdir, 1 if args.quick else 2),
             "unrolled": lambda: bench_unrolled(args.reps, lengths),

@@ -1,8 +1,8 @@
-"""Placement of sweep jobs on GPUs (fake device lists, no GPU needed), precision switches."""
+"""Device switches: the visible GPUs as CUDA reads them, jobs per GPU, TF32 (no GPU needed).
+
+Placement is in tests/test_placement.py, precision in tests/test_precision.py."""
 
 from __future__ import annotations
-
-from collections import Counter
 
 import pytest
 import torch
@@ -12,50 +12,10 @@ from conftest import CONF, compose_config
 from rnnmem import devices
 
 
-@pytest.mark.parametrize("jobs,gpus", [(1, 1), (8, 2), (10, 4), (3, 8), (540, 8)])
-def test_round_robin_spreads_jobs_evenly(jobs, gpus):
-    names = [str(i) for i in range(gpus)]
-    placed = [devices.gpu_for_job(i, names) for i in range(jobs)]
-    counts = Counter(placed)
-    assert max(counts.values()) - min(counts.values(), default=0) <= 1
-    assert set(counts) == set(names[:min(jobs, gpus)])
-    # any window of G consecutive jobs (those started together) covers every GPU once
-    for start in range(0, max(jobs - gpus, 0) + 1):
-        assert sorted(placed[start:start + gpus]) == sorted(names[:min(jobs, gpus)])
-
-
-def test_job_in_fresh_process_sees_its_gpu_first():
-    env = {"CUDA_VISIBLE_DEVICES": "3,5,7"}
-    assert devices.place_job(4, env, cuda_initialised=False) == 0
-    assert env["CUDA_VISIBLE_DEVICES"] == "5,3,7"  # job 4 -> GPU 4 mod 3 = the second
-    assert env[devices.GPU_LIST_VARIABLE] == "3,5,7"
-
-
-def test_reused_worker_keeps_its_gpus_and_finds_the_next_jobs_gpu():
-    env = {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
-    assert devices.place_job(2, env, cuda_initialised=False) == 0
-    assert env["CUDA_VISIBLE_DEVICES"] == "2,0,1,3"
-    # the worker's CUDA is now initialised with that order; its next job is job 5 -> GPU 1
-    assert devices.place_job(5, env, cuda_initialised=True) == 2
-    assert env["CUDA_VISIBLE_DEVICES"] == "2,0,1,3"
-    # a fresh job in the same worker lineage still sees all four GPUs
-    assert devices.place_job(7, env, cuda_initialised=False) == 0
-    assert env["CUDA_VISIBLE_DEVICES"] == "3,0,1,2"
-
-
 @pytest.mark.parametrize("listed,expected", [("", []), ("-1", []), ("0,-1,2", ["0"]),
                                              ("GPU-aa, GPU-bb", ["GPU-aa", "GPU-bb"])])
 def test_visible_gpus_read_cuda_visible_devices_as_cuda_does(listed, expected):
     assert devices.visible_gpus({"CUDA_VISIBLE_DEVICES": listed}) == expected
-
-
-def test_no_gpu_and_slurm_leave_the_device_alone():
-    env = {"CUDA_VISIBLE_DEVICES": ""}
-    assert devices.place_job(3, env, cuda_initialised=False) is None
-    assert env["CUDA_VISIBLE_DEVICES"] == ""
-    slurm = {"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_ID": "42"}
-    assert devices.place_job(3, slurm, cuda_initialised=False) is None
-    assert slurm == {"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_ID": "42"}
 
 
 @pytest.mark.parametrize("gpus,per_gpu,cores,accelerator,expected",
@@ -79,20 +39,6 @@ def test_local_launcher_takes_its_job_count_from_jobs_per_gpu(monkeypatch):
     assert compose_config().jobs_per_gpu == 4
 
 
-@pytest.mark.parametrize("capability,cudnn,refused", [((9, 0), 90100, None),
-                                                      ((8, 0), 8000, None),
-                                                      ((7, 5), 90100, "7.5"),
-                                                      ((9, 0), 7605, "7605"),
-                                                      ((9, 0), None, "None")])
-def test_bf16_refused_where_cudnn_cannot_run_it(capability, cudnn, refused):
-    reason = devices.bf16_refusal(capability, cudnn)
-    if refused is None:
-        assert reason is None
-    else:
-        assert "trainer.precision=bf16-mixed" in reason and refused in reason
-        assert "\n" not in reason and "32-true" in reason
-
-
 def test_a_cpu_build_of_torch_ignores_listed_gpus(monkeypatch):
     monkeypatch.setenv(devices.GPU_LIST_VARIABLE, "0,1")
     monkeypatch.setattr(devices, "cuda_built", lambda: False)
@@ -102,9 +48,6 @@ def test_a_cpu_build_of_torch_ignores_listed_gpus(monkeypatch):
         assert devices.trainer_devices(0) == 1
 
 
-def test_bf16_on_the_cpu_is_allowed():
-    assert devices.check_precision("bf16-mixed", "cpu") is None
-    assert devices.check_precision("32-true", "auto") is None
 
 
 def test_tf32_switches_both_flags():

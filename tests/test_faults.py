@@ -32,8 +32,11 @@ from rnnmem.train import STOP, train_one
 
 # A run long enough (a few seconds of training) to be stopped half-way; checkpoints every 0.6 s
 # so that the test can see training under way. The interval is bookkeeping: not in the hash.
+# On the CPU on every machine: the bit-exact resume is claimed for the CPU only (on CUDA it has
+# not been checked yet: README, GPU).
 SIGNAL_RUN = (
-    "task.seq_len=6", "model.hidden_size=8", "data.val_size=32", "data.test_size=32",
+    "trainer.accelerator=cpu", "task.seq_len=6", "model.hidden_size=8", "data.val_size=32",
+    "data.test_size=32",
     "trainer.max_steps=1500", "trainer.val_every_n_steps=100", "trainer.log_every_n_steps=50",
     "probe.every_n_steps=100", "trainer.progress_bar=false", "threads=1",
 )

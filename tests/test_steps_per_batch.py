@@ -59,10 +59,18 @@ def run(tmp_path, *overrides):
                                     "probe.every_n_steps=10", *overrides), tmp_path)
 
 
-def test_k_steps_per_batch_train_the_same_bits_on_the_same_schedule(tmp_path):
-    one = run(tmp_path / "one", "trainer.steps_per_batch=1")
-    five = run(tmp_path / "five", "trainer.steps_per_batch=5")
-    auto = run(tmp_path / "auto")
+@pytest.mark.parametrize("accelerator", [
+    "cpu",
+    pytest.param("gpu", marks=pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="no CUDA device here: the same bits on CUDA (deterministic kernels, "
+               "trainer.deterministic=true) are checked on a GPU box")),
+])
+def test_k_steps_per_batch_train_the_same_bits_on_the_same_schedule(tmp_path, accelerator):
+    device = f"trainer.accelerator={accelerator}"
+    one = run(tmp_path / "one", device, "trainer.steps_per_batch=1")
+    five = run(tmp_path / "five", device, "trainer.steps_per_batch=5")
+    auto = run(tmp_path / "auto", device)
     assert (one["steps_per_batch"], five["steps_per_batch"], auto["steps_per_batch"]) == (1, 5, 5)
     assert one["status"] == five["status"] == "finished"
     assert one["train_steps"] == five["train_steps"] == 30
@@ -76,7 +84,7 @@ def test_k_steps_per_batch_train_the_same_bits_on_the_same_schedule(tmp_path):
     assert five["weights_sha256"] == one["weights_sha256"] == auto["weights_sha256"]
     assert five["test_loss"] == one["test_loss"]
     # and a different seed really gives other weights: the digest can fail
-    assert run(tmp_path / "other", "seed=1")["weights_sha256"] != one["weights_sha256"]
+    assert run(tmp_path / "other", device, "seed=1")["weights_sha256"] != one["weights_sha256"]
 
 
 def test_record_carries_the_versions_device_and_precision(tmp_path):
@@ -88,9 +96,14 @@ def test_record_carries_the_versions_device_and_precision(tmp_path):
     assert (env["hydra-core"], env["wandb"], env["datasets"], env["numpy"]) == (
         hydra.__version__, wandb.__version__, datasets.__version__, numpy.__version__)
     assert env["cuda"] == torch.version.cuda
-    assert env["device"] == record["device"] == "cpu" and env["device_name"]
+    # the machine's training device: cuda:0 on a GPU box, the CPU elsewhere
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert env["device"] == record["device"] == device and env["device_name"]
     assert record["precision"] == {"training": "32-true", "evaluation": "32-true",
+                                   "recurrent_dtype": "float32",
                                    "tf32_matmul": False, "tf32_cudnn": False}
+    assert record["determinism"]["deterministic"] is True
+    assert record["determinism"]["deterministic_algorithms"] is (device != "cpu")
     assert record["config"]["trainer"]["tf32"] is False
 
 

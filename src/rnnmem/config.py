@@ -90,10 +90,12 @@ class TrainerConfig:
     val_every_n_steps: int = at_least(250, 1)
     log_every_n_steps: int = at_least(50, 1)
     accelerator: str = "auto"
-    # bf16 autocast needs no loss scaling, which the manual optimisation step would not do
+    # bf16-mixed: autocast, refused on CUDA for fused cuDNN cells (rnnmem.devices.bf16_refusal)
     precision: str = choice("32-true", ("32-true", "bf16-mixed"))
     # TF32 in cuDNN (the fused RNNs) and matmuls; off: training and probe see one function
     tf32: bool = False
+    # on CUDA: deterministic algorithms, cuDNN deterministic, cuBLAS workspace (rnnmem.devices)
+    deterministic: bool = True
     # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
     steps_per_batch: int | None = None
     progress_bar: bool = True

@@ -5,7 +5,11 @@
 BOOKKEEPING lists, in one place, the keys that change where or how a run is reported but not a
 number it computes: threads, where W&B and the held-out cache live, the progress bar, the
 checkpoint interval, the held-out memory budget, the readable name (itself a function of the
-config) and Hydra's own node.
+config), how a sweep packs jobs onto GPUs (`jobs_per_gpu`; the launcher's settings are in
+Hydra's node), whether CUDA picks deterministic kernels (the same function, a fixed summation
+order) and Hydra's own node. The device kind (CPU or CUDA: they draw different batches from one
+seed) is not in the hash: a checkpoint records it and resumes only on its own kind
+(`rnnmem.train.fit_and_test` refuses another, in one line).
 Two configs with the same hash train the same network on the same data; any other change
 (steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
 `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
@@ -28,6 +32,8 @@ BOOKKEEPING = (
     "data.cache_dir",
     "data.heldout_max_gb",
     "trainer.progress_bar",
+    "trainer.deterministic",
+    "jobs_per_gpu",
 )
 SHORT_HASH = 8  # hex digits of the hash in a run directory's name
 

@@ -12,8 +12,11 @@ per batch (hooks, callbacks, progress tracking: about half a millisecond) is pai
 steps. `trainer.global_step` still counts optimiser steps. Every schedule of the run (max_steps,
 validation, logging, probe, checkpoints) is a multiple of k (`steps_per_batch`), so each falls on
 a batch boundary and sees the same steps as with k = 1; and the trained weights are the same
-bits, since the generator draws the same samples in the same order. The generator is module
-state: a run resumed at a batch boundary continues the same sequence.
+bits, since the generator draws the same samples in the same order and the same kernels run in
+the same order. Checked on the CPU (tests/test_steps_per_batch.py); on CUDA that holds only with
+deterministic kernels (`trainer.deterministic=true`, the default), and has not been run on a
+GPU yet (benchmarks/gpu_check.sh checks it). The generator is module state: a run resumed at a
+batch boundary continues the same sequence, on the device kind it started on.
 
 Evaluation (validation, test and so `solved`) runs in float32 whatever the training precision:
 autocast is switched off around it. Held-out sets are moved to the training device once
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnmem import devices
 from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
+from rnnmem.preemption import DEVICE_TYPE_KEY
 from rnnmem.tasks import MemoryTask
 
 OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
@@ -137,6 +141,7 @@ class MemoryTaskModule(pl.LightningModule):
         """The batch generator's state: a run resumed from a checkpoint (taken at a batch end)
         draws the very samples the uninterrupted run would have drawn."""
         checkpoint["rnnmem_generator_state"] = self.generator.get_state()
+        checkpoint[DEVICE_TYPE_KEY] = self.device.type  # resumed only on this kind
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._generator_state = checkpoint.get("rnnmem_generator_state")
@@ -226,7 +231,8 @@ def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
 def check_devices(cfg: DictConfig) -> int:
     """Optimiser steps per batch, after checking that the schedules and the precision can run
     here; raises ConfigError with a one-line reason otherwise."""
-    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator,
+                                      cfg.model.cell)
     if refusal is not None:
         raise ConfigError(refusal)
     try:

@@ -30,10 +30,12 @@ from types import FrameType
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 log = logging.getLogger("rnnmem")
 CHECKPOINT_FILE = "checkpoint.ckpt"
+DEVICE_TYPE_KEY = "rnnmem_device_type"  # in the checkpoint: the device kind it was written on
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -144,8 +146,12 @@ class Checkpointer(pl.Callback):
 
 @dataclass(frozen=True)
 class Resume:
+    """A checkpoint to resume from: its step, and the device kind it was written on ("cpu",
+    "cuda"; None for a checkpoint from before it was recorded)."""
+
     path: Path
     step: int
+    device_type: str | None = None
 
 
 def resumable_checkpoint(run_dir: Path) -> Resume | None:
@@ -154,16 +160,26 @@ def resumable_checkpoint(run_dir: Path) -> Resume | None:
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
-    import torch
-
     try:
-        step = int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        step = int(state["global_step"])
     except Exception as err:  # any unreadable file: start afresh rather than fail every retry
         path.rename(path.with_suffix(".corrupt"))
         log.warning("ignoring unreadable checkpoint %s (%s); training from step 0",
                     path, type(err).__name__)
         return None
-    return Resume(path, step)
+    return Resume(path, step, state.get(DEVICE_TYPE_KEY))
+
+
+def device_refusal(resume: Resume, device: torch.device) -> str | None:
+    """One line refusing to resume `resume` on `device` when the checkpoint was written on
+    another device kind: the batch generator's state is that kind's (a CPU generator's state
+    cannot seed a CUDA one), and the two kinds draw different batches from one seed."""
+    if resume.device_type is None or resume.device_type == device.type:
+        return None
+    return (f"{resume.path} was written on {resume.device_type} and this run trains on "
+            f"{device.type}: a run resumes only on the device kind it started on (run it on "
+            f"{resume.device_type}, or delete the checkpoint to start over)")
 
 
 def _skip_validation_on_stop(trainer: pl.Trainer) -> None:

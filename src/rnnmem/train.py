@@ -41,7 +41,13 @@ from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
-from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
+from rnnmem.preemption import (
+    CHECKPOINT_FILE,
+    Checkpointer,
+    StopSignals,
+    device_refusal,
+    resumable_checkpoint,
+)
 from rnnmem.probe import ProbeResult
 from rnnmem.record import (
     PROBE_FILE,
@@ -108,7 +114,7 @@ def train_one(
     record is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
     `preempted` with the step of the checkpoint the next attempt resumes from. W&B gets the same
     numbers, in the one W&B run that the config's hash names. `gpu_index` is the CUDA device a
-    sweep placed the job on (`rnnmem.devices.place_job`).
+    sweep placed the job on (`rnnmem.devices.Placement`).
     """
     started, started_at = time.perf_counter(), time.time()
     STOP.install()
@@ -179,7 +185,8 @@ def write_outcome(
     An artefact that cannot be written (a full disk) turns the record into `failed` naming the
     error, so a `finished` record never stands beside a broken artefact; a record that cannot
     be written either is reported in one line (the run has no record and trains again on
-    resume). The checkpoint of a run that ended is removed once its record is written."""
+    resume). The checkpoint of a run that ended is removed once its record is written; one the
+    record names (`checkpoint`: a preempted run, or one refused on another device kind) stays."""
     arrays = probe.arrays() if probe is not None else {}
     record["wall_seconds"] = time.perf_counter() - started
     record["finished_at"] = record["started_at"] + record["wall_seconds"]
@@ -205,7 +212,7 @@ def write_outcome(
         fail(record, f"cannot write {run_dir / RECORD_FILE}: {err}")
         return
     checkpoint = run_dir / CHECKPOINT_FILE
-    if record["status"] != "preempted" and not cfg.checkpoint.keep:
+    if "checkpoint" not in record and not cfg.checkpoint.keep:  # kept: preempted, or refused
         checkpoint.unlink(missing_ok=True)
 
 
@@ -275,6 +282,11 @@ def fit_and_test(
     )
     resume = resumable_checkpoint(run_dir)
     device = trainer.strategy.root_device
+    refusal = device_refusal(resume, device) if resume else None
+    if refusal is not None:  # the checkpoint stays for a run on its own device kind
+        return {"status": "failed", "error": refusal, "checkpoint": CHECKPOINT_FILE,
+                "interrupted": False}
+    determinism = devices.set_determinism(cfg.trainer.deterministic, device)
     fit_started = time.perf_counter()
     resumed = {"resumed_from_step": resume.step} if resume else {}
     try:
@@ -295,7 +307,7 @@ def fit_and_test(
     trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
-    forgetting = forgetting_record(task, test[0], predict(module, test[0]), test[1])
+    forgetting = forgetting_record(task, test[0], predict(module, test[0], device), test[1])
     return {
         **metrics,
         "memory_span": forgetting["memory_span"],
@@ -306,23 +318,28 @@ def fit_and_test(
         "train_seconds": clock.seconds,
         "train_steps_per_sec": clock.steps_per_sec,
         "fit_seconds": fit_seconds,
-        "device": str(module.device),
+        "device": str(device),
         "steps_per_batch": k,
         "weights_sha256": weights_digest(net),
         "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
+                      "recurrent_dtype": devices.recurrent_dtype(
+                          net, trainer.precision_plugin.forward_context(), task.input_size,
+                          device),
                       **devices.tf32_flags()},
+        "determinism": determinism,
         "environment": environment(device),
         "interrupted": False,
         **resumed,
     }
 
 
-def predict(module: MemoryTaskModule, x: Tensor) -> Tensor:
-    """The trained network's outputs for held-out inputs `x`, on the CPU (batches of
-    EVAL_BATCH, no gradient, eval mode)."""
-    module.eval()
+def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor:
+    """The trained network's outputs for held-out inputs `x`, computed on `device`, the one it
+    trained on (Lightning's teardown after `trainer.test` moved it to the CPU), returned on
+    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32."""
+    module.to(device).eval()
     with torch.no_grad():
-        return torch.cat([module(batch.to(module.device)).float().cpu()
+        return torch.cat([module(batch.to(device)).float().cpu()
                           for batch in x.split(EVAL_BATCH)])
 
 
@@ -331,9 +348,12 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    # first, before anything asks CUDA for its devices: job i of a sweep on GPU i mod G
-    job_index = hydra_cfg.job.num if in_sweep else 0
-    gpu_index = devices.place_job(job_index) if cfg.trainer.accelerator != "cpu" else None
+    # first, before anything calls CUDA: cuBLAS's workspace setting, and in a local sweep this
+    # process's GPU, the least-loaded one (rnnmem.devices); submitit's jobs have SLURM's
+    devices.deterministic_environment(cfg.trainer.deterministic)
+    places = (in_sweep and cfg.trainer.accelerator != "cpu"
+              and devices.places_own_gpu(str(hydra_cfg.launcher.get("_target_"))))
+    gpu_index = devices.PLACEMENT.place(Path(hydra_cfg.sweep.dir)) if places else None
     try:
         validate(cfg)
         check_devices(cfg)
