@@ -147,6 +147,20 @@ def trains_on_cuda(accelerator: str) -> bool:
     return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+
+
+def check_accelerator(accelerator: str) -> str | None:
+    """The one-line reason `accelerator` cannot train on this machine, or None: a GPU asked
+    for where torch sees none, or a name outside ACCELERATORS."""
+    if accelerator not in ACCELERATORS:
+        return f"trainer.accelerator={accelerator!r} is not one of: {', '.join(ACCELERATORS)}"
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        return (f"trainer.accelerator={accelerator} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); use trainer.accelerator=cpu or auto")
+    return None
+
+
 def check_precision(precision: str, accelerator: str) -> str | None:
     """The one-line reason `precision` cannot train on `accelerator` here, or None. bf16
     autocast exists on every CPU; on CUDA see `bf16_refusal`."""
