@@ -185,7 +185,7 @@ def not_runs(sweep_dir: Path, out_dir: Path) -> list[tuple[str, str]]:
             else:
                 found.append((rel, "no record.json: not a run"))
         dirs.sort()
-    return found
+    return sorted(found)
 
 
 def not_runs_text(sweep_dir: Path, out_dir: Path) -> str:

@@ -359,7 +359,8 @@ def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs)
     # probe.npz of 4 LSTM probes x 300 steps (~80 KB) cannot fit; the record (~3 KB) can
     result = run_cli("logger=none", "task.seq_len=300", "model.hidden_size=8",
                      "data.val_size=32", "data.test_size=32", "trainer.max_steps=30",
-                     "trainer.val_every_n_steps=30", "probe.every_n_steps=10",
+                     "trainer.val_every_n_steps=30", "trainer.log_every_n_steps=10",
+                     "probe.every_n_steps=10",
                      "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
