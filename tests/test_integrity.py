@@ -295,10 +295,10 @@ def test_swept_bad_values_fail_alone_and_two_sweeps_of_one_name_log_apart(tmp_pa
     assert bad.returncode == 1
     assert "Traceback" not in bad.stdout + bad.stderr
     assert bad.stdout.count(" fails: ") == 6, "one line per job that does not compose"
-    assert ("[sweep] job optim.lr=abc task=adding seed=0 fails: Error merging override "
+    assert ("[sweep] job task=adding optim.lr=abc seed=0 fails: Error merging override "
             "optim.lr=abc: Value 'abc' of type 'str' could not be converted to Float\n"
             ) in bad.stdout
-    assert ("[sweep] job optim.lr=0.01 task=nosuch seed=0 fails: In 'train': Could not find "
+    assert ("[sweep] job task=nosuch optim.lr=0.01 seed=0 fails: In 'train': Could not find "
             "'task/nosuch'; options of task: adding, copy\n") in bad.stdout
     assert "[sweep] 8/8 recorded: 1 finished, 0 diverged, 7 failed" in bad.stdout
     found = {str(p.parent.relative_to(sweeps[0])): read_record(p.parent)
