@@ -43,7 +43,9 @@ SWEEP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def worker_processes(parent: int | None = None) -> list[int]:
-    """The pids of the loky worker processes among the children of `parent` (this process)."""
+    """The pids of the loky worker processes among the children of `parent` (this process)
+    that lead their own process group, i.e. have started a job (`execute_job`) and hold the
+    stop handlers. A worker still starting gets no signal: it runs its first job."""
     parent = os.getpid() if parent is None else parent
     children: list[int] = []
     for task in Path(f"/proc/{parent}/task").glob("*"):
@@ -57,7 +59,11 @@ def worker_processes(parent: int | None = None) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"popen_loky_posix" in cmdline:
+        try:
+            ready = os.getpgid(pid) == pid
+        except ProcessLookupError:
+            continue
+        if b"popen_loky_posix" in cmdline and ready:
             workers.append(pid)
     return workers
 
