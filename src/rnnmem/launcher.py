@@ -111,9 +111,9 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
     """Hydra's joblib `execute_job`, in a worker that leads its own process group and keeps
     its stop handlers."""
     if not preemption.STOP.worker:
-        os.setpgid(0, 0)
         preemption.STOP.worker = True
         preemption.STOP.install()
+        os.setpgid(0, 0)  # after the handlers: the parent signals only workers that lead one
     return _core.execute_job(idx, overrides, hydra_context, config, task_function,
                              singleton_state)
 
