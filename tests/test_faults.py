@@ -279,6 +279,13 @@ def test_run_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
     ("+optim.lrr=0.5", "unknown key optim.lrr; known keys of optim: grad_clip, lr, name"),
     # (1000 + 2000) sequences x 1e8 steps x 2 float32 inputs = 2.4e12 bytes
     ("task.seq_len=100000000", "need about 2.4e+03 GB, over data.heldout_max_gb=4.0"),
+    ("seed=-1", "seed=-1 must satisfy 0 <= seed < 4294967296"),
+    ("seed=4294967296", "seed=4294967296 must satisfy 0 <= seed < 4294967296"),
+    ("trainer.val_every_n_steps=2001",
+     "trainer.val_every_n_steps=2001 is larger than trainer.max_steps=2000: it would never run"),
+    ("probe.every_n_steps=2001",
+     "probe.every_n_steps=2001 is larger than trainer.max_steps=2000: it would never run"),
+    ("on_code_change=ask", "on_code_change='ask' is not one of: error, rerun, keep"),
 ])
 def test_bad_values_are_refused_in_one_line(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
