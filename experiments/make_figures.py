@@ -6,8 +6,10 @@
 "missing"). Each experiment module beside this file (EXPERIMENTS, in order) draws its figure or
 table from those rows into DIR; `report.md` shows the PNGs and Table 1 together with what each
 experiment found, computed from the data (its `.md` files), and lists the failed, diverged,
-preempted and missing runs. The experiments use the `rnnmem` package; nothing in the package
-loads them.
+preempted and missing runs, and every directory of the sweep that is not a run, with the
+reason. A failed run never chooses what a figure shows (`rnnmem.analysis.not_failed`). The
+experiments use the `rnnmem` package; nothing in the package loads them. Storage that cannot
+be written (read-only, full) is one line naming the path and the error.
 
 Same records in, same bytes out: nothing written depends on clocks, absolute paths or the
 order of the file system (every selection is sorted; `figures.save` fixes the metadata).
@@ -16,6 +18,7 @@ order of the file system (every selection is sorted; `figures.save` fixes the me
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +71,8 @@ def make_figures(sweep_dir: Path, out_dir: Path | None = None) -> list[Path]:
             paths += module.make(part, sweep_dir, out_dir / folder)
         sections.append((module, paths))
     report = out_dir / "report.md"
-    report.write_text(report_text(runs, sweep_dir, out_dir, sections))
+    report.write_text(report_text(runs, sweep_dir, out_dir, sections)
+                      + not_runs_text(sweep_dir, out_dir))
     close("all")
     return [path for _, paths in sections for path in paths] + [report]
 
@@ -82,6 +86,8 @@ def slices(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return [("", runs)]
     parts = []
     for values, part in runs.groupby(extra, sort=True, dropna=False):
+        if (part["status"] == "failed").all():
+            continue  # a value of failed runs only (optim.lr=abc): listed in the report
         values = values if isinstance(values, tuple) else (values,)
         folder = ",".join(f"{key}={value}" for key, value in zip(extra, values, strict=True))
         parts.append((folder, part))
@@ -140,6 +146,55 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
     return "\n".join(lines).rstrip() + "\n"
 
 
+KNOWN_DIRECTORIES = {
+    "wandb": "W&B's offline runs of the sweep",
+    ".submitit": "submitit's job files (SLURM launcher)",
+    ".hydra": "Hydra's saved config",
+    "invalid": "the records of jobs whose values do not compose (listed as failed above)",
+}
+
+
+def not_runs(sweep_dir: Path, out_dir: Path) -> list[tuple[str, str]]:
+    """(directory relative to the sweep, why it is not shown) for every directory under
+    `sweep_dir` that neither is a run (holds `record.json`) nor holds one; their contents are
+    not walked."""
+    sweep_dir, out_dir = Path(sweep_dir).resolve(), Path(out_dir).resolve()
+    found = []
+    for top, dirs, files in os.walk(sweep_dir):
+        here = Path(top)
+        if here != sweep_dir and "record.json" in files:
+            dirs[:] = []  # a run: its own files
+            continue
+        for name in sorted(dirs):
+            path = here / name
+            has_runs = any(path.rglob("record.json")) if name not in KNOWN_DIRECTORIES else False
+            if has_runs and name != "invalid":
+                continue
+            dirs.remove(name)
+            rel = path.relative_to(sweep_dir).as_posix()
+            if path == out_dir:
+                found.append((rel, "these figures"))
+            elif name in KNOWN_DIRECTORIES:
+                found.append((rel, KNOWN_DIRECTORIES[name]))
+            elif (path / "checkpoint.ckpt").exists():
+                found.append((rel, "a checkpoint without a record: a job stopped before it "
+                                   "recorded; rerunning the sweep resumes it"))
+            elif (path / ".hydra").is_dir():
+                found.append((rel, "a job's directory without a record: it did not get to "
+                                   "record; rerunning the sweep runs it"))
+            else:
+                found.append((rel, "no record.json: not a run"))
+        dirs.sort()
+    return sorted(found)
+
+
+def not_runs_text(sweep_dir: Path, out_dir: Path) -> str:
+    """The report's last section: `not_runs`, one line each."""
+    lines = ["", "## Directories that are not runs", ""]
+    lines += [f"- `{rel}/`: {why}" for rel, why in not_runs(sweep_dir, out_dir)] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python experiments/make_figures.py",
                                      description="Paper figures and Table 1 of a recorded sweep.")
@@ -155,6 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = make_figures(args.sweep_dir, args.out)
     except FileNotFoundError as err:
         print(f"make_figures: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # read-only or full storage
+        where = err.filename or args.out or args.sweep_dir / "figures"
+        print(f"make_figures: error: cannot write {where}: [Errno {err.errno}] "
+              f"{err.strerror or err}", file=sys.stderr)
         return 1
     print(f"[figures] {len(paths)} files -> {paths[-1].parent}")
     return 0

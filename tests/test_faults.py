@@ -22,13 +22,13 @@ from conftest import ROOT, compose_config, run_cli
 from rnnmem import wandb_logging
 from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
-from rnnmem.identity import BOOKKEEPING, identity_config, run_hash, wandb_run_id
-from rnnmem.preemption import CHECKPOINT_FILE, resumable_checkpoint
+from rnnmem.identity import BOOKKEEPING, identity_config, place_id, run_hash, wandb_run_id
+from rnnmem.preemption import CHECKPOINT_FILE, STOP, resumable_checkpoint
 from rnnmem.record import CorruptRecord, read_record
 from rnnmem.results import load_sweep
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import AddingTask, heldout_set
-from rnnmem.train import STOP, train_one
+from rnnmem.train import train_one
 
 # A run long enough (a few seconds of training) to be stopped half-way; checkpoints every 0.6 s
 # so that the test can see training under way. The interval is bookkeeping: not in the hash.
@@ -106,7 +106,8 @@ def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(tmp_path,
     starts = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(starts) == 2, "two starts of the run..."
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
-    assert ids == {wandb_run_id(final["config_hash"], None)}, "...one W&B run"
+    assert ids == {final["wandb_run_id"]}, "...one W&B run"
+    assert final["wandb_run_id"] == wandb_run_id(final["config_hash"], None, place_id(tmp_path))
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ def test_hash_ignores_bookkeeping_and_sees_every_other_key():
     same = compose_config("task.seq_len=6", "threads=3", "logger=none",
                           "trainer.progress_bar=false", "checkpoint.every_minutes=1",
                           "data.cache_dir=/elsewhere", "logger.group=g",
-                          "data.heldout_max_gb=1")
+                          "data.heldout_max_gb=1", "on_code_change=keep")
     assert run_hash(base) == run_hash(same)
     for change in ("model.hidden_size=16", "optim.lr=0.5", "model.init=orthogonal",
                    "trainer.max_steps=7", "probe.threshold=0.1", "seed=1"):
@@ -189,7 +190,9 @@ def test_hash_ignores_bookkeeping_and_sees_every_other_key():
     keys = identity_config(base)
     assert "logger" not in keys and "threads" not in keys and "cache_dir" not in keys["data"]
     assert "threads" in BOOKKEEPING
-    assert wandb_run_id(run_hash(base), "sweep-a") != wandb_run_id(run_hash(base), "sweep-b")
+    run_id = wandb_run_id
+    assert run_id(run_hash(base), "sweep-a", "p") != run_id(run_hash(base), "sweep-b", "p")
+    assert run_id(run_hash(base), "sweep", "p") != run_id(run_hash(base), "sweep", "q")
 
 
 @pytest.mark.slow
@@ -279,6 +282,13 @@ def test_run_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
     ("+optim.lrr=0.5", "unknown key optim.lrr; known keys of optim: grad_clip, lr, name"),
     # (1000 + 2000) sequences x 1e8 steps x 2 float32 inputs = 2.4e12 bytes
     ("task.seq_len=100000000", "need about 2.4e+03 GB, over data.heldout_max_gb=4.0"),
+    ("seed=-1", "seed=-1 must satisfy 0 <= seed < 4294967296"),
+    ("seed=4294967296", "seed=4294967296 must satisfy 0 <= seed < 4294967296"),
+    ("trainer.val_every_n_steps=2001",
+     "trainer.val_every_n_steps=2001 is larger than trainer.max_steps=2000: it would never run"),
+    ("probe.every_n_steps=2001",
+     "probe.every_n_steps=2001 is larger than trainer.max_steps=2000: it would never run"),
+    ("on_code_change=ask", "on_code_change='ask' is not one of: error, rerun, keep"),
 ])
 def test_bad_values_are_refused_in_one_line(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -359,7 +369,8 @@ def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs)
     # probe.npz of 4 LSTM probes x 300 steps (~80 KB) cannot fit; the record (~3 KB) can
     result = run_cli("logger=none", "task.seq_len=300", "model.hidden_size=8",
                      "data.val_size=32", "data.test_size=32", "trainer.max_steps=30",
-                     "trainer.val_every_n_steps=30", "probe.every_n_steps=10",
+                     "trainer.val_every_n_steps=30", "trainer.log_every_n_steps=10",
+                     "probe.every_n_steps=10",
                      "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

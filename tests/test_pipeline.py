@@ -40,7 +40,6 @@ class RecallFirstTask(MemoryTask):
     without memory predicts 1/2, MSE 1/4)."""
 
     name: ClassVar[str] = "recall_first"
-    generator_version: ClassVar[int] = 1
     input_size: ClassVar[int] = 1
     num_outputs: ClassVar[int] = 1
     per_step_output: ClassVar[bool] = False

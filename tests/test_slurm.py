@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, compose_config, run_cli
-from rnnmem.identity import wandb_run_id
+from rnnmem.identity import place_id, wandb_run_id
 from rnnmem.preemption import CHECKPOINT_FILE
 from rnnmem.record import read_record
 from rnnmem.train import train_one
@@ -119,5 +119,6 @@ def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path):
     starts = sorted((sweep_dir / "wandb").glob("offline-run-*"))
     assert len(starts) == 2, "two starts of one job..."
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
-    assert ids == {wandb_run_id(final["config_hash"], sweep_dir.name)}, "...one W&B run"
+    assert ids == {wandb_run_id(final["config_hash"], sweep_dir.name, place_id(sweep_dir))}, \
+        "...one W&B run"
     assert not (run_dir / CHECKPOINT_FILE).exists()

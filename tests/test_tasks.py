@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
+from torch import Tensor
 
 from rnnmem.tasks import (
     TASKS,
@@ -221,15 +222,24 @@ def test_heldout_val_and_test_differ_and_regenerate_identically(tmp_path: Path) 
         heldout_set(task, "train", 50, seed=0, cache_dir=tmp_path)
 
 
-def test_heldout_new_set_on_param_or_version_change(tmp_path: Path, monkeypatch) -> None:
+class HalvedAddingTask(AddingTask):
+    """The adding problem with values halved: another generator, in another source file."""
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x, y = super().sample(batch_size, generator)
+        return x * torch.tensor([0.5, 1.0]), y * 0.5
+
+
+def test_heldout_new_set_on_param_or_generator_change(tmp_path: Path) -> None:
     heldout_set(AddingTask(8), "val", 10, seed=0, cache_dir=tmp_path)
     heldout_set(AddingTask(9), "val", 10, seed=0, cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
     base = heldout_fingerprint(AddingTask(8), "val", 10, 0)
-    monkeypatch.setattr(AddingTask, "generator_version", AddingTask.generator_version + 1)
-    assert heldout_fingerprint(AddingTask(8), "val", 10, 0) != base
-    heldout_set(AddingTask(8), "val", 10, seed=0, cache_dir=tmp_path)
+    assert heldout_fingerprint(HalvedAddingTask(8), "val", 10, 0) != base
+    x, y = heldout_set(HalvedAddingTask(8), "val", 10, seed=0, cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 3
+    x8, y8 = heldout_set(AddingTask(8), "val", 10, seed=0, cache_dir=tmp_path)
+    assert torch.equal(y, y8 * 0.5), "the halved generator's own set, not the cached one"
     assert heldout_fingerprint(AddingTask(8), "val", 10, 1) != heldout_fingerprint(
         AddingTask(8), "val", 11, 0
     )

@@ -163,7 +163,8 @@ def test_lstm_learns_adding_well_below_baseline(tmp_path):
 
 @pytest.mark.slow
 def test_make_train_cli_leaves_a_loadable_record(tmp_path):
-    result = run_cli("task=adding", "task.seq_len=20", "trainer.max_steps=50", *TINY,
+    result = run_cli("task=adding", "task.seq_len=20", "trainer.max_steps=50",
+                     "trainer.val_every_n_steps=50", "probe.every_n_steps=50", *TINY,
                      f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     row = load_run(tmp_path)

@@ -108,9 +108,17 @@ def tasks_of(runs: pd.DataFrame) -> list[str]:
     return sorted({t for t in runs["task"] if isinstance(t, str)})
 
 
+def not_failed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose status is not `failed`: a failed run's values (a depth of 0, a length its
+    task refuses) never choose what a figure shows; the figures name it among the runs not
+    shown. Frames without a status (curves of finished runs) are returned whole."""
+    return runs[runs["status"] != "failed"] if "status" in runs else runs
+
+
 def variants(runs: pd.DataFrame) -> list[tuple[int, bool]]:
-    """The (depth, bidirectional) pairs of the grid, shallowest and unidirectional first."""
-    known = runs.dropna(subset=["depth", "bidirectional"])
+    """The (depth, bidirectional) pairs of the grid's runs that did not fail, shallowest and
+    unidirectional first."""
+    known = not_failed(runs).dropna(subset=["depth", "bidirectional"])
     pairs = zip(known["depth"], known["bidirectional"], strict=True)
     return sorted({(int(depth), bool(bidirectional)) for depth, bidirectional in pairs})
 
@@ -131,8 +139,8 @@ def variant_slug(depth: int, bidirectional: bool) -> str:
 
 
 def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:
-    """Each task's longest length T in the grid (recorded or not)."""
-    known = runs.dropna(subset=["task", "seq_len"])
+    """Each task's longest length T in the grid (recorded or missing, not failed)."""
+    known = not_failed(runs).dropna(subset=["task", "seq_len"])
     return {task: int(group["seq_len"].max()) for task, group in known.groupby("task", sort=True)}
 
 

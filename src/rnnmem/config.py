@@ -3,7 +3,7 @@
 The dataclasses below are the schema Hydra composes `conf/train.yaml` against: types are
 checked by OmegaConf when the config is composed, and the values by `validate`, before anything
 trains. A field's `metadata` states its rule: `choices` (allowed values), `min` (lower bound) or
-`inside` (an open interval (low, high)).
+`inside` (an open interval (low, high)) or `range` (a half-open interval [low, high)).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rnnmem.tasks import TASKS
 
@@ -150,10 +150,13 @@ class RunConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    seed: int = 0
+    seed: int = field(default=0, metadata={"range": (0, 2**32)})  # numpy's and torch's seeds
     threads: int | None = None
     jobs_per_gpu: int = at_least(4, 1)
     name: str = MISSING
+    # a record or checkpoint in the run's directory made by other code (`rnnmem.code_identity`):
+    # stop with one line (`error`), train again from scratch (`rerun`), or keep it (`keep`)
+    on_code_change: str = choice("error", ("error", "rerun", "keep"))
 
 
 def direction_label(bidirectional: bool) -> str:
@@ -170,7 +173,20 @@ def validate(cfg: DictConfig) -> None:
     such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
+    validate_schedules(cfg)
     validate_task_limits(cfg)
+
+
+def validate_schedules(cfg: DictConfig) -> None:
+    """Every schedule must fire at least once within `trainer.max_steps`: a validation or probe
+    interval beyond it would leave an empty validation curve or no gradient probe."""
+    schedules = ["trainer.val_every_n_steps", "trainer.log_every_n_steps"]
+    schedules += ["probe.every_n_steps"] if cfg.probe.enabled else []
+    for key in schedules:
+        value = OmegaConf.select(cfg, key)
+        if value > cfg.trainer.max_steps:
+            raise ConfigError(f"{key}={value} is larger than trainer.max_steps="
+                              f"{cfg.trainer.max_steps}: it would never run")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
@@ -189,7 +205,9 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
         if callable(allowed):
             allowed = allowed()
         above, interval = spec.metadata.get("above"), spec.metadata.get("inside")
-        if allowed is None and bound is None and above is None and interval is None:
+        span = spec.metadata.get("range")
+        if allowed is None and bound is None and above is None and interval is None \
+                and span is None:
             continue  # read only values with a rule: others may interpolate job-time values
         value = cfg.get(spec.name)
         if value is None and spec.metadata.get("nullable"):
@@ -204,6 +222,8 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
         if interval is not None and not interval[0] < value < interval[1]:
             raise ConfigError(f"{key}={value!r} must lie in the open interval "
                               f"({interval[0]:g}, {interval[1]:g})")
+        if span is not None and not span[0] <= value < span[1]:
+            raise ConfigError(f"{key}={value!r} must satisfy {span[0]} <= {key} < {span[1]}")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:

@@ -192,6 +192,20 @@ def trains_on_cuda(accelerator: str) -> bool:
     return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+
+
+def check_accelerator(accelerator: str) -> str | None:
+    """The one-line reason `accelerator` cannot train on this machine, or None: a GPU asked
+    for where torch sees none, or a name outside ACCELERATORS."""
+    if accelerator not in ACCELERATORS:
+        return f"trainer.accelerator={accelerator!r} is not one of: {', '.join(ACCELERATORS)}"
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        return (f"trainer.accelerator={accelerator} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); use trainer.accelerator=cpu or auto")
+    return None
+
+
 def cpu_bf16_refusal(cell: str, onednn_bf16: bool) -> str | None:
     """Why `bf16-mixed` cannot train `cell` on this CPU, or None: CPU autocast runs nn.LSTM
     through oneDNN's bf16 LSTM, which fails mid-training ("could not create a primitive

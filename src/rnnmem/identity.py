@@ -4,12 +4,12 @@
 
 BOOKKEEPING lists, in one place, the keys that change where or how a run is reported but not a
 number it computes: threads, where W&B and the held-out cache live, the progress bar, the
-checkpoint interval, the held-out memory budget, the readable name (itself a function of the
-config), how a sweep packs jobs onto GPUs (`jobs_per_gpu`; the launcher's settings are in
-Hydra's node), whether CUDA picks deterministic kernels (the same function, a fixed summation
-order) and Hydra's own node. The device kind (CPU or CUDA: they draw different batches from one
-seed) is not in the hash: a checkpoint records it and resumes only on its own kind
-(`rnnmem.train.fit_and_test` refuses another, in one line).
+checkpoint interval, the held-out memory budget, what to do with records of other code, the
+readable name (itself a function of the config), how a sweep packs jobs onto GPUs
+(`jobs_per_gpu`; the launcher's settings are in Hydra's node), whether CUDA picks deterministic
+kernels (the same function, a fixed summation order) and Hydra's own node. The device kind (CPU
+or CUDA: they draw different batches from one seed) is not in the hash: a checkpoint records it
+and resumes only on its own kind (`rnnmem.train.fit_and_test` refuses another, in one line).
 Two configs with the same hash train the same network on the same data; any other change
 (steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
 `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +30,7 @@ BOOKKEEPING = (
     "hydra",
     "name",
     "threads",
+    "on_code_change",
     "logger",
     "checkpoint",
     "data.cache_dir",
@@ -35,6 +39,7 @@ BOOKKEEPING = (
     "trainer.deterministic",
     "jobs_per_gpu",
 )
+PLACE_FILE = ".place_id"  # the random id of a sweep or run directory (`place_id`)
 SHORT_HASH = 8  # hex digits of the hash in a run directory's name
 
 
@@ -66,11 +71,30 @@ def short_hash(_root_: DictConfig) -> str:
     return run_hash(_root_)[:SHORT_HASH]
 
 
-def wandb_run_id(full_hash: str, group: str | None) -> str:
-    """The W&B run id of a run: its hash, salted with the W&B group (the sweep), so that a
-    restart of the same run continues the same W&B run and the same config in another sweep is
-    another W&B run. 24 hex digits: within W&B's id alphabet and length."""
-    return hashlib.sha256(f"{group or ''}/{full_hash}".encode()).hexdigest()[:24]
+def place_id(directory: Path) -> str:
+    """A random id written once into `directory` (PLACE_FILE) and read back ever after: two
+    sweep (or run) directories differ in it even where their names are the same, and a resumed
+    run finds its own. The first of concurrent writers wins (a hard link is atomic)."""
+    path = Path(directory) / PLACE_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{PLACE_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_hex(8))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def wandb_run_id(full_hash: str, group: str | None, place: str) -> str:
+    """The W&B run id of a run: its hash, salted with the W&B group and with the `place_id` of
+    its sweep directory (of its run directory outside a sweep), so that a restart of the same
+    run continues the same W&B run while the same config in another sweep, or in a sweep of
+    the same name elsewhere, is another W&B run. 24 hex digits: W&B's id alphabet and length."""
+    return hashlib.sha256(f"{place}/{group or ''}/{full_hash}".encode()).hexdigest()[:24]
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -231,8 +231,8 @@ def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
 def check_devices(cfg: DictConfig) -> int:
     """Optimiser steps per batch, after checking that the schedules and the precision can run
     here; raises ConfigError with a one-line reason otherwise."""
-    refusal = devices.check_precision(cfg.trainer.precision, cfg.trainer.accelerator,
-                                      cfg.model.cell)
+    refusal = devices.check_accelerator(cfg.trainer.accelerator) or devices.check_precision(
+        cfg.trainer.precision, cfg.trainer.accelerator, cfg.model.cell)
     if refusal is not None:
         raise ConfigError(refusal)
     try:

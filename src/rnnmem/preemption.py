@@ -36,6 +36,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 log = logging.getLogger("rnnmem")
 CHECKPOINT_FILE = "checkpoint.ckpt"
 DEVICE_TYPE_KEY = "rnnmem_device_type"  # in the checkpoint: the device kind it was written on
+STAMP_KEY = "rnnmem"  # the checkpoint's stamp: config hash and code (`rnnmem.rundir`)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -46,10 +47,15 @@ class StopSignals:
     again (Lightning registers its own SIGTERM handler when `fit` starts) keeps the first
     previous handler. A second SIGINT raises KeyboardInterrupt: a user who presses Ctrl-C twice
     does not want to wait for the step to end.
+
+    In a local sweep's worker process (`worker`, set by `rnnmem.launcher`) the handlers stay
+    installed between jobs (`restore` keeps them): the first stop signal also skips the worker's
+    later jobs, and any later one ends the process at once (exit 128 + signal).
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.worker = False
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -59,6 +65,8 @@ class StopSignals:
                 self._previous.setdefault(signum, current)
 
     def restore(self) -> None:
+        if self.worker:
+            return
         for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
@@ -68,6 +76,8 @@ class StopSignals:
             self.received = signum
             log.warning("received %s: checkpointing at the end of this step, then stopping",
                         signal.Signals(signum).name)
+        elif self.worker:
+            os._exit(128 + signum)
         elif signum == signal.SIGINT:
             raise KeyboardInterrupt
 
@@ -83,6 +93,9 @@ class StopSignals:
         self.restore()
         if callable(previous) and previous is not signal.default_int_handler:
             previous(self.received, None)
+
+
+STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
 
 
 class Checkpointer(pl.Callback):
@@ -102,13 +115,18 @@ class Checkpointer(pl.Callback):
     of this step) is then part of the checkpoint."""
 
     def __init__(self, path: Path, every_seconds: float, signals: StopSignals,
-                 validate_every_n_steps: int) -> None:
+                 validate_every_n_steps: int, stamp: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
+        self.stamp = stamp or {}
         self.every_seconds = every_seconds
         self.signals = signals
         self.validate_every_n_steps = validate_every_n_steps
         self.stopped_at: int | None = None
         self._last = time.monotonic()
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        checkpoint[STAMP_KEY] = self.stamp
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.signals.install()  # after Lightning's own SIGTERM handler: ours decides
@@ -180,6 +198,19 @@ def device_refusal(resume: Resume, device: torch.device) -> str | None:
     return (f"{resume.path} was written on {resume.device_type} and this run trains on "
             f"{device.type}: a run resumes only on the device kind it started on (run it on "
             f"{resume.device_type}, or delete the checkpoint to start over)")
+
+
+def checkpoint_stamp(path: Path) -> dict[str, Any] | None:
+    """The stamp `Checkpointer` wrote into the checkpoint at `path` ({} for a checkpoint of
+    a version without stamps); None where there is none, or none that loads."""
+    if not Path(path).exists():
+        return None
+    import torch
+
+    try:
+        return dict(torch.load(path, map_location="cpu", weights_only=False).get(STAMP_KEY, {}))
+    except Exception:  # unreadable: resumable_checkpoint sets it aside
+        return None
 
 
 def _skip_validation_on_stop(trainer: pl.Trainer) -> None:

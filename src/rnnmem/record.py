@@ -80,14 +80,6 @@ def read_probe_arrays(run_dir: Path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def is_complete(run_dir: Path) -> bool:
-    """True if the run left a record saying finished or diverged (a sweep skips it)."""
-    try:
-        return read_record(run_dir)["status"] in COMPLETE
-    except (FileNotFoundError, CorruptRecord):
-        return False
-
-
 @functools.cache
 def git_commit() -> str | None:
     """The commit of the checkout this package runs from (with `+dirty` if modified); asked

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem import wandb_logging
+from rnnmem import launcher, wandb_logging
+from rnnmem.code_identity import code_identity, describe, other_code
 from rnnmem.config import ConfigError, direction_label, validate
-from rnnmem.identity import config_differences, identity_config
+from rnnmem.identity import config_differences, identity_config, place_id
 from rnnmem.module import check_devices
-from rnnmem.record import RECORD_FILE
+from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
+from rnnmem.record import COMPLETE, RECORD_FILE, CorruptRecord, read_record, write_record
 from rnnmem.results import find_runs, load_sweep, readable_records
 from rnnmem.runlock import LOCK_FILE, RunLock
 from rnnmem.tables import markdown_table
@@ -74,18 +79,68 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame[list(SUMMARY_COLUMNS)]
 
 
-def planned_runs(config: DictConfig) -> list[tuple[str, dict[str, Any]]]:
-    """(run directory relative to the sweep, identity config) of every job of the multirun,
-    each composed as the launcher composes it."""
+@dataclass(frozen=True)
+class Planned:
+    """One job of the multirun: its run directory relative to the sweep and identity config,
+    or, for a job whose values do not compose, `invalid/<its swept values>`, those values and
+    the one-line error."""
+
+    rel_dir: str
+    identity: dict[str, Any] | None
+    overrides: tuple[str, ...]
+    error: str | None = None
+
+
+def one_line(err: Exception) -> str:
+    """A composition error in one line: its first line, and the options Hydra lists."""
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    if err.__cause__ is not None:  # Hydra's "Error merging override": the value's own error
+        line += ": " + str(err.__cause__).strip().splitlines()[0]
+    options = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)+)", text)
+    if options:
+        names = ", ".join(name.strip() for name in options.group(2).split("\n") if name.strip())
+        line += f"; options of {options.group(1)}: {names}"
+    return line
+
+
+def planned_runs(config: DictConfig) -> list[Planned]:
+    """Every job of the multirun, each composed as the launcher composes it."""
     loader = GlobalHydra.instance().config_loader()
+    jobs = grid_jobs(config)
     planned = []
-    for overrides in grid_jobs(config):
-        job = loader.load_sweep_config(config, list(overrides))
-        planned.append((str(OmegaConf.select(job, "hydra.sweep.subdir")), identity_config(job)))
+    for overrides in jobs:
+        swept = [o for o in overrides if not all(o in other for other in jobs)] or overrides
+        try:
+            job = loader.load_sweep_config(config, list(overrides))
+            planned.append(Planned(str(OmegaConf.select(job, "hydra.sweep.subdir")),
+                                   identity_config(job), tuple(overrides)))
+        except Exception as err:  # this job's values: it fails alone (rnnmem.launcher)
+            slug = ",".join(swept).replace("/", "_") or "job"
+            planned.append(Planned(f"invalid/{slug}", None, tuple(swept), one_line(err)))
     return planned
 
 
-def config_changes(sweep_dir: Path, planned: list[tuple[str, dict[str, Any]]]) -> Counter:
+def code_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
+    """For the planned jobs whose directory holds a finished or diverged record, or else a
+    checkpoint, made by other code (`rnnmem.code_identity`): {that code, described: jobs}."""
+    changes: Counter = Counter()
+    for job in planned:
+        if job.identity is None:
+            continue
+        run_dir = sweep_dir / job.rel_dir
+        try:
+            record = read_record(run_dir)
+        except (FileNotFoundError, CorruptRecord):
+            record = None
+        held = (record if record is not None and record["status"] in COMPLETE
+                else checkpoint_stamp(run_dir / CHECKPOINT_FILE))
+        if held is not None and other_code(held):
+            changes[describe(held)] += 1
+    return changes
+
+
+def config_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
     """For the planned jobs without a record of their own, the keys in which they differ from
     the closest existing record of the same readable name: {tuple of keys: number of jobs}."""
     existing: dict[str, list[dict[str, Any]]] = {}
@@ -94,8 +149,9 @@ def config_changes(sweep_dir: Path, planned: list[tuple[str, dict[str, Any]]]) -
             key = f"{run_dir.parent.name}/{record.get('name')}"
             existing.setdefault(key, []).append(identity_config(OmegaConf.create(record["config"])))
     changes: Counter = Counter()
-    for rel_dir, identity in planned:
-        if (sweep_dir / rel_dir / RECORD_FILE).exists():
+    for job in planned:
+        rel_dir, identity = job.rel_dir, job.identity
+        if identity is None or (sweep_dir / rel_dir / RECORD_FILE).exists():
             continue
         task_dir, dir_name = Path(rel_dir).parent.name, Path(rel_dir).name
         name = dir_name.rsplit("-", 1)[0]
@@ -104,6 +160,27 @@ def config_changes(sweep_dir: Path, planned: list[tuple[str, dict[str, Any]]]) -
             diffs = min((config_differences(old, identity) for old in others), key=len)
             changes[tuple(diffs)] += 1
     return changes
+
+
+def start_sweep_dir(sweep_dir: Path, planned: list[Planned]) -> None:
+    """Create the sweep directory with its `place_id` (the W&B ids' salt), SWEEP_FILE, and a
+    `failed` record for every job whose values do not compose; OSError where it cannot."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    place_id(sweep_dir)
+    for job in planned:
+        if job.error is not None:
+            write_record(sweep_dir / job.rel_dir, {
+                "status": "failed", "solved": False, "error": job.error,
+                "name": " ".join(job.overrides), "overrides": list(job.overrides)})
+    state = {"total": len(planned), "started": time.time(),
+             "runs": [job.rel_dir for job in planned]}
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(state))
+
+
+def storage_error(err: OSError) -> str:
+    """'[Errno 30] Read-only file system: <path>': the error and the path it names."""
+    where = f": {err.filename}" if err.filename else ""
+    return f"[Errno {err.errno}] {err.strerror or err}{where}"
 
 
 def locked_elsewhere(run_dir: Path) -> bool:
@@ -148,12 +225,26 @@ class SweepMonitor(Callback):
             if note:
                 print(f"[sweep] {note}", flush=True)
         sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         planned = planned_runs(config)
-        runs = [rel_dir for rel_dir, _ in planned]
-        state = {"total": len(planned), "started": time.time(), "runs": runs}
-        (sweep_dir / SWEEP_FILE).write_text(json.dumps(state))
+        changed = code_changes(sweep_dir, planned)
+        for code, jobs in sorted(changed.items()):
+            print(f"[sweep] {jobs} jobs hold records or checkpoints made by other code "
+                  f"({code}; now {describe(code_identity())})", flush=True)
+        if changed and config.on_code_change == "error":
+            print("rnnmem: error: records or checkpoints of other code in the sweep (above); set "
+                  "on_code_change=rerun to train them again or on_code_change=keep to keep them",
+                  file=sys.stderr, flush=True)
+            sys.exit(2)
+        try:
+            start_sweep_dir(sweep_dir, planned)
+        except OSError as err:
+            print(f"rnnmem: error: cannot write the sweep directory {sweep_dir}: "
+                  f"{storage_error(err)}", file=sys.stderr, flush=True)
+            sys.exit(1)
         print(f"[sweep] {len(planned)} jobs -> {sweep_dir}", flush=True)
+        for job in planned:
+            if job.error is not None:
+                print(f"[sweep] job {' '.join(job.overrides)} fails: {job.error}", flush=True)
         for keys, jobs in sorted(config_changes(sweep_dir, planned).items()):
             print(f"[sweep] {jobs} jobs differ from existing records in {', '.join(keys)}: "
                   "new runs", flush=True)
@@ -206,7 +297,11 @@ class SweepMonitor(Callback):
             print(f"[sweep] {others} records of other configs kept in {sweep_dir}", flush=True)
         if os.environ.get(wandb_logging.FALLBACK_ENV):
             print(f"[sweep] {os.environ[wandb_logging.FALLBACK_ENV]}", flush=True)
+        for run in failed.itertuples():
+            print(f"[sweep] failed: {run.run_dir}: {run.error}", file=sys.stderr, flush=True)
+        if launcher.STOP.received is not None:
+            print(f"[sweep] stopped by {signal.Signals(launcher.STOP.received).name}; rerun the "
+                  "same command to resume", flush=True)
+            sys.exit(128 + launcher.STOP.received)
         if len(failed) or preempted or missing > 0:
-            for run in failed.itertuples():
-                print(f"[sweep] failed: {run.run_dir}: {run.error}", file=sys.stderr, flush=True)
             sys.exit(1)

@@ -6,8 +6,9 @@ in the run directory, which the config's hash names (`rnnmem.identity`). A run t
 diverges is recorded as such; inside a sweep it never raises, so the other jobs go on. A run
 stopped by a signal checkpoints, records `preempted` and exits non-zero (`rnnmem.preemption`);
 the same command resumes it. A run directory that already holds a finished or diverged record
-is skipped, and one that another process is training (`rnnmem.runlock`) too, which is what makes
-sweeps resumable and safe to start twice.
+of the same config and code is skipped, and one that another process is training
+(`rnnmem.runlock`) too, which is what makes sweeps resumable and safe to start twice; a record or
+checkpoint of another config or other code is never mixed in (`rnnmem.rundir`).
 """
 
 from __future__ import annotations
@@ -33,30 +34,24 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import rnnmem
-from rnnmem import devices, wandb_logging
+from rnnmem import devices, preemption, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
+from rnnmem.code_identity import code_identity
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
 from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
-from rnnmem.identity import run_hash, short_hash, wandb_run_id
+from rnnmem.identity import identity_config, place_id, run_hash, short_hash, wandb_run_id
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import (
     CHECKPOINT_FILE,
     Checkpointer,
-    StopSignals,
     device_refusal,
     resumable_checkpoint,
 )
 from rnnmem.probe import ProbeResult
-from rnnmem.record import (
-    PROBE_FILE,
-    RECORD_FILE,
-    git_commit,
-    is_complete,
-    write_probe_arrays,
-    write_record,
-)
+from rnnmem.record import PROBE_FILE, RECORD_FILE, write_probe_arrays, write_record
+from rnnmem.rundir import CodeChanged, RunDirConflict, verdict
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
@@ -102,11 +97,9 @@ def weights_digest(net: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-STOP = StopSignals()  # one per process: a stop signal also skips a sweep worker's later jobs
-
-
 def train_one(
-    cfg: DictConfig, run_dir: Path, n_jobs: int | None = None, gpu_index: int | None = None
+    cfg: DictConfig, run_dir: Path, n_jobs: int | None = None, gpu_index: int | None = None,
+    place: str | None = None,
 ) -> dict[str, Any]:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
@@ -114,10 +107,11 @@ def train_one(
     record is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
     `preempted` with the step of the checkpoint the next attempt resumes from. W&B gets the same
     numbers, in the one W&B run that the config's hash names. `gpu_index` is the CUDA device a
-    sweep placed the job on (`rnnmem.devices.Placement`).
+    sweep placed the job on (`rnnmem.devices.Placement`); `place` salts the W&B run id (the
+    sweep directory's `place_id`; default: the run directory's).
     """
     started, started_at = time.perf_counter(), time.time()
-    STOP.install()
+    preemption.STOP.install()
     logging.raiseExceptions = False  # a full disk under the log file: no traceback per line
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,11 +128,14 @@ def train_one(
         "config_hash": config_hash,
         "baseline": task.baseline,
         "version": rnnmem.__version__,
-        "git_commit": git_commit(),
+        **code_identity(),
         "torch_threads": torch.get_num_threads(),
         "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
     }
+    if cfg.logger.name == "wandb":
+        record["wandb_run_id"] = wandb_run_id(config_hash, cfg.logger.group,
+                                              place or place_id(run_dir))
     if os.environ.get(wandb_logging.FALLBACK_ENV) and cfg.logger.name == "wandb":
         record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
     logger = None
@@ -150,7 +147,7 @@ def train_one(
             logger = wandb_logging.make_logger(
                 Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
                 cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
-                wandb_run_id(config_hash, cfg.logger.group),
+                record["wandb_run_id"],
             )
         val, test = (
             heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
@@ -169,8 +166,8 @@ def train_one(
         log.error("run %s failed: %s", cfg.name, record["error"])
     record["curves"] = {"train": curves.train, "val": curves.val}
     write_outcome(cfg, run_dir, record, probe, logger, started)
-    if STOP.received is None:
-        STOP.restore()
+    if preemption.STOP.received is None:
+        preemption.STOP.restore()
     if interrupted:
         raise KeyboardInterrupt
     return record
@@ -201,7 +198,7 @@ def write_outcome(
             wandb_logging.finish(logger, record, arrays)
         except Exception as err:
             message = f"finishing the W&B run failed: {type(err).__name__}: {err}"
-            if STOP.received is None:
+            if preemption.STOP.received is None:
                 fail(record, message)  # a full disk: W&B's files are incomplete
             else:  # the stop signal reached W&B's service process too; the numbers are local
                 record["wandb_error"] = message
@@ -259,8 +256,9 @@ def fit_and_test(
     )
     clock = TrainingClock()
     checkpointer = Checkpointer(
-        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, STOP,
-        cfg.trainer.val_every_n_steps)
+        run_dir / CHECKPOINT_FILE, cfg.checkpoint.every_minutes * 60, preemption.STOP,
+        cfg.trainer.val_every_n_steps,
+        {"config_hash": run_hash(cfg), "config": identity_config(cfg), **code_identity()})
     # the clock comes after the probe (at batch start), which is not training time; the
     # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
     callbacks = [curves, *([probe] if probe is not None else []), clock, checkpointer]
@@ -302,8 +300,8 @@ def fit_and_test(
         return {"status": "failed", "error": "interrupted", "interrupted": True, **resumed}
     if checkpointer.stopped_at is not None:
         return {"status": "preempted", "train_steps": checkpointer.stopped_at,
-                "signal": STOP.name, "checkpoint": CHECKPOINT_FILE, "interrupted": False,
-                **resumed}
+                "signal": preemption.STOP.name, "checkpoint": CHECKPOINT_FILE,
+                "interrupted": False, **resumed}
     trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
@@ -363,7 +361,9 @@ def main(cfg: DictConfig) -> None:
         if not in_sweep:
             print(f"rnnmem: error: {err}", file=sys.stderr)
             sys.exit(2)
+        log.error("run %s failed: %s", cfg.name, err)
         write_record(run_dir, {"status": "failed", "solved": False, "error": str(err),
+                               "name": cfg.name, "config_hash": run_hash(cfg),
                                "config": OmegaConf.to_container(cfg, resolve=True)})
         return
     lock = RunLock(run_dir)
@@ -371,22 +371,31 @@ def main(cfg: DictConfig) -> None:
         log.info("skipping %s: another process is training %s", cfg.name, run_dir)
         return
     try:
-        if is_complete(run_dir):
-            log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
+        try:
+            held = verdict(run_dir, run_hash(cfg), identity_config(cfg), cfg.on_code_change)
+        except (RunDirConflict, CodeChanged) as err:
+            if not in_sweep:
+                print(f"rnnmem: error: {err}", file=sys.stderr)
+                sys.exit(2)
+            log.error("not running %s: %s", cfg.name, err)
             return
-        if STOP.received is not None:
-            log.info("skipping %s: this process received %s", cfg.name, STOP.name)
+        if held.skip:
+            log.info("skipping %s: %s", cfg.name, held.reason)
+            return
+        if preemption.STOP.received is not None:
+            log.info("skipping %s: this process received %s", cfg.name, preemption.STOP.name)
             return
         n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
-        record = train_one(cfg, run_dir, n_jobs, gpu_index)
+        place = place_id(Path(hydra_cfg.sweep.dir)) if in_sweep else None
+        record = train_one(cfg, run_dir, n_jobs, gpu_index, place)
     finally:
         lock.release()
     one_job_per_process = not in_sweep or "submitit" in str(hydra_cfg.launcher.get("_target_"))
     if record["status"] == "preempted" and one_job_per_process:
         log.info("preempted at step %d by %s; rerun the same command to resume from %s",
-                 record["train_steps"], STOP.name, run_dir / CHECKPOINT_FILE)
-        signum = STOP.received
-        STOP.chain_previous()  # submitit's handler: requeue the job
+                 record["train_steps"], preemption.STOP.name, run_dir / CHECKPOINT_FILE)
+        signum = preemption.STOP.received
+        preemption.STOP.chain_previous()  # submitit's handler: requeue the job
         sys.exit(128 + signum)
     if record["status"] == "failed" and not in_sweep:
         print(f"rnnmem: error: run {cfg.name} failed: {record['error']}", file=sys.stderr)

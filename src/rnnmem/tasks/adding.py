@@ -24,7 +24,6 @@ class AddingTask(MemoryTask):
     """Sum the two marked values of a length-T sequence; one scalar output per sequence."""
 
     name: ClassVar[str] = "adding"
-    generator_version: ClassVar[int] = 1
     input_size: ClassVar[int] = 2
     num_outputs: ClassVar[int] = 1
     per_step_output: ClassVar[bool] = False

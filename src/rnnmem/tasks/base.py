@@ -31,7 +31,6 @@ class MemoryTask(ABC):
     """
 
     name: ClassVar[str]
-    generator_version: ClassVar[int]  # bump on any change to `sample`: it keys the held-out cache
     input_size: ClassVar[int]
     num_outputs: ClassVar[int]
     per_step_output: ClassVar[bool]

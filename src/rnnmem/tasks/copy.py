@@ -36,7 +36,6 @@ class CopyTask(MemoryTask):
     """Recall 10 symbols after a delay of T blanks; one 10-way output per step."""
 
     name: ClassVar[str] = "copy"
-    generator_version: ClassVar[int] = 1
     input_size: ClassVar[int] = NUM_CLASSES
     num_outputs: ClassVar[int] = NUM_CLASSES
     per_step_output: ClassVar[bool] = True

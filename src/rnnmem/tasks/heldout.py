@@ -1,8 +1,9 @@
 """Held-out validation and test sets, generated once and cached on disk.
 
 A set is keyed by its fingerprint, sha256 of the sorted JSON of `{params: task.params(),
-generator_version, split, size, seed, storage_version}`, so changing any parameter or
-the generator gives a new set and the same ones reuse the cached one. Sets are generated on the
+generator: generator_digest(the task's class), split, size, seed, storage_version}`, so
+changing any parameter or any line of the generator's source gives a new set and the same ones
+reuse the cached one (`rnnmem.code_identity`). Sets are generated on the
 CPU (the same numbers on every machine) from a generator seeded by (seed, split), so "val" and
 "test" never share sequences by construction of the seed.
 
@@ -29,6 +30,7 @@ import torch
 from datasets import Array2D, Dataset, Features, List, Value, load_from_disk
 from torch import Tensor
 
+from rnnmem.code_identity import generator_digest
 from rnnmem.tasks.base import MemoryTask
 
 log = logging.getLogger("rnnmem")
@@ -41,7 +43,7 @@ def heldout_fingerprint(task: MemoryTask, split: str, size: int, seed: int) -> s
     """sha256 hex digest of everything that defines the held-out set."""
     key = {
         "params": task.params(),
-        "generator_version": task.generator_version,
+        "generator": generator_digest(type(task)),
         "split": split,
         "size": size,
         "seed": seed,
