@@ -17,8 +17,6 @@ from omegaconf import MISSING, DictConfig
 
 from rnnmem.tasks import TASKS
 
-CELL_NAMES = ("rnn", "lstm", "gru")
-
 
 def choice(default: str, allowed: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Any:
     """A field whose value must be one of `allowed` (or of what `allowed()` returns when it is
@@ -29,6 +27,13 @@ def choice(default: str, allowed: tuple[str, ...] | Callable[[], tuple[str, ...]
 def registered_tasks() -> tuple[str, ...]:
     """The task names of the registry `rnnmem.tasks.TASKS`, as they are now."""
     return tuple(TASKS)
+
+
+def registered_cells() -> tuple[str, ...]:
+    """The cell names of the registry `rnnmem.models.CELLS`, as they are now."""
+    from rnnmem.models import CELLS
+
+    return tuple(CELLS)
 
 
 def at_least(default: Any, bound: float) -> Any:
@@ -51,7 +56,7 @@ class TaskConfig:
 class ModelConfig:
     """A stack of `depth` recurrent layers, uni- or bidirectional, and a linear readout."""
 
-    cell: str = choice("lstm", CELL_NAMES)
+    cell: str = choice("lstm", registered_cells)
     depth: int = at_least(1, 1)
     bidirectional: bool = False
     merge: str = choice("concat", ("concat", "sum"))

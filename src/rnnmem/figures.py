@@ -52,11 +52,14 @@ from rnnmem.analysis import (  # noqa: E402
     variants,
     why_empty,
 )
+from rnnmem.models import CELLS  # noqa: E402
 from rnnmem.probe import DIRECTIONS  # noqa: E402
 from rnnmem.run_images import STYLE, grad_heatmap  # noqa: E402
 from rnnmem.tasks import make_task  # noqa: E402
 
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
+# registered cells beyond those three, in registry order (tab10, its grey left for the unknown)
+SPARE_COLOURS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 OTHER_COLOUR = "#7f7f7f"
 STAGES = (("init", "at initialisation"), ("trained", "after training"))
 # The gate that decides how much of the previous state survives a step (1 = keep it all).
@@ -104,7 +107,14 @@ def close(fig: Figure) -> None:
 
 
 def cell_colour(cell: str) -> str:
-    return CELL_COLOURS.get(cell, OTHER_COLOUR)
+    """The paper's three cells keep their colours; other registered cells take the spare ones
+    in registry order; an unregistered name is grey."""
+    if cell in CELL_COLOURS:
+        return CELL_COLOURS[cell]
+    others = [name for name in CELLS if name not in CELL_COLOURS]
+    if cell in others and others.index(cell) < len(SPARE_COLOURS):
+        return SPARE_COLOURS[others.index(cell)]
+    return OTHER_COLOUR
 
 
 # --- Drawing helpers ---------------------------------------------------------------------------
