@@ -61,6 +61,8 @@ class ModelConfig:
     bidirectional: bool = False
     merge: str = choice("concat", ("concat", "sum"))
     hidden_size: int = at_least(128, 1)
+    # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
+    param_budget: int | None = positive_or_null(None)
     init: str = choice("default", ("default", "orthogonal"))
     forget_bias: float | None = None
 
@@ -72,6 +74,13 @@ class OptimConfig:
     name: str = choice("adam", ("adam", "rmsprop"))
     lr: float = field(default=1e-3, metadata={"above": 0.0})
     grad_clip: float | None = positive_or_null(1.0)
+    # per-cell learning rates (e.g. from `hparams_search=lr`); a cell not named trains at `lr`
+    lr_by_cell: Any = None  # {cell: lr}; untyped, so that the CLI can set the whole mapping
+
+
+def learning_rate(optim: Any, cell: str) -> float:
+    """The lr a `cell` trains at: `optim.lr_by_cell[cell]` where given, else `optim.lr`."""
+    return float((optim.lr_by_cell or {}).get(cell, optim.lr))
 
 
 @dataclass
@@ -173,7 +182,18 @@ def validate(cfg: DictConfig) -> None:
     such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
+    validate_lr_by_cell(cfg)
     validate_task_limits(cfg)
+
+
+def validate_lr_by_cell(cfg: DictConfig) -> None:
+    """Every key of `optim.lr_by_cell` a registered cell, every value > 0."""
+    for cell, lr in (cfg.optim.lr_by_cell or {}).items():
+        if cell not in registered_cells():
+            raise ConfigError(f"optim.lr_by_cell.{cell}: {cell!r} is not one of: "
+                              f"{', '.join(registered_cells())}")
+        if lr <= 0:
+            raise ConfigError(f"optim.lr_by_cell.{cell}={lr!r} must be > 0")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
@@ -210,7 +230,8 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:
-    """The task's own minimum length, and the held-out sets' estimated size against
+    """The task's own minimum length, a `model.param_budget` that some hidden size meets for
+    this task, and the held-out sets' estimated size against
     `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
     from rnnmem.tasks import TASKS, heldout_nbytes
 
@@ -219,6 +240,13 @@ def validate_task_limits(cfg: DictConfig) -> None:
         raise ConfigError(f"task.seq_len={cfg.task.seq_len!r} must be >= "
                           f"{task_class.min_seq_len} for task={cfg.task.name}")
     task = task_class(cfg.task.seq_len)
+    if cfg.model.param_budget is not None:
+        from rnnmem.budget import sizing
+
+        try:
+            sizing(cfg.model, task)
+        except ValueError as err:
+            raise ConfigError(f"{err} for task={cfg.task.name}") from None
     need = sum(heldout_nbytes(task, size) for size in (cfg.data.val_size, cfg.data.test_size))
     if need > cfg.data.heldout_max_gb * 1e9:
         raise ConfigError(

@@ -34,8 +34,15 @@ from torch import Tensor
 
 import rnnmem
 from rnnmem import devices, wandb_logging
+from rnnmem.budget import sizing
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
-from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.config import (
+    ConfigError,
+    direction_label,
+    learning_rate,
+    register_schemas,
+    validate,
+)
 from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
@@ -120,6 +127,8 @@ def train_one(
     config = OmegaConf.to_container(cfg, resolve=True)
     config_hash = run_hash(cfg)
     task = make_task(cfg.task.name, cfg.task.seq_len)
+    # what the model trains with: hidden size (param_budget may pick it), parameters, lr
+    trained_with = {**sizing(cfg.model, task), "lr": learning_rate(cfg.optim, cfg.model.cell)}
     record: dict[str, Any] = {
         "status": "failed",
         "solved": False,
@@ -132,6 +141,7 @@ def train_one(
         "torch_threads": torch.get_num_threads(),
         "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
+        **trained_with,
     }
     if os.environ.get(wandb_logging.FALLBACK_ENV) and cfg.logger.name == "wandb":
         record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
@@ -143,7 +153,7 @@ def train_one(
         if cfg.logger.name == "wandb":
             logger = wandb_logging.make_logger(
                 Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
-                cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
+                cfg.logger.entity, cfg.logger.group, cfg.task.name, {**config, **trained_with},
                 wandb_run_id(config_hash, cfg.logger.group),
             )
         val, test = (
@@ -242,12 +252,13 @@ def fit_and_test(
     k = check_devices(cfg)
     devices.set_tf32(cfg.trainer.tf32)
     net = RecurrentNet(
-        cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
+        cfg.model.cell, task.input_size, sizing(cfg.model, task)["hidden_size"], cfg.model.depth,
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
         cfg.model.init, cfg.model.forget_bias,
     )
     module = MemoryTaskModule(
-        task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
+        task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name,
+        learning_rate(cfg.optim, cfg.model.cell),
         cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
     )
     clock = TrainingClock()
