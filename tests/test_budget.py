@@ -5,8 +5,8 @@ one line before training, and a run records the count it trained with."""
 import itertools
 
 import pytest
-from conftest import compose_config
 
+from conftest import compose_config
 from rnnmem.budget import TOLERANCE, hidden_for_budget, n_params
 from rnnmem.config import ConfigError, validate
 from rnnmem.models import CELLS, RecurrentNet

@@ -104,6 +104,17 @@ def cell_label(cell: str) -> str:
     return CELL_LABELS.get(cell, cell)
 
 
+def param_counts(runs: pd.DataFrame, cell: str | None = None) -> str:
+    """The parameter counts (`n_params`) of `runs` (of one `cell`), '4.6K' or a range
+    '4.6K-5.9K'; '' where the records predate the count."""
+    rows = runs if cell is None else runs[runs["cell"] == cell]
+    counts = rows["n_params"].dropna() if "n_params" in rows else pd.Series(dtype=float)
+    if counts.empty:
+        return ""
+    low, high = (f"{value / 1e3:.3g}K" for value in (counts.min(), counts.max()))
+    return low if low == high else f"{low}-{high}"
+
+
 def tasks_of(runs: pd.DataFrame) -> list[str]:
     """The tasks of the rows, by name."""
     return sorted({t for t in runs["task"] if isinstance(t, str)})

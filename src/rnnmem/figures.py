@@ -41,6 +41,7 @@ from rnnmem.analysis import (  # noqa: E402
     log_band,
     metric_spec,
     ordered_cells,
+    param_counts,
     range_band,
     select,
     solved_by_majority,
@@ -196,8 +197,14 @@ def _legend_below(panel: Any, handles: Sequence[object], ncols: int = 4) -> None
                      frameon=False)
 
 
-def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2D]:
-    return [Line2D([], [], color=cell_colour(c), marker=marker, label=cell_label(c)) for c in cells]
+def _cell_handles(cells: Sequence[str], marker: str | None = None,
+                  runs: pd.DataFrame | None = None) -> list[Line2D]:
+    """One legend entry per cell; with `runs`, its parameter count too ('LSTM, 4.6K params')."""
+    def label(cell: str) -> str:
+        counts = param_counts(runs, cell) if runs is not None else ""
+        return f"{cell_label(cell)}, {counts} params" if counts else cell_label(cell)
+
+    return [Line2D([], [], color=cell_colour(c), marker=marker, label=label(c)) for c in cells]
 
 
 def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
@@ -336,7 +343,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         ax.set_ylabel(f"{spec.label} (held-out)")
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
-    handles: list[object] = _cell_handles(ordered_cells(runs["cell"]))
+    handles: list[object] = _cell_handles(ordered_cells(runs["cell"]), runs=runs)
     references = [metric_spec(t).baseline_label for t in tasks if metric_spec(t).baseline_label]
     handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in references]
     handles += [

@@ -46,6 +46,7 @@ from rnnmem.config import (
 from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import run_hash, short_hash, wandb_run_id
+from rnnmem.lr_search import objective_of
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import CHECKPOINT_FILE, Checkpointer, StopSignals, resumable_checkpoint
@@ -55,6 +56,7 @@ from rnnmem.record import (
     RECORD_FILE,
     git_commit,
     is_complete,
+    read_record,
     write_probe_arrays,
     write_record,
 )
@@ -338,7 +340,9 @@ def predict(module: MemoryTaskModule, x: Tensor) -> Tensor:
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Train one grid point; returns the search objective (`rnnmem.lr_search.objective_of`:
+    the last validation value of the task's metric, None unless the run finished)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -356,18 +360,18 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)
         write_record(run_dir, {"status": "failed", "solved": False, "error": str(err),
                                "config": OmegaConf.to_container(cfg, resolve=True)})
-        return
+        return None
     lock = RunLock(run_dir)
     if not lock.acquire():
         log.info("skipping %s: another process is training %s", cfg.name, run_dir)
-        return
+        return None
     try:
         if is_complete(run_dir):
             log.info("skipping %s: %s already holds a complete record", cfg.name, run_dir)
-            return
+            return objective_of(read_record(run_dir))
         if STOP.received is not None:
             log.info("skipping %s: this process received %s", cfg.name, STOP.name)
-            return
+            return None
         n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
         record = train_one(cfg, run_dir, n_jobs, gpu_index)
     finally:
@@ -382,6 +386,7 @@ def main(cfg: DictConfig) -> None:
     if record["status"] == "failed" and not in_sweep:
         print(f"rnnmem: error: run {cfg.name} failed: {record['error']}", file=sys.stderr)
         sys.exit(1)
+    return objective_of(record)
 
 
 if __name__ == "__main__":
