@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from conftest import compose_config
-from rnnmem.budget import TOLERANCE, hidden_for_budget, n_params
+from rnnmem.budget import TOLERANCE, hidden_for_budget, n_params, sizing
 from rnnmem.config import ConfigError, validate
 from rnnmem.models import CELLS, RecurrentNet
 from rnnmem.results import load_run
@@ -89,6 +89,7 @@ def test_run_records_n_params_hidden_size_and_lr(tmp_path):
     ("optim.lr_by_cell={elman: 0.1}", "optim.lr_by_cell.elman: 'elman' is not one of: rnn, "
                                        "lstm, gru, irnn, orth"),
     ("optim.lr_by_cell={gru: -1}", "optim.lr_by_cell.gru=-1 must be > 0"),
+    ("model.hidden_size_by_cell={orth: 0}", "model.hidden_size_by_cell.orth=0 must be > 0"),
 ])
 def test_bad_budget_or_lr_mapping_is_refused_in_one_line(override, expected):
     cfg = compose_config("task=copy", "model=lstm", "model.depth=3", "model.bidirectional=true",
@@ -96,3 +97,13 @@ def test_bad_budget_or_lr_mapping_is_refused_in_one_line(override, expected):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value) == expected
+
+
+@pytest.mark.parametrize("cell, hidden", [("orth", 64), ("gru", 32)])
+def test_hidden_size_by_cell_gives_a_named_cell_its_own_size(cell, hidden):
+    cfg = compose_config(f"model={cell}", "model.hidden_size=32",
+                         "model.hidden_size_by_cell={orth: 64}")
+    task = TASKS["copy"](5)
+    size = sizing(cfg.model, task)
+    assert size == {"hidden_size": hidden, "n_params": n_params(cell, 10, hidden, 1, False,
+                                                                  "concat", 10)}

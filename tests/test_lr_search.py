@@ -68,4 +68,6 @@ def test_objective_is_the_last_validation_value_of_the_task_metric():
 
 def test_combinations_expand_swept_overrides_like_hydra():
     assert combinations(["model.cell=rnn,orth", "task=copy"]) == [
-        ["model.cell=rnn", "task=copy"], ["model.cell=orth", "task=copy"]]
+        (["model.cell=rnn", "task=copy"], "model.cell=rnn"),
+        (["model.cell=orth", "task=copy"], "model.cell=orth")]
+    assert combinations(["task=copy"]) == [(["task=copy"], "default")]

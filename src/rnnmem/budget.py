@@ -57,10 +57,11 @@ def hidden_for_budget(budget: int, cell: str, input_size: int, depth: int, bidir
 
 
 def sizing(model: Any, task: Any) -> dict[str, int]:
-    """The hidden size a run trains with (`model.hidden_size`, or the one `model.param_budget`
-    picks for this cell and `task`) and its parameter count `n_params`."""
+    """The hidden size a run trains with (`model.param_budget`'s pick for this cell and `task`,
+    else `model.hidden_size_by_cell[cell]`, else `model.hidden_size`) and its parameter count
+    `n_params`."""
     shape = (task.input_size, model.depth, model.bidirectional, model.merge, task.num_outputs)
-    hidden = model.hidden_size
+    hidden = (model.get("hidden_size_by_cell") or {}).get(model.cell, model.hidden_size)
     if model.param_budget is not None:
         hidden = hidden_for_budget(model.param_budget, model.cell, *shape)
     count = n_params(model.cell, shape[0], hidden, *shape[1:])

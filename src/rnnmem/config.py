@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rnnmem.tasks import TASKS
 
@@ -61,6 +61,8 @@ class ModelConfig:
     bidirectional: bool = False
     merge: str = choice("concat", ("concat", "sum"))
     hidden_size: int = at_least(128, 1)
+    # {cell: size}: a cell named here has its own hidden size (e.g. a positive control)
+    hidden_size_by_cell: Any = None
     # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
     param_budget: int | None = positive_or_null(None)
     init: str = choice("default", ("default", "orthogonal"))
@@ -182,18 +184,19 @@ def validate(cfg: DictConfig) -> None:
     such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
-    validate_lr_by_cell(cfg)
+    validate_by_cell(cfg, "optim.lr_by_cell")
+    validate_by_cell(cfg, "model.hidden_size_by_cell")
     validate_task_limits(cfg)
 
 
-def validate_lr_by_cell(cfg: DictConfig) -> None:
-    """Every key of `optim.lr_by_cell` a registered cell, every value > 0."""
-    for cell, lr in (cfg.optim.lr_by_cell or {}).items():
+def validate_by_cell(cfg: DictConfig, key: str) -> None:
+    """Every key of the per-cell mapping `key` a registered cell, every value > 0."""
+    for cell, value in (OmegaConf.select(cfg, key) or {}).items():
         if cell not in registered_cells():
-            raise ConfigError(f"optim.lr_by_cell.{cell}: {cell!r} is not one of: "
+            raise ConfigError(f"{key}.{cell}: {cell!r} is not one of: "
                               f"{', '.join(registered_cells())}")
-        if lr <= 0:
-            raise ConfigError(f"optim.lr_by_cell.{cell}={lr!r} must be > 0")
+        if value <= 0:
+            raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:

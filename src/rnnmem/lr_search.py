@@ -28,14 +28,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from rnnmem.config import ConfigError, validate
+from rnnmem.module import check_devices
 from rnnmem.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -57,17 +61,33 @@ def objective_of(record: dict[str, Any]) -> float | None:
     return float(values[-1]) if values else None
 
 
-def combinations(arguments: list[str]) -> list[list[str]]:
-    """Every combination of the command line's overrides, sweeps (a,b,c) expanded, as Hydra's
-    basic sweeper expands them."""
-    choices = []
+def combinations(arguments: list[str]) -> list[tuple[list[str], str]]:
+    """Every combination of the command line's overrides, sweeps (a,b,c) expanded as Hydra's
+    basic sweeper expands them, with its study name: the swept overrides' values ('default'
+    where nothing is swept)."""
+    choices, swept = [], set()
     for override in OverridesParser.create().parse_overrides(arguments):
         key = override.get_key_element()
         if override.is_sweep_override():
+            swept.add(key)
             choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:
             choices.append([f"{key}={override.get_value_element_as_str()}"])
-    return [list(combo) for combo in itertools.product(*choices)]
+    return [(list(combo), " ".join(o for o in combo if o.split("=")[0] in swept) or "default")
+            for combo in itertools.product(*choices)]
+
+
+class SearchMonitor(Callback):
+    """The search's Hydra callback (instead of the sweep's `SweepMonitor`, whose summary is of
+    a grid known in advance): a bad value every trial shares stops it before any trial."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            validate(config)
+            check_devices(config)
+        except ConfigError as err:
+            print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
 
 
 class LrSearch:
@@ -95,17 +115,17 @@ class LrSearch:
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder first
         storage = f"sqlite:///{(sweep_dir / STORAGE_FILE).resolve()}"
-        results = [self._search(combo, storage) for combo in combinations(arguments)]
+        results = [self._search(combo, name, storage)
+                   for combo, name in combinations(arguments)]
         write_results(sweep_dir / RESULT_FILE, results)
         return results
 
-    def _search(self, combo: list[str], storage: str) -> dict[str, Any]:
+    def _search(self, combo: list[str], name: str, storage: str) -> dict[str, Any]:
         import optuna  # here, so that a training run does not import it for `objective_of`
 
         job = self.hydra_context.config_loader.load_sweep_config(self.config, combo)
         task = TASKS[job.task.name]
         direction = "maximize" if task.higher_is_better else "minimize"
-        name = " ".join(combo) or "default"
         study = optuna.create_study(
             study_name=name, storage=storage, direction=direction, load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=self.seed,
@@ -127,7 +147,7 @@ class LrSearch:
                 study.tell(trial, value)
         complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         best = study.best_trial if complete else None
-        return {"overrides": combo, "cell": str(job.model.cell), "task": str(job.task.name),
+        return {"study": name, "overrides": combo, "cell": str(job.model.cell), "task": str(job.task.name),
                 "metric": f"val_{task.metric}", "direction": direction,
                 "trials": len(complete), "best_lr": best.params["lr"] if best else None,
                 "best_value": best.value if best else None}
