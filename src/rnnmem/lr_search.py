@@ -9,8 +9,8 @@ normal run of `rnnmem.train` at lr = exp(u), u drawn by TPE in [ln lr_low, ln lr
 `optim.lr_by_cell` cleared so that the trial's lr is the one that trains. The objective is the
 run's last validation metric (`MemoryTask.metric`: copy recall accuracy, adding MSE), maximised
 or minimised as the task's `higher_is_better` says; `rnnmem.train.main` returns it to Hydra. A
-run that fails, diverges or is stopped is a failed trial (it does not count towards n_trials
-unless it failed or diverged).
+trial whose run fails or diverges is a failed trial and counts towards n_trials; a stop signal
+(SIGTERM, SIGUSR1/2) ends the search with its trial still running.
 
 The studies live in SQLite, `<sweep dir>/optuna.db` (the folder is made before the study is
 opened): a stopped search resumes with the same command and sweep directory. A trial that was
@@ -123,6 +123,8 @@ class LrSearch:
     def _search(self, combo: list[str], name: str, storage: str) -> dict[str, Any]:
         import optuna  # here, so that a training run does not import it for `objective_of`
 
+        from rnnmem.train import STOP  # a stop signal ends the search (rnnmem.train imports us)
+
         job = self.hydra_context.config_loader.load_sweep_config(self.config, combo)
         task = TASKS[job.task.name]
         direction = "maximize" if task.higher_is_better else "minimize"
@@ -140,6 +142,8 @@ class LrSearch:
             (ret,) = self.launcher.launch([overrides], initial_job_idx=self.job_idx)
             self.job_idx += 1
             value = ret._return_value if ret.status.name == "COMPLETED" else None
+            if STOP.received is not None:
+                break  # the trial stays running: the resumed search asks its lr again
             if value is None or not math.isfinite(value):
                 trial.set_user_attr(FAILED_RUN, True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -147,7 +151,8 @@ class LrSearch:
                 study.tell(trial, value)
         complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         best = study.best_trial if complete else None
-        return {"study": name, "overrides": combo, "cell": str(job.model.cell), "task": str(job.task.name),
+        return {"study": name, "overrides": combo, "cell": str(job.model.cell),
+                "task": str(job.task.name),
                 "metric": f"val_{task.metric}", "direction": direction,
                 "trials": len(complete), "best_lr": best.params["lr"] if best else None,
                 "best_value": best.value if best else None}
