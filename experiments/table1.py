@@ -19,7 +19,9 @@ from rnnmem.sweep import summary_frame
 from rnnmem.tables import latex_grouped_table, markdown_table
 
 CAPTION = """
-Rows: cell x depth x direction (and any other swept configuration key); columns: task x T.
+Rows: cell x depth x direction (and any other swept configuration key), with the parameter
+count of each row's networks per task, in the column groups' order ('params'; a range where
+they differ); columns: task x T.
 Each entry is the task's held-out metric (adding: test MSE, solved below 0.01; copy: recall
 accuracy, solved at 0.99 or more), mean +- sample std over the finished seeds; bold: solved by
 most completed seeds. 'coverage' is the memory coverage after training at the task's longest T
@@ -64,7 +66,7 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     head_label = "coverage" if head_column == "memory_coverage" else "horizon"
     order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(known["cell"]))}
     ranked = known.assign(rank=known["cell"].map(order))
-    columns = ["cell", "depth", "direction", *extra]
+    columns = ["cell", "depth", "direction", *extra, "params"]
     groups: list[tuple[str, int]] = [("", len(columns))]
     for task in tasks:
         columns += [f"{task} T={t}" for t in lengths[task]] + [f"{task} {head_label}"]
@@ -75,7 +77,9 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
         row: dict[str, object] = {
             "cell": analysis.cell_label(values["cell"]), "depth": int(values["depth"]),
             "direction": direction_label(bool(values["bidirectional"])),
-            **{axis: values[axis] for axis in extra}}
+            **{axis: values[axis] for axis in extra},
+            "params": " / ".join(analysis.param_counts(analysis.select(group, task=task))
+                                 or "—" for task in tasks)}
         solved_row = dict.fromkeys(columns, False)
         for task in tasks:
             spec = analysis.metric_spec(task)

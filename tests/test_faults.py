@@ -279,7 +279,8 @@ def test_run_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
 @pytest.mark.parametrize(("override", "message"), [
     ("task.seq_len=1", "task.seq_len=1 must be >= 2 for task=adding"),
     ("optim.grad_clip=0", "optim.grad_clip=0.0 must be > 0.0 (or null)"),
-    ("+optim.lrr=0.5", "unknown key optim.lrr; known keys of optim: grad_clip, lr, name"),
+    ("+optim.lrr=0.5", "unknown key optim.lrr; known keys of optim: grad_clip, lr, lr_by_cell, "
+                       "name"),
     # (1000 + 2000) sequences x 1e8 steps x 2 float32 inputs = 2.4e12 bytes
     ("task.seq_len=100000000", "need about 2.4e+03 GB, over data.heldout_max_gb=4.0"),
     ("seed=-1", "seed=-1 must satisfy 0 <= seed < 4294967296"),

@@ -421,9 +421,11 @@ def check_behaviour_panel(ax: object) -> None:
 
 def test_table1_is_compact_mean_and_std_over_seeds_bold_where_solved(sweep):
     table, bold, groups = table1.table_frame(sweep_runs(sweep))
-    assert list(table.columns) == ["cell", "depth", "direction", "adding T=4", "adding T=8",
-                                   "adding horizon", "copy T=4", "copy T=8", "copy horizon"]
-    assert groups == [("", 3), ("adding", 3), ("copy", 3)]
+    assert list(table.columns) == ["cell", "depth", "direction", "params", "adding T=4",
+                                   "adding T=8", "adding horizon", "copy T=4", "copy T=8",
+                                   "copy horizon"]
+    assert groups == [("", 4), ("adding", 3), ("copy", 3)]
+    assert set(table["params"]) == {"— / —"}  # these records predate n_params
     assert list(table["cell"]) == ["vanilla RNN", "LSTM", "GRU"]  # the paper's order
     lstm, rnn, gru = (table[table["cell"] == name].iloc[0] for name in
                       ("LSTM", "vanilla RNN", "GRU"))
@@ -443,7 +445,7 @@ def test_table1_files_bold_the_solved_entries_in_markdown_and_latex(built):
     markdown = (built[0] / "table1.md").read_text()
     assert markdown.count("**") == 4 and "**0.995 ± 0**" in markdown
     latex = (built[0] / "table1.tex").read_text()
-    assert r"\toprule" in latex and r"\cmidrule(lr){4-6}" in latex and r"\bottomrule" in latex
+    assert r"\toprule" in latex and r"\cmidrule(lr){5-7}" in latex and r"\bottomrule" in latex
     assert r"\multicolumn{3}{c}{adding}" in latex and r"\textbf{0.995 $\pm$ 0}" in latex
     assert latex.count(r"\textbf") == 2
     body = latex[latex.index(r"\midrule"):latex.index(r"\bottomrule")]

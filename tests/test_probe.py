@@ -18,7 +18,7 @@ def single_layer_copy(net: RecurrentNet, layer: int, direction: int) -> nn.Modul
     suffix = f"_l{layer}" + ("_reverse" if direction else "")
     source = net.rnn
     inputs = source.input_size if layer == 0 else source.hidden_size * net.num_directions
-    module = CELLS[net.cell](inputs, source.hidden_size, batch_first=True).double()
+    module = CELLS[net.cell].layers(inputs, source.hidden_size, 1, False).double()
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(module, f"{name}_l0").copy_(getattr(source, name + suffix))

@@ -36,6 +36,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
 from rnnmem.forgetting import memory_span, pool
+from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
 from rnnmem.results import AXES, load_sweep
@@ -44,8 +45,8 @@ from rnnmem.tasks import TASKS, MemoryTask
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
-CELL_ORDER = ("rnn", "lstm", "gru")  # the paper's order; any other cell follows by name
-CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
+CELL_LABELS = {name: cell.label for name, cell in CELLS.items()}
 GAP_STATUSES = ("failed", "diverged", "preempted", "missing")
 # Config keys of the grid axes, as Hydra overrides name them.
 AXIS_KEYS = {
@@ -93,7 +94,7 @@ def task_text(task: str, attribute: str, default: str) -> str:
 
 
 def ordered_cells(cells: Iterable[object]) -> list[str]:
-    """The cells present, in the paper's order (RNN, LSTM, GRU), then any other by name."""
+    """The cells present, in the registry's order (RNN, LSTM, GRU, ...), then any other by name."""
     present = {c for c in cells if isinstance(c, str)}
     known = [c for c in CELL_ORDER if c in present]
     return known + sorted(present - set(known))
@@ -101,6 +102,17 @@ def ordered_cells(cells: Iterable[object]) -> list[str]:
 
 def cell_label(cell: str) -> str:
     return CELL_LABELS.get(cell, cell)
+
+
+def param_counts(runs: pd.DataFrame, cell: str | None = None) -> str:
+    """The parameter counts (`n_params`) of `runs` (of one `cell`), '4.6K' or a range
+    '4.6K-5.9K'; '' where the records predate the count."""
+    rows = runs if cell is None else runs[runs["cell"] == cell]
+    counts = rows["n_params"].dropna() if "n_params" in rows else pd.Series(dtype=float)
+    if counts.empty:
+        return ""
+    low, high = (f"{value / 1e3:.3g}K" for value in (counts.min(), counts.max()))
+    return low if low == high else f"{low}-{high}"
 
 
 def tasks_of(runs: pd.DataFrame) -> list[str]:

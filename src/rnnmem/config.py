@@ -17,8 +17,6 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rnnmem.tasks import TASKS
 
-CELL_NAMES = ("rnn", "lstm", "gru")
-
 
 def choice(default: str, allowed: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Any:
     """A field whose value must be one of `allowed` (or of what `allowed()` returns when it is
@@ -29,6 +27,13 @@ def choice(default: str, allowed: tuple[str, ...] | Callable[[], tuple[str, ...]
 def registered_tasks() -> tuple[str, ...]:
     """The task names of the registry `rnnmem.tasks.TASKS`, as they are now."""
     return tuple(TASKS)
+
+
+def registered_cells() -> tuple[str, ...]:
+    """The cell names of the registry `rnnmem.models.CELLS`, as they are now."""
+    from rnnmem.models import CELLS
+
+    return tuple(CELLS)
 
 
 def at_least(default: Any, bound: float) -> Any:
@@ -51,11 +56,15 @@ class TaskConfig:
 class ModelConfig:
     """A stack of `depth` recurrent layers, uni- or bidirectional, and a linear readout."""
 
-    cell: str = choice("lstm", CELL_NAMES)
+    cell: str = choice("lstm", registered_cells)
     depth: int = at_least(1, 1)
     bidirectional: bool = False
     merge: str = choice("concat", ("concat", "sum"))
     hidden_size: int = at_least(128, 1)
+    # {cell: size}: a cell named here has its own hidden size (e.g. a positive control)
+    hidden_size_by_cell: Any = None
+    # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
+    param_budget: int | None = positive_or_null(None)
     init: str = choice("default", ("default", "orthogonal"))
     forget_bias: float | None = None
 
@@ -67,6 +76,13 @@ class OptimConfig:
     name: str = choice("adam", ("adam", "rmsprop"))
     lr: float = field(default=1e-3, metadata={"above": 0.0})
     grad_clip: float | None = positive_or_null(1.0)
+    # per-cell learning rates (e.g. from `hparams_search=lr`); a cell not named trains at `lr`
+    lr_by_cell: Any = None  # {cell: lr}; untyped, so that the CLI can set the whole mapping
+
+
+def learning_rate(optim: Any, cell: str) -> float:
+    """The lr a `cell` trains at: `optim.lr_by_cell[cell]` where given, else `optim.lr`."""
+    return float((optim.lr_by_cell or {}).get(cell, optim.lr))
 
 
 @dataclass
@@ -174,6 +190,8 @@ def validate(cfg: DictConfig) -> None:
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
     validate_schedules(cfg)
+    validate_by_cell(cfg, "optim.lr_by_cell")
+    validate_by_cell(cfg, "model.hidden_size_by_cell")
     validate_task_limits(cfg)
 
 
@@ -187,6 +205,16 @@ def validate_schedules(cfg: DictConfig) -> None:
         if value > cfg.trainer.max_steps:
             raise ConfigError(f"{key}={value} is larger than trainer.max_steps="
                               f"{cfg.trainer.max_steps}: it would never run")
+
+
+def validate_by_cell(cfg: DictConfig, key: str) -> None:
+    """Every key of the per-cell mapping `key` a registered cell, every value > 0."""
+    for cell, value in (OmegaConf.select(cfg, key) or {}).items():
+        if cell not in registered_cells():
+            raise ConfigError(f"{key}.{cell}: {cell!r} is not one of: "
+                              f"{', '.join(registered_cells())}")
+        if value <= 0:
+            raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
@@ -227,7 +255,8 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:
-    """The task's own minimum length, and the held-out sets' estimated size against
+    """The task's own minimum length, a `model.param_budget` that some hidden size meets for
+    this task, and the held-out sets' estimated size against
     `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
     from rnnmem.tasks import TASKS, heldout_nbytes
 
@@ -236,6 +265,13 @@ def validate_task_limits(cfg: DictConfig) -> None:
         raise ConfigError(f"task.seq_len={cfg.task.seq_len!r} must be >= "
                           f"{task_class.min_seq_len} for task={cfg.task.name}")
     task = task_class(cfg.task.seq_len)
+    if cfg.model.param_budget is not None:
+        from rnnmem.budget import sizing
+
+        try:
+            sizing(cfg.model, task)
+        except ValueError as err:
+            raise ConfigError(f"{err} for task={cfg.task.name}") from None
     need = sum(heldout_nbytes(task, size) for size in (cfg.data.val_size, cfg.data.test_size))
     if need > cfg.data.heldout_max_gb * 1e9:
         raise ConfigError(

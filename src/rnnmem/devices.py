@@ -166,10 +166,11 @@ def tf32_flags() -> dict[str, bool]:
 
 
 def fused_cudnn_cell(cell: str) -> bool:
-    """Whether `model.cell` trains through one of cuDNN's fused RNN kernels on CUDA: the cells
-    of `rnnmem.models.CELLS` are torch's nn.RNN, nn.LSTM and nn.GRU, which do. The one place
-    that decides it (a cell that trains through an unrolled loop of matmuls does not)."""
-    return cell in CELLS
+    """Whether `model.cell` trains through one of cuDNN's fused RNN kernels on CUDA: a cell of
+    `rnnmem.models.CELLS` with a `fused` module (torch's nn.RNN, nn.LSTM, nn.GRU) does; one that
+    trains through `UnfusedLayers`, a loop of matmuls (orth), does not. The one place that
+    decides it."""
+    return CELLS[cell].fused is not None
 
 
 def bf16_refusal(cell: str, capability: tuple[int, int] | None) -> str | None:

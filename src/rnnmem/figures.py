@@ -41,6 +41,7 @@ from rnnmem.analysis import (  # noqa: E402
     log_band,
     metric_spec,
     ordered_cells,
+    param_counts,
     range_band,
     select,
     solved_by_majority,
@@ -52,11 +53,14 @@ from rnnmem.analysis import (  # noqa: E402
     variants,
     why_empty,
 )
+from rnnmem.models import CELLS  # noqa: E402
 from rnnmem.probe import DIRECTIONS  # noqa: E402
 from rnnmem.run_images import STYLE, grad_heatmap  # noqa: E402
 from rnnmem.tasks import make_task  # noqa: E402
 
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
+# registered cells beyond those three, in registry order (tab10, its grey left for the unknown)
+SPARE_COLOURS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 OTHER_COLOUR = "#7f7f7f"
 STAGES = (("init", "at initialisation"), ("trained", "after training"))
 # The gate that decides how much of the previous state survives a step (1 = keep it all).
@@ -104,7 +108,14 @@ def close(fig: Figure) -> None:
 
 
 def cell_colour(cell: str) -> str:
-    return CELL_COLOURS.get(cell, OTHER_COLOUR)
+    """The paper's three cells keep their colours; other registered cells take the spare ones
+    in registry order; an unregistered name is grey."""
+    if cell in CELL_COLOURS:
+        return CELL_COLOURS[cell]
+    others = [name for name in CELLS if name not in CELL_COLOURS]
+    if cell in others and others.index(cell) < len(SPARE_COLOURS):
+        return SPARE_COLOURS[others.index(cell)]
+    return OTHER_COLOUR
 
 
 # --- Drawing helpers ---------------------------------------------------------------------------
@@ -186,8 +197,14 @@ def _legend_below(panel: Any, handles: Sequence[object], ncols: int = 4) -> None
                      frameon=False)
 
 
-def _cell_handles(cells: Sequence[str], marker: str | None = None) -> list[Line2D]:
-    return [Line2D([], [], color=cell_colour(c), marker=marker, label=cell_label(c)) for c in cells]
+def _cell_handles(cells: Sequence[str], marker: str | None = None,
+                  runs: pd.DataFrame | None = None) -> list[Line2D]:
+    """One legend entry per cell; with `runs`, its parameter count too ('LSTM, 4.6K params')."""
+    def label(cell: str) -> str:
+        counts = param_counts(runs, cell) if runs is not None else ""
+        return f"{cell_label(cell)}, {counts} params" if counts else cell_label(cell)
+
+    return [Line2D([], [], color=cell_colour(c), marker=marker, label=label(c)) for c in cells]
 
 
 def _length_axis(ax: object, lengths: Sequence[int], task: str) -> None:
@@ -326,7 +343,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         ax.set_ylabel(f"{spec.label} (held-out)")
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
-    handles: list[object] = _cell_handles(ordered_cells(runs["cell"]))
+    handles: list[object] = _cell_handles(ordered_cells(runs["cell"]), runs=runs)
     references = [metric_spec(t).baseline_label for t in tasks if metric_spec(t).baseline_label]
     handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in references]
     handles += [

@@ -149,7 +149,7 @@ class GateStatistics:
 
     @staticmethod
     def wanted(net: RecurrentNet) -> bool:
-        return net.cell != "rnn"
+        return bool(net.spec.gates)
 
     @torch.no_grad()
     def add(self, gates: list[list[list[dict[str, Tensor]]]]) -> None:

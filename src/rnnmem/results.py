@@ -1,6 +1,7 @@
 """Read run records into pandas: one run, its gradient norms, or a whole sweep.
 
-`load_run` flattens a run's `record.json` into one mapping (the config axes, status, metrics,
+`load_run` flattens a run's `record.json` into one mapping (the config axes, the hidden size,
+parameter count `n_params` and lr the model trained with, status, metrics,
 baseline, solved, the memory measures of the last probe and of the first, timings);
 `load_sweep` stacks those for every run directory under a sweep; `load_grad_norms` and
 `load_input_sensitivity` turn `probe.npz` into long DataFrames.
@@ -24,6 +25,7 @@ import pandas as pd
 from rnnmem.probe import DIRECTIONS
 from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_record
 
+TRAINED_WITH = ("hidden_size", "n_params", "lr")  # record keys beside the config
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
 # The last probe's headline measures (`rnnmem.probe`): input-sensitivity coverage, and the
 # bottom layer's forward gradient summaries; `<name>_init` are the first probe's (step 0).
@@ -51,7 +53,9 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
         "depth": model.get("depth"),
         "bidirectional": model.get("bidirectional"),
         "merge": model.get("merge"),
-        "hidden_size": model.get("hidden_size"),
+        "hidden_size": record.get("hidden_size", model.get("hidden_size")),
+        "n_params": record.get("n_params", np.nan),
+        "lr": record.get("lr", config.get("optim", {}).get("lr")),
         "seed": config.get("seed"),
         "solved": bool(record.get("solved", False)),
         "error": record.get("error"),
@@ -170,6 +174,8 @@ def _wandb_record(
         "error": summary.get("error"),
         "probe": {key: [summary[f"probe/{key}"]] for key in HEADLINE_SUMMARIES
                   if f"probe/{key}" in summary},
+        # what the model trained with, beside the config (`rnnmem.train`: trained_with)
+        **{key: config[key] for key in TRAINED_WITH if key in config},
     }
     if probes:
         record["probe"] = {

@@ -35,12 +35,20 @@ from torch import Tensor
 
 import rnnmem
 from rnnmem import devices, preemption, wandb_logging
+from rnnmem.budget import sizing
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.code_identity import code_identity
-from rnnmem.config import ConfigError, direction_label, register_schemas, validate
+from rnnmem.config import (
+    ConfigError,
+    direction_label,
+    learning_rate,
+    register_schemas,
+    validate,
+)
 from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import identity_config, place_id, run_hash, short_hash, wandb_run_id
+from rnnmem.lr_search import objective_of
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import (
@@ -50,7 +58,7 @@ from rnnmem.preemption import (
     resumable_checkpoint,
 )
 from rnnmem.probe import ProbeResult
-from rnnmem.record import PROBE_FILE, RECORD_FILE, write_probe_arrays, write_record
+from rnnmem.record import PROBE_FILE, RECORD_FILE, read_record, write_probe_arrays, write_record
 from rnnmem.rundir import CodeChanged, RunDirConflict, verdict
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
@@ -120,6 +128,8 @@ def train_one(
     config = OmegaConf.to_container(cfg, resolve=True)
     config_hash = run_hash(cfg)
     task = make_task(cfg.task.name, cfg.task.seq_len)
+    # what the model trains with: hidden size (param_budget may pick it), parameters, lr
+    trained_with = {**sizing(cfg.model, task), "lr": learning_rate(cfg.optim, cfg.model.cell)}
     record: dict[str, Any] = {
         "status": "failed",
         "solved": False,
@@ -132,6 +142,7 @@ def train_one(
         "torch_threads": torch.get_num_threads(),
         "environment": environment(torch.device("cpu")),  # the training device's, once known
         "started_at": started_at,
+        **trained_with,
     }
     if cfg.logger.name == "wandb":
         record["wandb_run_id"] = wandb_run_id(config_hash, cfg.logger.group,
@@ -146,7 +157,7 @@ def train_one(
         if cfg.logger.name == "wandb":
             logger = wandb_logging.make_logger(
                 Path(cfg.logger.save_dir or run_dir), cfg.name, cfg.logger.project,
-                cfg.logger.entity, cfg.logger.group, cfg.task.name, config,
+                cfg.logger.entity, cfg.logger.group, cfg.task.name, {**config, **trained_with},
                 record["wandb_run_id"],
             )
         val, test = (
@@ -246,12 +257,13 @@ def fit_and_test(
     k = check_devices(cfg)
     devices.set_tf32(cfg.trainer.tf32)
     net = RecurrentNet(
-        cfg.model.cell, task.input_size, cfg.model.hidden_size, cfg.model.depth,
+        cfg.model.cell, task.input_size, sizing(cfg.model, task)["hidden_size"], cfg.model.depth,
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
         cfg.model.init, cfg.model.forget_bias,
     )
     module = MemoryTaskModule(
-        task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
+        task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name,
+        learning_rate(cfg.optim, cfg.model.cell),
         cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
     )
     clock = TrainingClock()
@@ -342,7 +354,9 @@ def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Train one grid point; returns the search objective (`rnnmem.lr_search.objective_of`:
+    the last validation value of the task's metric, None unless the run finished)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -365,11 +379,11 @@ def main(cfg: DictConfig) -> None:
         write_record(run_dir, {"status": "failed", "solved": False, "error": str(err),
                                "name": cfg.name, "config_hash": run_hash(cfg),
                                "config": OmegaConf.to_container(cfg, resolve=True)})
-        return
+        return None
     lock = RunLock(run_dir)
     if not lock.acquire():
         log.info("skipping %s: another process is training %s", cfg.name, run_dir)
-        return
+        return None
     try:
         try:
             held = verdict(run_dir, run_hash(cfg), identity_config(cfg), cfg.on_code_change)
@@ -378,13 +392,13 @@ def main(cfg: DictConfig) -> None:
                 print(f"rnnmem: error: {err}", file=sys.stderr)
                 sys.exit(2)
             log.error("not running %s: %s", cfg.name, err)
-            return
+            return None
         if held.skip:
             log.info("skipping %s: %s", cfg.name, held.reason)
-            return
+            return objective_of(read_record(run_dir))
         if preemption.STOP.received is not None:
             log.info("skipping %s: this process received %s", cfg.name, preemption.STOP.name)
-            return
+            return None
         n_jobs = hydra_cfg.launcher.get("n_jobs") if in_sweep else None
         place = place_id(Path(hydra_cfg.sweep.dir)) if in_sweep else None
         record = train_one(cfg, run_dir, n_jobs, gpu_index, place)
@@ -400,6 +414,7 @@ def main(cfg: DictConfig) -> None:
     if record["status"] == "failed" and not in_sweep:
         print(f"rnnmem: error: run {cfg.name} failed: {record['error']}", file=sys.stderr)
         sys.exit(1)
+    return objective_of(record)
 
 
 if __name__ == "__main__":

@@ -1,41 +1,94 @@
-"""One time step of PyTorch's tanh RNN, LSTM and GRU, written out from their documented equations.
+"""The recurrent cells, registered by name: one class per cell, one entry in CELLS.
 
-The steps read the weights of the fused modules (nn.RNN, nn.LSTM, nn.GRU), so an unrolled loop
-over them computes exactly what the fused module computes, with every state h_t (and c_t) a
-separate tensor that autograd can differentiate against.
+A cell class states its step equation (`step`), how many gate blocks its weights stack (`blocks`:
+W_ih is (G*H, I), W_hh (G*H, H)), the gates its step returns, whether it carries a cell state,
+how its layers are built and initialised, and a readable label. Everything else (the training
+path, the unrolled path the probe differentiates, its float64 twin, figures, Table 1, W&B, the
+bench and config validation) reads the registry, so a new cell is one class, one entry in CELLS
+and one `conf/model/<name>.yaml`.
 
 Every step takes xp = x_t W_ih^T + b_ih, the input projection for that step, computed for all
 steps at once outside the loop (one matmul instead of T). Gate blocks of xp, W_hh and b_hh are
 stacked in PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n).
 
 All steps share one signature, step(xp, h, c, w_hh, b_hh) -> (h', c', gates), so that the loop
-that drives them does not depend on the cell: c is the LSTM cell state (None for the RNN and the
-GRU) and gates maps a gate's name to its activation at this step (empty for the RNN).
+that drives them does not depend on the cell: c is the LSTM cell state (None otherwise) and
+gates maps a gate's name to its activation at this step (empty for gate-free cells).
+
+Cells with a fused PyTorch kernel (`fused` set: rnn, lstm, gru, irnn) train through it and the
+steps below read its weights, so the unrolled loop computes exactly what the fused module
+computes. A cell without one (`fused` None: orth) trains through `UnfusedLayers`, a loop over
+the same step function with the same parameter names (weight_ih_l0, weight_hh_l0_reverse, ...).
 """
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrizations, parametrize
 
 Gates = dict[str, Tensor]
 
 
-def rnn_step(
-    xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
-) -> tuple[Tensor, None, Gates]:
+class Cell:
+    """A registered recurrent cell (see the module docstring); subclasses set the ClassVars and
+    `step`, and may override `initialise`."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    blocks: ClassVar[int] = 1
+    gates: ClassVar[tuple[str, ...]] = ()
+    has_cell_state: ClassVar[bool] = False
+    fused: ClassVar[type[nn.RNNBase] | None] = None
+    fused_kwargs: ClassVar[dict[str, str]] = {}
+    # weight_hh is kept orthogonal by a parametrization: `model.init` cannot rewrite it
+    orthogonal_recurrence: ClassVar[bool] = False
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, Tensor | None, Gates]:
+        raise NotImplementedError
+
+    @classmethod
+    def layers(cls, input_size: int, hidden_size: int, depth: int, bidirectional: bool
+               ) -> nn.Module:
+        """The stack that trains: the fused module where there is one, else UnfusedLayers.
+        Both take x (B, L, I) and return (top (B, L, D*H), final states)."""
+        if cls.fused is not None:
+            stack = cls.fused(input_size, hidden_size, num_layers=depth, batch_first=True,
+                              bidirectional=bidirectional, **cls.fused_kwargs)
+        else:
+            stack = UnfusedLayers(cls, input_size, hidden_size, depth, bidirectional)
+        cls.initialise(stack, hidden_size)
+        return stack
+
+    @classmethod
+    def initialise(cls, stack: nn.Module, hidden_size: int) -> None:
+        """The cell's own initialisation after PyTorch's default; none unless overridden."""
+
+
+class RNN(Cell):
     """Elman RNN with tanh nonlinearity (nn.RNN):
 
         h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
 
     xp (B, H), h (B, H), w_hh (H, H), b_hh (H,).
     """
-    h = torch.tanh(xp + F.linear(h, w_hh, b_hh))  # (B, H)
-    return h, None, {}
+
+    name, label, fused = "rnn", "vanilla RNN", nn.RNN
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, None, Gates]:
+        h = torch.tanh(xp + F.linear(h, w_hh, b_hh))  # (B, H)
+        return h, None, {}
 
 
-def lstm_step(
-    xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor
-) -> tuple[Tensor, Tensor, Gates]:
+class LSTM(Cell):
     """LSTM (nn.LSTM):
 
         i  = sigmoid(W_ii x + b_ii + W_hi h + b_hi)
@@ -48,16 +101,21 @@ def lstm_step(
     xp (B, 4H), h (B, H), c (B, H), w_hh (4H, H), b_hh (4H,).
     Returned gates: "input" i, "forget" f, "output" o, each (B, H).
     """
-    i, f, g, o = (xp + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)  # 4 x (B, H)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * c + i * g  # (B, H)
-    h = o * torch.tanh(c)  # (B, H)
-    return h, c, {"input": i, "forget": f, "output": o}
+
+    name, label, fused, blocks = "lstm", "LSTM", nn.LSTM, 4
+    gates, has_cell_state = ("input", "forget", "output"), True
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, Tensor, Gates]:
+        i, f, g, o = (xp + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)  # 4 x (B, H)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g  # (B, H)
+        h = o * torch.tanh(c)  # (B, H)
+        return h, c, {"input": i, "forget": f, "output": o}
 
 
-def gru_step(
-    xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
-) -> tuple[Tensor, None, Gates]:
+class GRU(Cell):
     """GRU (nn.GRU):
 
         r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
@@ -68,14 +126,157 @@ def gru_step(
     xp (B, 3H), h (B, H), w_hh (3H, H), b_hh (3H,).
     Returned gates: "reset" r, "update" z, each (B, H).
     """
-    x_r, x_z, x_n = xp.chunk(3, dim=-1)  # 3 x (B, H)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # 3 x (B, H)
-    r = torch.sigmoid(x_r + h_r)
-    z = torch.sigmoid(x_z + h_z)
-    n = torch.tanh(x_n + r * h_n)
-    h = (1 - z) * n + z * h  # (B, H)
-    return h, None, {"reset": r, "update": z}
+
+    name, label, fused, blocks = "gru", "GRU", nn.GRU, 3
+    gates = ("reset", "update")
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, None, Gates]:
+        x_r, x_z, x_n = xp.chunk(3, dim=-1)  # 3 x (B, H)
+        h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # 3 x (B, H)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        h = (1 - z) * n + z * h  # (B, H)
+        return h, None, {"reset": r, "update": z}
 
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-STEPS = {"rnn": rnn_step, "lstm": lstm_step, "gru": gru_step}
+class IRNN(Cell):
+    """IRNN (Le, Jaitly & Hinton 2015), the vanilla RNN that learns the adding problem:
+
+        h' = relu(W_ih x + b_ih + W_hh h + b_hh)
+
+    Initialisation: W_hh = I, b_ih = b_hh = 0, W_ih ~ N(0, 0.001^2) (the paper's). Trains
+    through the fused nn.RNN(nonlinearity="relu"). The paper trained it with SGD and clipped
+    gradients; here Adam/RMSprop at lr 1e-3 with clipping at 1 (`model.init=orthogonal`
+    replaces the identity by a random orthogonal matrix).
+    xp (B, H), h (B, H), w_hh (H, H), b_hh (H,).
+    """
+
+    name, label, fused = "irnn", "IRNN", nn.RNN
+    fused_kwargs = {"nonlinearity": "relu"}
+    input_std = 1e-3
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, None, Gates]:
+        h = torch.relu(xp + F.linear(h, w_hh, b_hh))  # (B, H)
+        return h, None, {}
+
+    @classmethod
+    @torch.no_grad()
+    def initialise(cls, stack: nn.Module, hidden_size: int) -> None:
+        for name, p in stack.named_parameters():
+            if name.startswith("weight_hh"):
+                p.copy_(torch.eye(hidden_size))
+            elif name.startswith("weight_ih"):
+                nn.init.normal_(p, std=cls.input_std)
+            else:
+                p.zero_()
+
+
+class OrthRNN(Cell):
+    """Orthogonal RNN with modReLU (Arjovsky et al. 2016; Lezcano-Casado & Martinez-Rubio 2019,
+    expRNN), the cell that solves the copy task:
+
+        z  = W_ih x + b_ih + W_hh h           W_hh orthogonal throughout training
+        h' = modReLU(z, b) = sign(z) * relu(|z| + b)
+
+    W_hh = exp(A - A^T) B (torch.nn.utils.parametrizations.orthogonal, matrix exponential with
+    dynamic trivialisation): B a fixed random orthogonal matrix, A the trained parameter
+    (initially 0), so W_hh is orthogonal after any number of steps and ||dL/dh_t|| cannot
+    vanish or explode through W_hh. A and B are kept in float64 and W_hh is rounded to the
+    input's dtype where it is used (`weight_hh_for`): a float32 matrix exponential drifts from
+    orthogonal by about H * 1e-7, the rounding of an exact one by at most 1.2e-7 entrywise in
+    W W^T - I. b (the modReLU bias, held in b_hh) starts
+    uniform in [-0.01, 0.01] (expRNN's); W_ih and b_ih keep PyTorch's default
+    U(-1/sqrt(H), 1/sqrt(H)). Recommended: RMSprop, lr 1e-3, gradient norm clipped at 1 (copy
+    T = 30, 64 units: recall 0.98 after 750 steps). No fused kernel: trains through
+    UnfusedLayers. Its parameter count (`rnnmem.budget`) counts the stored H x H matrix A,
+    though an orthogonal matrix has H(H-1)/2 degrees of freedom.
+    xp (B, H), h (B, H), w_hh (H, H), b_hh (H,) the modReLU bias b.
+    """
+
+    name, label = "orth", "orthogonal RNN"
+    orthogonal_recurrence = True
+    modrelu_bias = 0.01
+
+    @staticmethod
+    def step(xp: Tensor, h: Tensor, c: None, w_hh: Tensor, b_hh: Tensor
+             ) -> tuple[Tensor, None, Gates]:
+        z = xp + F.linear(h, w_hh)  # (B, H)
+        h = torch.sign(z) * torch.relu(z.abs() + b_hh)  # (B, H)
+        return h, None, {}
+
+    @classmethod
+    @torch.no_grad()
+    def initialise(cls, stack: nn.Module, hidden_size: int) -> None:
+        for name in [n for n, _ in stack.named_parameters() if n.startswith("weight_hh")]:
+            setattr(stack, name, nn.Parameter(getattr(stack, name).detach().double()))
+            nn.init.orthogonal_(getattr(stack, name))
+            parametrizations.orthogonal(stack, name, orthogonal_map="matrix_exp")
+        for name, p in stack.named_parameters():
+            if name.startswith("bias_hh"):
+                nn.init.uniform_(p, -cls.modrelu_bias, cls.modrelu_bias)
+
+
+class UnfusedLayers(nn.Module):
+    """The training path of a cell without a fused kernel: a loop over `cell.step`, with the
+    parameters a fused module would have (weight_ih_l<k>[_reverse] (G*H, I_k), bias_ih (G*H,),
+    weight_hh (G*H, H), bias_hh (G*H,)), initialised as PyTorch's RNNs do, U(-1/sqrt(H),
+    1/sqrt(H)), before the cell's own `initialise`. x (B, L, I) -> (top (B, L, D*H), h_n
+    (depth*D, B, H)), h_n the final states as nn.RNN orders them (the backward direction's after
+    t = 0); layer k > 0 reads layer k-1's directions concatenated. The loop keeps only h (no
+    per-step lists of states or gates) and, inside `parametrize.cached()`, computes each
+    parametrized W_hh once per forward."""
+
+    def __init__(self, cell: type[Cell], input_size: int, hidden_size: int, depth: int,
+                 bidirectional: bool) -> None:
+        super().__init__()
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, depth
+        self.num_directions = 2 if bidirectional else 1
+        rows, bound = cell.blocks * hidden_size, 1 / math.sqrt(hidden_size)
+        for layer in range(depth):
+            width = input_size if layer == 0 else self.num_directions * hidden_size
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                shapes = (("weight_ih", (rows, width)), ("weight_hh", (rows, hidden_size)),
+                          ("bias_ih", (rows,)), ("bias_hh", (rows,)))
+                for kind, shape in shapes:
+                    p = nn.Parameter(torch.empty(shape))
+                    nn.init.uniform_(p, -bound, bound)
+                    self.register_parameter(kind + suffix, p)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        inp, finals = x, []  # inp (B, L, I), then (B, L, D*H)
+        with parametrize.cached():
+            for layer in range(self.num_layers):
+                outs = [self._run(inp, layer, d) for d in range(self.num_directions)]
+                finals += [out[:, -1] if d == 0 else out[:, 0] for d, out in enumerate(outs)]
+                inp = torch.cat(outs, dim=-1)
+        return inp, torch.stack(finals)
+
+    def _run(self, inp: Tensor, layer: int, direction: int) -> Tensor:
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        w_ih, b_ih = getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix)
+        w_hh = weight_hh_for(self, suffix, inp.dtype)
+        b_hh = getattr(self, "bias_hh" + suffix)
+        xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H): unbind keeps backward O(L)
+        order = range(inp.shape[1]) if direction == 0 else range(inp.shape[1] - 1, -1, -1)
+        h = inp.new_zeros(inp.shape[0], self.hidden_size)  # (B, H)
+        c = torch.zeros_like(h) if self.cell.has_cell_state else None
+        out = [h] * inp.shape[1]
+        for t in order:
+            h, c, _ = self.cell.step(xp[t], h, c, w_hh, b_hh)
+            out[t] = h
+        return torch.stack(out, dim=1)  # (B, L, H)
+
+
+def weight_hh_for(stack: nn.Module, suffix: str, dtype: torch.dtype) -> Tensor:
+    """W_hh of one layer and direction in `dtype` (a no-op unless it is kept in another
+    precision, as the orth cell keeps its orthogonal matrix in float64)."""
+    return getattr(stack, "weight_hh" + suffix).to(dtype)
+
+
+CELLS: dict[str, type[Cell]] = {cell.name: cell for cell in (RNN, LSTM, GRU, IRNN, OrthRNN)}

@@ -1,8 +1,10 @@
-"""A stacked, optionally bidirectional RNN / LSTM / GRU with a linear head, and its unrolled twin.
+"""A stacked, optionally bidirectional recurrent net (any cell of models/cells.py's registry) with
+a linear head, and its unrolled twin.
 
 Two paths share one set of parameters:
-- forward: the fused PyTorch module (nn.RNN, nn.LSTM, nn.GRU); fast, used for training.
-- unrolled: the same recurrence stepped in Python (models/cells.py) from the fused module's
+- forward: the training path, the fused PyTorch module (nn.RNN, nn.LSTM, nn.GRU) where the cell
+  has one, else the cell's `UnfusedLayers` loop.
+- unrolled: the same recurrence stepped in Python (models/cells.py) from the training path's
   weights. Its states h_t (and c_t) are the very tensors the recurrence uses, so
   torch.autograd.grad(loss, h_t) is the total derivative dL/dh_t (through all later steps and all
   layers above), which the fused module cannot give (TASKS.md, "Per-timestep gradient norms").
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnmem.models.cells import CELLS, STEPS, Gates
+from rnnmem.models.cells import CELLS, Gates, weight_hh_for
 
 MERGES = ("concat", "sum")
 INITS = ("default", "orthogonal")
@@ -46,14 +48,15 @@ class UnrolledOutput:
 
 
 class RecurrentNet(nn.Module):
-    """Fused recurrent stack (batch_first, tanh, no dropout) plus a linear head.
+    """Recurrent stack of a registered cell (batch_first, no dropout) plus a linear head.
 
     x (B, L, input_size) -> (B, L, num_outputs) if per_step_output else (B, num_outputs).
     Layer l > 0 reads the concatenation of layer l-1's forward and backward outputs; `merge`
     ("concat" or "sum") only combines the top layer's two directions for the head.
-    init="orthogonal" makes each gate block (H, H) of every weight_hh orthogonal. forget_bias
-    (LSTM only) sets the forget chunk of bias_ih to the value and of bias_hh to 0, so the
-    effective forget-gate bias is the value.
+    init="default" is the cell's own initialisation (`Cell.initialise`), "orthogonal" then makes
+    each gate block (H, H) of every weight_hh orthogonal (the orth cell's W_hh is orthogonal
+    either way). forget_bias (LSTM only) sets the forget chunk of bias_ih to the value and of
+    bias_hh to 0, so the effective forget-gate bias is the value.
     """
 
     def __init__(
@@ -78,20 +81,19 @@ class RecurrentNet(nn.Module):
             raise ValueError(f"unknown merge {merge!r}; expected one of {list(MERGES)}")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; expected one of {list(INITS)}")
-        if forget_bias is not None and cell != "lstm":
+        if forget_bias is not None and "forget" not in CELLS[cell].gates:
             raise ValueError(f"forget_bias={forget_bias} applies to lstm only, not {cell!r}")
         self.cell = cell
+        self.spec = CELLS[cell]
         self.depth = depth
         self.num_directions = 2 if bidirectional else 1
         self.hidden_size = hidden_size
         self.per_step_output = per_step_output
         self.merge = merge
-        self.rnn = CELLS[cell](
-            input_size, hidden_size, num_layers=depth, batch_first=True, bidirectional=bidirectional
-        )
+        self.rnn = self.spec.layers(input_size, hidden_size, depth, bidirectional)
         concat = bidirectional and merge == "concat"
         self.head = nn.Linear(hidden_size * 2 if concat else hidden_size, num_outputs)
-        if init == "orthogonal":
+        if init == "orthogonal" and not self.spec.orthogonal_recurrence:
             self._init_orthogonal()
         if forget_bias is not None:
             self._set_forget_bias(forget_bias)
@@ -113,7 +115,7 @@ class RecurrentNet(nn.Module):
                 b[f] = 0.0
 
     def forward(self, x: Tensor) -> Tensor:
-        """Fused path. x (B, L, I)."""
+        """Training path (fused where the cell has a kernel). x (B, L, I)."""
         top, _ = self.rnn(x)  # (B, L, D*H)
         return self.readout(top)
 
@@ -144,7 +146,7 @@ class RecurrentNet(nn.Module):
         return UnrolledOutput(
             output=self.readout(inp),
             h=h_all,
-            c=c_all if self.cell == "lstm" else None,
+            c=c_all if self.spec.has_cell_state else None,
             gates=gates_all if gates else None,
         )
 
@@ -153,18 +155,20 @@ class RecurrentNet(nn.Module):
     ) -> tuple[list[Tensor], list[Tensor | None], list[Gates]]:
         """Run one layer in one direction over inp (B, L, I_l).
 
-        Returns h, c and the gates as lists of L entries in time order: h_t (B, H), c_t (B, H) or
-        None unless LSTM, and each step's gate activations (empty unless keep_gates).
+        Returns h, c and the gates as lists of L entries in time order: h_t (B, H), c_t (B, H)
+        or None for cells without a cell state, and each step's gate activations (empty unless
+        keep_gates).
         """
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
         w_ih, b_ih = getattr(self.rnn, "weight_ih" + suffix), getattr(self.rnn, "bias_ih" + suffix)
-        w_hh, b_hh = getattr(self.rnn, "weight_hh" + suffix), getattr(self.rnn, "bias_hh" + suffix)
-        step = STEPS[self.cell]
+        w_hh = weight_hh_for(self.rnn, suffix, inp.dtype)
+        b_hh = getattr(self.rnn, "bias_hh" + suffix)
+        step = self.spec.step
         B, L, _ = inp.shape
         # all input projections in one matmul; unbind (not per-step slicing) keeps backward O(L)
         xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H)
         h = inp.new_zeros(B, self.hidden_size)  # (B, H)
-        c = torch.zeros_like(h) if self.cell == "lstm" else None
+        c = torch.zeros_like(h) if self.spec.has_cell_state else None
         hs, cs, gs = [], [], []
         for t in range(L) if direction == 0 else range(L - 1, -1, -1):
             h, c, g = step(xp[t], h, c, w_hh, b_hh)

@@ -1,0 +1,9 @@
+"""`hydra/sweeper=lr_search` (conf/hydra/sweeper/lr_search.yaml): see `rnnmem.lr_search`."""
+
+from hydra.plugins.sweeper import Sweeper
+
+from rnnmem.lr_search import LrSearch
+
+
+class LrSearchSweeper(LrSearch, Sweeper):
+    """Optuna TPE learning-rate search, one SQLite study per swept configuration."""
