@@ -107,10 +107,11 @@ STOP = SweepStop()  # the sweep's parent process (`rnnmem.sweep` exits 128 + STO
 
 def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
                 config: DictConfig, task_function: TaskFunction,
-                singleton_state: dict[Any, Any]) -> JobReturn:
+                singleton_state: dict[Any, Any], parent: int) -> JobReturn:
     """Hydra's joblib `execute_job`, in a worker that leads its own process group and keeps
-    its stop handlers."""
-    if not preemption.STOP.worker:
+    its stop handlers; with n_jobs=1 joblib runs it in the sweep's own process (`parent`), which
+    keeps its own handlers."""
+    if os.getpid() != parent and not preemption.STOP.worker:
         preemption.STOP.worker = True
         preemption.STOP.install()
         os.setpgid(0, 0)  # after the handlers: the parent signals only workers that lead one
@@ -146,7 +147,7 @@ class JobsLauncher(JoblibLauncher):
         singleton_state = Singleton.get_state()
         runs = Parallel(**joblib_cfg)(
             delayed(execute_job)(initial_job_idx + idx, overrides, self.hydra_context,
-                                 self.config, self.task_function, singleton_state)
+                                 self.config, self.task_function, singleton_state, os.getpid())
             for idx, overrides in enumerate(job_overrides))
         _shut_down_workers()
         return runs
