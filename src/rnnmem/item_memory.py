@@ -83,8 +83,13 @@ class Items:
     reference: np.ndarray | None = None
 
 
+def defined_for(task: MemoryTask) -> bool:
+    """Whether item memory is defined for `task` (adding and copy)."""
+    return isinstance(task, AddingTask | CopyTask)
+
+
 def _check(task: MemoryTask) -> None:
-    if not isinstance(task, AddingTask | CopyTask):
+    if not defined_for(task):
         raise ValueError(f"item memory is defined for the adding and copy tasks, not "
                          f"{task.name!r}")
 
@@ -252,3 +257,23 @@ def item_memory(net: RecurrentNet, task: MemoryTask, x: Tensor, view: str) -> np
     else:
         raise ValueError(f"unknown item-memory view {view!r}; expected one of {list(VIEWS)}")
     return per_lag(items, num_lags(task))
+
+
+def intervention_section(net: RecurrentNet, task: MemoryTask, x: Tensor, step: int,
+                         at_init: np.ndarray | None) -> dict[str, object]:
+    """The record's intervention view of a run: `item_memory.intervention`, a list of
+    {step, curve (3, K)} at init (step 0, `at_init`) and at `step` (the end of training), with
+    the span's FRACTION and Z, and the headline `intervention_span`, `..._is_bound` and
+    `..._init`. {} when the task defines no item memory."""
+    if not defined_for(task):
+        return {}
+    final = item_memory(net, task, x, "intervention")
+    entries = ([{"step": 0, "curve": at_init.tolist()}] if at_init is not None else [])
+    entries.append({"step": int(step), "curve": final.tolist()})
+    span_final, bound = span(final)
+    return {
+        "item_memory": {"intervention": entries, "fraction": FRACTION, "z": Z},
+        "intervention_span": span_final,
+        "intervention_span_is_bound": bound,
+        "intervention_span_init": span(at_init)[0] if at_init is not None else float("nan"),
+    }

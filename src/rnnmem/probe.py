@@ -30,10 +30,15 @@ is that of one chunk.
 Headline, the same question for every cell, depth and direction ("how much can the loss still
 feel the input at step t?"):
 
-    memory_coverage = |{ t in I : s_t >= threshold * max_t s_t }| / |I|
+    memory_coverage   = |{ t in I : s_t >= threshold * max_{t in I} s_t }| / |I|
+    sensitivity_scale = max_{t in I} s_t
 
 with I the task's information-bearing steps (`MemoryTask.information_steps`; adding: all T,
-copy: the 10 symbol steps) and the maximum over all steps; 0 for an identically zero s.
+copy: the 10 symbol steps); coverage is 0 for an identically zero s. Coverage is relative: a
+network that feels every input equally weakly scores 1, which is why its scale goes with it.
+It is not an absolute memory measure, and s_t, the loss's sensitivity, shrinks as a network
+becomes perfect (it is weighted by each sequence's residual): what the network remembers, on
+a scale where 1 is perfect recall, is the item memory (`rnnmem.item_memory`).
 
 Detailed picture, per layer and direction, by distance d from where the loss reads that
 direction: forward, d = anchor - t back from `task.loss_anchor` (adding: the last step; copy:
@@ -87,6 +92,9 @@ class ProbeResult:
     gate_names: tuple[str, ...]   # e.g. ("input", "forget", "output"); () for the vanilla RNN
     gate_mean: np.ndarray | None  # (L, D, G, T): mean activation over batch and units
     gate_saturated: np.ndarray | None  # (L, D, G, T): fraction > s or < 1 - s
+    # (3, K): the gradient view's item memory, stderr and item count per lag 0 .. K - 1
+    # (`rnnmem.item_memory`), added by `GradientProbe` where the task defines item memory
+    item_memory: np.ndarray | None = None
 
 
 def float64_twin(net: RecurrentNet) -> RecurrentNet:
@@ -283,13 +291,21 @@ def summarise_all(
 
 
 def memory_coverage(s: np.ndarray, task: MemoryTask, threshold: float = 1e-2) -> float:
-    """Fraction of the task's information-bearing steps t with s_t >= threshold * max_t s_t.
+    """Fraction of the task's information-bearing steps I with s_t >= threshold * max_{t in I}
+    s_t: relative to the largest s over I itself, so the blank steps next to a readout (which
+    carry nothing) set no scale. Relative only: read it with `sensitivity_scale`.
 
-    NaN when s is not finite (a diverged network); 0 for an identically zero s."""
+    NaN when s is not finite (a diverged network); 0 for an identically zero s over I."""
     s = np.asarray(s, dtype=np.float64)
     if not np.isfinite(s).all():
         return float("nan")
-    if s.max() <= 0:
+    informative = s[task.information_steps]
+    if informative.max() <= 0:
         return 0.0
-    felt = s[task.information_steps] >= threshold * s.max()
-    return float(felt.mean())
+    return float((informative >= threshold * informative.max()).mean())
+
+
+def sensitivity_scale(s: np.ndarray, task: MemoryTask) -> float:
+    """max_{t in I} s_t, the scale `memory_coverage` is relative to (NaN when not finite)."""
+    s = np.asarray(s, dtype=np.float64)
+    return float(s[task.information_steps].max()) if np.isfinite(s).all() else float("nan")

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import rnnmem
-from rnnmem import devices, wandb_logging
+from rnnmem import devices, item_memory, wandb_logging
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.config import ConfigError, direction_label, register_schemas, validate
 from rnnmem.environment import environment
@@ -246,6 +246,9 @@ def fit_and_test(
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
         cfg.model.init, cfg.model.forget_bias,
     )
+    # the intervention view at init, on the test set (the same initial weights on resume)
+    items_init = (item_memory.item_memory(net, task, test[0], "intervention")
+                  if item_memory.defined_for(task) else None)
     module = MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name, cfg.optim.lr,
         cfg.optim.grad_clip, cfg.trainer.log_every_n_steps, k,
@@ -296,10 +299,13 @@ def fit_and_test(
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     forgetting = forgetting_record(task, test[0], predict(module, test[0]), test[1])
+    items = item_memory.intervention_section(module.net, task, test[0], trainer.global_step,
+                                             items_init)
     return {
         **metrics,
         "memory_span": forgetting["memory_span"],
         "forgetting": forgetting,
+        **items,
         "status": "diverged" if module.diverged else "finished",
         "solved": bool(solved),
         "train_steps": trainer.global_step,
