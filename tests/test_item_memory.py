@@ -204,3 +204,16 @@ def test_per_lag_stderr_and_span_by_hand():
     # lag 3 has one item: not measured; lags 0 and 1 pass (0.9 - 1.96 * 0.1 > 0.5)
     assert span(curve) == (1.0, True)
     assert span(curve, fraction=0.75) == (0.0, False)
+
+
+def test_variable_delay_copy_gives_a_curve_over_many_lags():
+    task = make_task("copy", 12, "variable")
+    x, _ = task.sample(400, torch.Generator().manual_seed(6))
+    for view in ("gradient", "intervention"):
+        perfect = item_memory(Copier(True).double(), task, x, view)
+        lags = np.flatnonzero(perfect[2])
+        assert lags.tolist() == list(range(11, 23))
+        np.testing.assert_allclose(perfect[0, lags], 1.0, atol=1e-12)
+        assert span(perfect) == (22.0, True)
+        blind = item_memory(Copier(False).double(), task, x, view)
+        np.testing.assert_allclose(blind[0, lags], 0.0, atol=1e-12)

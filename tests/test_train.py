@@ -209,3 +209,11 @@ def test_item_memory_reaches_record_npz_and_load_item_memory(tmp_path, task_name
     assert (row["intervention_span"], row["intervention_span_is_bound"]) == span(final)
     assert row["intervention_span_init"] == span(initial)[0]
     assert row["gradient_span_init"] == span(arrays["item_memory"][0])[0]
+
+
+def test_variable_delay_on_adding_is_a_one_line_error_before_training(tmp_path):
+    result = run_cli("task=adding", "task.delay=variable", *TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rnnmem: error: task.delay='variable' is not one of: fixed for task=adding"]
+    assert not (tmp_path / "record.json").exists()

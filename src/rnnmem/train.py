@@ -119,7 +119,7 @@ def train_one(
     pl.seed_everything(cfg.seed, verbose=False)
     config = OmegaConf.to_container(cfg, resolve=True)
     config_hash = run_hash(cfg)
-    task = make_task(cfg.task.name, cfg.task.seq_len)
+    task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
     record: dict[str, Any] = {
         "status": "failed",
         "solved": False,
