@@ -19,8 +19,10 @@ Gradient view (`gradient_items`, on the probe batch, float64, at every probe):
 
 with the means over the items (b, i) at lag l, P_bi(s) the network's softmax probability of
 symbol s at the recall position r_i, and P'_bi the same after the input symbol a_i is swapped
-for s' = 1 + (a_i - 1 + k_bi) mod 8,
-k_bi = 1 + (10 b + i) mod 7 (every other symbol in turn, no random numbers). It is the
+for s'. Each sequence b (its index in the batch) gives one item, so that a view costs one extra
+forward pass: position i = b mod 10, swapped to s' = 1 + (a_i - 1 + k) mod 8 with
+k = 1 + floor(b / 10) mod 7 (every position and every other symbol in turn over 70 sequences,
+no random numbers). It is the
 probability-based analogue of d yhat / d v: how far the recall's probability of the new symbol
 moves toward certainty when the input symbol changes, 1 for a copier that recalls with
 certainty, 0 for a network whose recall does not depend on a_i. A derivative would not do for
@@ -35,6 +37,7 @@ init and at the end of training):
     adding:  m_b(p) = (yhat'_b - yhat_b) / (u - v_p),   u = (v_p + 1/2) mod 1
     copy:    m(l)   = (F(l) - F0(l)) / (1 - F0(l)),  F = P[recall_i = s' | a_i swapped to s'],
                                                      F0 = P[recall_i = s' | not swapped]
+             (one swap per sequence, chosen as in the gradient view)
 
 u is uniform on [0, 1] like v_p and always 1/2 away from it, so the ratio never divides by a
 small difference. For a network linear in v the two adding views are equal. Copy's F and F0 are
@@ -105,26 +108,20 @@ def _adding_lag(net: RecurrentNet, length: int, position: Tensor) -> np.ndarray:
     return lag.reshape(-1).cpu().numpy().astype(np.int64)
 
 
-def _recall_positions(x: Tensor) -> Tensor:
-    """(B, 10) recall positions r_i = d + 1 + i after each copy sequence's delimiter d."""
-    delimiter = x[..., DELIMITER].argmax(dim=1)  # (B,)
-    return delimiter[:, None] + 1 + torch.arange(RECALL_LEN, device=x.device)
-
-
-def _swap_symbols(x: Tensor) -> tuple[Tensor, Tensor]:
-    """The new symbol s' (B, 10) of each item (see the module docstring) and the symbols a_i."""
-    symbols = x[:, :RECALL_LEN].argmax(dim=-1)  # (B, 10), 1..8
-    b = torch.arange(len(x), device=x.device)[:, None]
-    i = torch.arange(RECALL_LEN, device=x.device)[None, :]
-    k = 1 + (RECALL_LEN * b + i) % (NUM_SYMBOLS - 1)
-    return 1 + (symbols - 1 + k) % NUM_SYMBOLS, symbols
-
-
-def _swapped(x: Tensor, i: int, new: Tensor) -> Tensor:
-    """x with input symbol i replaced by new (B,), one-hot."""
-    out = x.clone()
-    out[:, i] = torch.nn.functional.one_hot(new, x.shape[-1]).to(x.dtype)
-    return out
+def _swap(x: Tensor, offset: int) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+    """The one swap of each copy sequence of x (B, L, C), at global indices b = offset + row
+    (module docstring): x with symbol i_b replaced by s'_b, the recall position r_b of i_b,
+    s'_b (B,), and the lags r_b - i_b."""
+    rows = torch.arange(len(x), device=x.device)
+    b = rows + offset
+    i = b % RECALL_LEN  # (B,)
+    k = 1 + (b // RECALL_LEN) % (NUM_SYMBOLS - 1)
+    symbol = x[rows, i].argmax(dim=-1)  # a_i, 1..8
+    new = 1 + (symbol - 1 + k) % NUM_SYMBOLS
+    swapped = x.clone()
+    swapped[rows, i] = torch.nn.functional.one_hot(new, x.shape[-1]).to(x.dtype)
+    recall = x[..., DELIMITER].argmax(dim=1) + 1 + i  # r_b = d + 1 + i
+    return swapped, recall, new, (recall - i).cpu().numpy().astype(np.int64)
 
 
 def _at(values: Tensor, positions: Tensor, symbols: Tensor) -> Tensor:
@@ -139,28 +136,26 @@ def gradient_items(net: RecurrentNet, task: MemoryTask, x: Tensor,
     need no gradient); `chunk_size` sequences per pass bound the memory."""
     _check(task)
     lags, values, references = [], [], []
+    offset = 0
     with torch.autocast(x.device.type, enabled=False):
         for xc in x.split(chunk_size):
             xc = xc.double()
             if isinstance(task, AddingTask):
                 marked = _marked(xc)
                 with torch.enable_grad():
-                    xg = xc.requires_grad_(True)
+                    xg = xc.detach().requires_grad_(True)
                     (grad,) = torch.autograd.grad(net(xg).sum(), xg)
                 values.append(grad[..., 0].gather(1, marked).reshape(-1))
                 lags.append(_adding_lag(net, task.length, marked))
                 continue
             with torch.no_grad():
-                recall = _recall_positions(xc)
-                new, _ = _swap_symbols(xc)
-                before = net(xc).softmax(dim=-1)  # (B, L, C)
-                for i in range(RECALL_LEN):
-                    after = net(_swapped(xc, i, new[:, i])).softmax(dim=-1)
-                    p0 = _at(before, recall[:, i], new[:, i])
-                    p1 = _at(after, recall[:, i], new[:, i])
-                    values.append(p1)
-                    references.append(p0.double().cpu().numpy())
-                    lags.append((recall[:, i] - i).cpu().numpy().astype(np.int64))
+                swapped, recall, new, lag = _swap(xc, offset)
+                p0 = _at(net(xc).softmax(dim=-1), recall, new)
+                p1 = _at(net(swapped).softmax(dim=-1), recall, new)
+            values.append(p1)
+            references.append(p0.double().cpu().numpy())
+            lags.append(lag)
+            offset += len(xc)
     return Items(np.concatenate(lags), torch.cat(values).double().cpu().numpy(),
                  np.concatenate(references) if references else None)
 
@@ -175,6 +170,7 @@ def intervention_items(net: RecurrentNet, task: MemoryTask, x: Tensor,
     net.eval()
     device = next(net.parameters()).device
     lags, values, references = [], [], []
+    offset = 0
     for xc in x.split(chunk_size):
         xc = xc.to(device)
         out = net(xc)
@@ -191,15 +187,14 @@ def intervention_items(net: RecurrentNet, task: MemoryTask, x: Tensor,
             values.append(torch.stack(ratios, dim=1).reshape(-1).double())  # items as (B, 2)
             lags.append(_adding_lag(net, task.length, marked))
             continue
-        recall = _recall_positions(xc)
-        new, _ = _swap_symbols(xc)
+        swapped, recall, new, lag = _swap(xc, offset)
         rows = torch.arange(len(xc), device=device)
-        for i in range(RECALL_LEN):
-            after = net(_swapped(xc, i, new[:, i]))[rows, recall[:, i]].argmax(dim=-1)
-            before = out[rows, recall[:, i]].argmax(dim=-1)
-            values.append((after == new[:, i]).double())
-            references.append((before == new[:, i]).double().cpu().numpy())
-            lags.append((recall[:, i] - i).cpu().numpy().astype(np.int64))
+        after = net(swapped)[rows, recall].argmax(dim=-1)
+        before = out[rows, recall].argmax(dim=-1)
+        values.append((after == new).double())
+        references.append((before == new).double().cpu().numpy())
+        lags.append(lag)
+        offset += len(xc)
     net.train(was_training)
     return Items(np.concatenate(lags), torch.cat(values).cpu().numpy(),
                  np.concatenate(references) if references else None)
