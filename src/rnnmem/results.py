@@ -26,7 +26,8 @@ from rnnmem.probe import DIRECTIONS
 from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_record
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
-# The last probe's headline measures (`rnnmem.probe`): input-sensitivity coverage, and the
+# The last probe's headline measures (`rnnmem.probe`, `rnnmem.item_memory`): input-sensitivity
+# coverage and its scale, the gradient view's item-memory span and its bound flag, and the
 # bottom layer's forward gradient summaries; `<name>_init` are the first probe's (step 0).
 HEADLINE_SUMMARIES = (
     "memory_coverage", "sensitivity_scale", "gradient_span", "gradient_span_is_bound",
