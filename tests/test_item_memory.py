@@ -18,7 +18,7 @@ from rnnmem.item_memory import (
     span,
 )
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import by_distance, float64_twin, probe, summarise
+from rnnmem.probe import by_distance, float64_twin, memory_coverage, probe, summarise
 from rnnmem.tasks import make_task
 from rnnmem.tasks.copy import NUM_CLASSES, RECALL_LEN
 
@@ -67,8 +67,8 @@ def copy_task(seq_len: int = 5, batch: int = 200):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_memoryless_net_scores_zero_at_every_lag_and_span(cell, bidirectional):
-    task, x, _ = adding()
+def test_memoryless_net_scores_zero_at_every_lag_and_on_every_headline(cell, bidirectional):
+    task, x, y = adding()
     torch.manual_seed(0)
     net = memoryless(RecurrentNet(cell, 2, 16, 2, 1, False, bidirectional))
     for view in ("gradient", "intervention"):
@@ -77,6 +77,7 @@ def test_memoryless_net_scores_zero_at_every_lag_and_span(cell, bidirectional):
         measured = curve[2] > 0
         np.testing.assert_array_equal(curve[0, measured], 0.0)
         assert span(curve) == (0.0, False)
+    assert memory_coverage(probe(net, task, x[:16], y[:16]).x_norm, task) == 0.0
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -198,6 +198,7 @@ def test_item_memory_reaches_record_npz_and_load_item_memory(tmp_path, task_name
     assert sorted(set(gradient["lag"])) == lags  # bidirectional adding: min(T-1-p, p) < T/2
     last = arrays["item_memory"][-1]
     np.testing.assert_array_equal(gradient[gradient["step"] == 20]["memory"], last[0, lags])
+    np.testing.assert_array_equal(np.array(saved["probe"]["item_memory"]), arrays["item_memory"])
     intervention = frame[frame["view"] == "intervention"]
     assert sorted(set(intervention["step"])) == [0, 20]
     counts = intervention[intervention["step"] == 20]["count"]

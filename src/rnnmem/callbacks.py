@@ -128,7 +128,8 @@ class GradientProbe(pl.Callback):
 
     def record_section(self) -> dict[str, Any]:
         """The record's `probe` entry: probe steps and seconds, then per probe the scalars
-        (memory coverage and its scale, the gradient item-memory span and its bound flag) and
+        (memory coverage and its scale, the gradient item-memory span and its bound flag), the
+        gradient view's item memory per lag (`item_memory`, (3, L) per probe) and
         the bottom layer's forward summaries (the headline), and under `layers`
         every layer and direction's summaries keyed `l<k>_<fwd|bwd>`."""
         arrays = self.arrays()
@@ -139,6 +140,8 @@ class GradientProbe(pl.Callback):
             "steps": arrays["steps"].tolist(),
             "seconds": self.seconds,
             **{name: arrays[name].tolist() for name in SCALARS if name in arrays},
+            **({"item_memory": arrays["item_memory"].tolist()} if "item_memory" in arrays
+               else {}),
             **{name: arrays[name][:, 0, 0].tolist() for name in SUMMARIES},
             "layers": {
                 f"l{layer}_{DIRECTIONS[k]}": {name: arrays[name][:, layer, k].tolist()
