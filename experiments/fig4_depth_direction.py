@@ -1,4 +1,4 @@
-"""Figure 4: depth and direction, memory coverage and longest length solved per configuration.
+"""Figure 4: depth and direction, item-memory span and longest length solved per configuration.
 
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
 paper's grid); redrawn by `make figures SWEEP=<sweep dir>`.
@@ -13,11 +13,12 @@ import pandas as pd
 from rnnmem import analysis, figures
 
 CAPTION = """
-Each cell x (depth, direction) of the grid. Top: memory coverage after training, the fraction
-of the task's information-bearing input steps at which the input sensitivity ||dL/dx_t|| is
-still >= 1% of its maximum (the same meaning for every depth and direction), at the task's
-longest T (mean +- std over finished seeds); for records that predate it, the memory horizon
-of the bottom layer's forward direction. Bottom: the longest T that most
+Each cell x (depth, direction) of the grid. Top: the item-memory span after training
+(`rnnmem.item_memory`, the intervention view on the held-out test set): the largest lag l such
+that at every measured lag up to l the network's output still moves with the item by more than
+half of perfect recall (95% interval), at the task's longest T (mean +- std over finished
+seeds); absolute, so a network at the memoryless baseline scores 0. For records that predate
+it, memory coverage or the memory horizon. Bottom: the longest T that most
 completed seeds solved ('none': no T). Grey: no finished run, and why; '*': some runs of that
 configuration failed, diverged or left no record (listed under the figure).
 """

@@ -1,8 +1,9 @@
-"""Figure 7: forgetting curves, the held-out error against lag, one file per task.
+"""Figure 7: forgetting curves, the held-out error against lag, one file per task and T.
 
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
 paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. One file per task:
-`fig7_forgetting_<task>`, and `fig7_forgetting.md`, each configuration's memory span.
+`fig7_forgetting_<task>_T<T>`, and `fig7_forgetting.md`, each configuration's memory span
+per T.
 """
 
 from __future__ import annotations
@@ -16,38 +17,43 @@ from rnnmem import analysis, figures
 CAPTION = """
 The held-out metric of the trained networks against lag, the number of steps between the
 information and the readout (adding: the squared error grouped by the first marker's position
-p, lag T - 1 - p; copy: recall accuracy, lag T + 10 for every symbol), every T of the sweep
-pooled (each run's items weighted equally), mean over seeds with a min-max band. Dotted: the
-solved threshold; dashed: the memoryless value. Memory span: the largest lag up to which every
-measured lag meets the solved threshold (0: not even the shortest one). Lag is counted for the
-forward readout; a bidirectional network's backward direction meets the first marker after
-only p steps, so its panels show what the whole network recalls at that forward lag (the
-records keep p for other views).
+p, lag T - 1 - p; copy: recall accuracy, lag T + 10 for every symbol with the fixed delay, one
+lag per delay with `task.delay=variable`), one figure per T: never pooled over T, whose
+sequences would otherwise enter at their own lags and make steps where each T begins. Mean over
+seeds with a min-max band. Dotted: the solved threshold; dashed: the memoryless value. Memory
+span: the largest lag up to which every measured lag meets the solved threshold (0: not even
+the shortest one). Lag is counted for the forward readout; a bidirectional network's backward
+direction meets the first marker after only p steps, so its panels show what the whole network
+recalls at that forward lag (the records keep p for other views).
 """
 
 
-def spans(pooled: pd.DataFrame) -> dict[tuple[str, str, int, bool], int]:
-    """The memory span of each configuration's mean pooled curve."""
-    return {(task, cell, int(depth), bool(bidirectional)): analysis.pooled_span(task, group)
-            for (task, cell, depth, bidirectional), group in pooled.groupby(
-                ["task", "cell", "depth", "bidirectional"], sort=True)}
+Key = tuple[str, int, str, int, bool]  # task, T, cell, depth, bidirectional
 
 
-def findings(pooled: pd.DataFrame, found: dict[tuple[str, str, int, bool], int]) -> list[str]:
-    """Markdown lines: per task and configuration, the lags measured and the memory span."""
+def spans(curves: pd.DataFrame) -> dict[Key, int]:
+    """The memory span of each (task, T, configuration)'s mean curve over seeds."""
+    return {(task, int(length), cell, int(depth), bool(bidirectional)):
+            analysis.pooled_span(task, group)
+            for (task, length, cell, depth, bidirectional), group in curves.groupby(
+                ["task", "seq_len", "cell", "depth", "bidirectional"], sort=True)}
+
+
+def findings(curves: pd.DataFrame, found: dict[Key, int]) -> list[str]:
+    """Markdown lines: per task, T and configuration, the lags measured and the memory span."""
     if not found:
         return ["No finished run has a forgetting curve."]
-    lines = ["| task | cell | depth | direction | lags measured | memory span | "
-             "first lag that fails |", "|---|---|---|---|---|---|---|"]
-    for (task, cell, depth, bidirectional), span in found.items():
-        group = analysis.select(pooled, task=task, cell=cell, depth=depth,
+    lines = ["| task | T | cell | depth | direction | lags measured | memory span | "
+             "first lag that fails |", "|---|---|---|---|---|---|---|---|"]
+    for (task, length, cell, depth, bidirectional), span in found.items():
+        group = analysis.select(curves, task=task, seq_len=length, cell=cell, depth=depth,
                                 bidirectional=bidirectional)
         lags, mean, *_ = analysis.range_band(group, "lag", "value")
         kind = analysis.metric_spec(task)
         fails = [int(lag) for lag, value in zip(lags, mean, strict=True)
                  if not (value >= kind.threshold if kind.higher_is_better
                          else value < kind.threshold)]
-        lines.append(f"| {task} | {analysis.cell_label(cell)} | {depth} | "
+        lines.append(f"| {task} | {length} | {analysis.cell_label(cell)} | {depth} | "
                      f"{'bi' if bidirectional else 'uni'} | {int(lags.min())}-{int(lags.max())} "
                      f"| {span} | {fails[0] if fails else 'none'} |")
     return lines
@@ -55,22 +61,24 @@ def findings(pooled: pd.DataFrame, found: dict[tuple[str, str, int, bool], int])
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     curves = analysis.forgetting_curves(runs)
-    pooled = analysis.pooled_over_lengths(curves)
-    found = spans(pooled)
+    found = spans(curves)
     no_curve = sorted(set(analysis.finished(runs)["run"])
                       - set(analysis.finished(runs).merge(
                           curves[["task", "cell", "depth", "bidirectional", "seq_len", "seed"]]
                           .drop_duplicates(), how="inner")["run"]))
     paths: list[Path] = []
     for task in analysis.tasks_of(runs):
-        mine = pooled[pooled["task"] == task]
         notes = analysis.gap_notes(analysis.gaps_for(runs, task=task)) + analysis.note_lines(
             "not shown, no forgetting curve", [r for r in no_curve if r.startswith(f"{task}/")])
-        fig = figures.forgetting(
-            mine, task, {key[1:]: span for key, span in found.items() if key[0] == task},
-            notes=notes, title=f"Forgetting: {task}, every T pooled")
-        paths += figures.save(fig, out_dir / f"fig7_forgetting_{task}")
-        figures.close(fig)
+        lengths = sorted({int(t) for t in analysis.select(runs, task=task)["seq_len"].dropna()})
+        for length in lengths:
+            mine = analysis.select(curves, task=task, seq_len=length)
+            fig = figures.forgetting(
+                mine, task, {key[2:]: span for key, span in found.items()
+                             if key[:2] == (task, length)},
+                notes=notes, title=f"Forgetting: {task}, T = {length}")
+            paths += figures.save(fig, out_dir / f"fig7_forgetting_{task}_T{length}")
+            figures.close(fig)
     text = out_dir / "fig7_forgetting.md"
-    text.write_text("\n".join(findings(pooled, found)) + "\n")
+    text.write_text("\n".join(findings(curves, found)) + "\n")
     return [*paths, text]

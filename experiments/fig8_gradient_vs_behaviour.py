@@ -1,8 +1,9 @@
-"""Figure 8: does the gradient predict behaviour? The probe's headline against memory span.
+"""Figure 8: item memory per lag, the gradient view against the behavioural (intervention) view.
 
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
 paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Written with
-`fig8_gradient_vs_behaviour.md`: the rank correlations and what they say.
+`fig8_gradient_vs_behaviour.md`: the correlation per task, and each configuration's
+item-memory span per T from both views, with where they disagree.
 """
 
 from __future__ import annotations
@@ -10,79 +11,83 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rnnmem import analysis, figures
 
 CAPTION = """
-Every finished run of the grid: the gradient probe's headline (memory coverage, the fraction of
-the information-bearing input steps at which the input sensitivity ||dL/dx_t|| is at least 1%
-of its maximum; the memory horizon for records that predate it) at initialisation (left) and
-after training (right), against the behavioural memory span of the same run as a fraction of
-the largest lag there is (the loss anchor). Filled: the run solved the task. Titles: Spearman's
-rank correlation over the runs of the panel.
+Item memory on an absolute scale (1: the output moves one-for-one with the item, perfect
+recall; 0: not at all), per lag, for every finished run after training and every lag both views
+measured. x: the gradient view on the probe batch at the last probe (adding: d yhat / d v_p at
+the two marked positions; copy: the chance-corrected change in the recall's probability of a
+swapped-in symbol). y: the intervention view on the held-out test set at the end (adding:
+(yhat' - yhat) / (u - v_p) with v_p replaced by u = v_p + 1/2 mod 1; copy: how often the recall
+follows a swapped symbol, chance removed). Lag: steps to the nearest readout of the network (a
+bidirectional adding net also reads position p from its backward readout at t = 0). Dashed:
+the views agree. Titles: Pearson's correlation over the panel's (run, lag) points.
 """
 
 
-def correlations(frame: pd.DataFrame, tasks: list[str]) -> dict[tuple[str, str], float]:
-    return {(task, stage): analysis.rank_correlation(*(frame[frame["task"] == task][c]
-                                                       for c in (stage, "span")))
-            for task in tasks for stage in ("init", "trained")}
+def correlations(points: pd.DataFrame, tasks: list[str]) -> dict[str, float]:
+    return {task: analysis.pearson(*(points[points["task"] == task][c]
+                                     for c in ("gradient", "intervention")))
+            for task in tasks}
 
 
-def findings(frame: pd.DataFrame, rho: dict[tuple[str, str], float], headline: str
-             ) -> list[str]:
-    """What the figure shows, in numbers: per task and stage the rank correlation of the
-    headline with the span and with solved, and the headline's mean over solved and unsolved
-    runs."""
-    lines = [f"| task | stage | runs | rank corr. ({headline} vs span) | rank corr. "
-             f"({headline} vs solved) | mean {headline}, solved | mean, not solved |",
-             "|---|---|---|---|---|---|---|"]
-    for (task, stage), value in rho.items():
-        data = frame[frame["task"] == task]
-        data = data[data[stage].notna()]
-        solved = analysis.rank_correlation(data[stage], data["solved"].astype(float))
-        means = [data[data["solved"] == s][stage].mean() for s in (True, False)]
-        lines.append(f"| {task} | {stage} | {len(data)} | {_signed(value)} | {_signed(solved)} "
-                     f"| {_plain(means[0])} | {_plain(means[1])} |")
-    trained = [v for (_, stage), v in rho.items() if stage == "trained" and math.isfinite(v)]
-    if trained:
-        strength = ("strongly" if min(trained) >= 0.7 else "moderately" if min(trained) >= 0.4
-                    else "weakly or not")
-        lines += ["", f"After training, the {headline} tracks the behavioural memory span "
-                  f"{strength} (rank correlation {_per_task(rho, 'trained')}); at "
-                  f"initialisation: {_per_task(rho, 'init')}."]
-    else:
-        lines += ["", "No rank correlation after training: fewer than three runs with probe "
-                  "data, or the span or the headline is the same for every run (n/a)."]
+def span_table(runs: pd.DataFrame) -> list[str]:
+    """Markdown lines: per task, T and configuration, both views' item-memory spans after
+    training (mean over finished seeds; '>=' where every seed's span is the largest measured
+    lag, a lower bound) and whether they disagree."""
+    done = analysis.finished(runs)
+    if done.empty or "intervention_span" not in done or done["intervention_span"].isna().all():
+        return ["No finished run has item-memory spans."]
+    lines = ["| task | T | cell | depth | direction | gradient span | intervention span | "
+             "views |", "|---|---|---|---|---|---|---|---|"]
+    order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(done["cell"]))}
+    done = done.assign(rank=done["cell"].map(order))
+    for key, group in done.groupby(["task", "seq_len", "rank", "depth", "bidirectional"],
+                                   sort=True):
+        task, length, _, depth, bidirectional = key
+        cell = group["cell"].iloc[0]
+        texts, means = [], []
+        for view in ("gradient", "intervention"):
+            values = group[f"{view}_span"].to_numpy(dtype=float)
+            bound = group[f"{view}_span_is_bound"].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            means.append(finite.mean() if len(finite) else math.nan)
+            prefix = ">= " if len(bound) and np.all(bound == 1) else ""
+            texts.append(f"{prefix}{means[-1]:.1f}" if len(finite) else "n/a")
+        agree = ("n/a" if not all(math.isfinite(m) for m in means)
+                 else "agree" if abs(means[0] - means[1]) <= 1 else "differ")
+        lines.append(f"| {task} | {int(length)} | {analysis.cell_label(cell)} | {int(depth)} "
+                     f"| {'bi' if bidirectional else 'uni'} | {texts[0]} | {texts[1]} | "
+                     f"{agree} |")
     return lines
 
 
-def _per_task(rho: dict[tuple[str, str], float], stage: str) -> str:
-    """'adding +0.51, copy n/a (no spread)': one stage's correlation for every task."""
-    return ", ".join(f"{task} {_signed(value)}" + ("" if math.isfinite(value) else
-                                                    " (span or headline without spread)")
-                     for (task, at), value in rho.items() if at == stage)
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.2f}" if math.isfinite(value) else "n/a"
-
-
-def _plain(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else "n/a"
+def findings(points: pd.DataFrame, rho: dict[str, float], runs: pd.DataFrame) -> list[str]:
+    lines = ["| task | (run, lag) points | Pearson r | mean abs. difference |",
+             "|---|---|---|---|"]
+    for task, value in rho.items():
+        data = points[points["task"] == task]
+        difference = (data["gradient"] - data["intervention"]).abs().mean()
+        lines.append(f"| {task} | {len(data)} | "
+                     f"{f'{value:+.2f}' if math.isfinite(value) else 'n/a'} | "
+                     f"{f'{difference:.3g}' if len(data) else 'n/a'} |")
+    return [*lines, "", "Item-memory span per T (FRACTION 1/2 of perfect, 95% interval, "
+            "`rnnmem.item_memory`):", "", *span_table(runs)]
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    frame = analysis.behaviour_frame(runs)
+    points = analysis.item_memory_points(runs)
     tasks = analysis.tasks_of(runs)
-    _, headline = analysis.gradient_headline(runs)
-    rho = correlations(frame, tasks)
+    rho = correlations(points, tasks)
     notes = analysis.gap_notes(analysis.gaps_for(runs))
-    fig = figures.gradient_vs_behaviour(frame, tasks, headline, rho, notes=notes,
-                                        title="Gradient headline against behavioural memory")
+    fig = figures.item_memory_views(points, tasks, rho, notes=notes,
+                                    title="Item memory per lag: gradient against intervention")
     paths = figures.save(fig, out_dir / "fig8_gradient_vs_behaviour")
     figures.close(fig)
     text = out_dir / "fig8_gradient_vs_behaviour.md"
-    text.write_text("\n".join(findings(frame, rho, headline.split(" (")[0])) + "\n")
+    text.write_text("\n".join(findings(points, rho, runs)) + "\n")
     return [*paths, text]

@@ -24,10 +24,12 @@ count of each row's networks per task, in the column groups' order ('params'; a 
 they differ); columns: task x T.
 Each entry is the task's held-out metric (adding: test MSE, solved below 0.01; copy: recall
 accuracy, solved at 0.99 or more), mean +- sample std over the finished seeds; bold: solved by
-most completed seeds. 'coverage' is the memory coverage after training at the task's longest T
-(fraction of the information-bearing input steps the loss still feels, mean over seeds; the
-memory horizon where the records predate it). '*': some seeds of that entry failed, diverged,
-were preempted or left no record; '—': none finished. One row per run: table1_runs.csv.
+most completed seeds. 'span' is the item-memory span after training at the task's longest T
+(`rnnmem.item_memory`, intervention view on the test set: the largest lag up to which the
+output still moves with the item by more than half of perfect recall, mean over seeds; memory
+coverage or the memory horizon where the records predate it). '*': some seeds of that entry
+failed, diverged, were preempted or left no record; '—': none finished. One row per run:
+table1_runs.csv.
 """
 CONFIG = ["cell", "depth", "bidirectional"]
 # Published reference points (shared/TASKS.md): (source, task, T, cell) -> (metric, value).
@@ -62,8 +64,9 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     tasks = analysis.tasks_of(known)
     lengths = {task: sorted({int(t) for t in analysis.select(known, task=task)["seq_len"]})
                for task in tasks}
-    head_column, _ = analysis.gradient_headline(known)
-    head_label = "coverage" if head_column == "memory_coverage" else "horizon"
+    head_column, _ = analysis.memory_headline(known)
+    head_label = {"intervention_span": "span", "memory_coverage": "coverage"}.get(
+        head_column, "horizon")
     order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(known["cell"]))}
     ranked = known.assign(rank=known["cell"].map(order))
     columns = ["cell", "depth", "direction", *extra, "params"]
@@ -94,7 +97,8 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
             longest = analysis.finished(analysis.select(mine, seq_len=lengths[task][-1]))
             head = longest[head_column].to_numpy(dtype=float) if len(longest) else np.array([])
             head = head[np.isfinite(head)]
-            row[f"{task} {head_label}"] = f"{head.mean():.2f}" if len(head) else "—"
+            digits = 2 if head_column == "memory_coverage" else 1
+            row[f"{task} {head_label}"] = f"{head.mean():.{digits}f}" if len(head) else "—"
         rows.append(row)
         bold.append(solved_row)
     return (pd.DataFrame(rows, columns=columns),
@@ -139,8 +143,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
                                                                 strict=True)]
     markdown.write_text(markdown_table(shown) + footer)
     caption = ("Held-out metric (mean ± std over seeds; adding: test MSE, copy: recall "
-               "accuracy), bold where most seeds solved the task, and the memory coverage "
-               "after training at the longest T.")
+               "accuracy), bold where most seeds solved the task, and the item-memory span "
+               "(steps) after training at the longest T.")
     latex.write_text(latex_grouped_table(table, bold, groups, caption=caption,
                                          label="tab:memory"))
     long = out_dir / "table1_runs.csv"

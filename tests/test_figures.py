@@ -25,6 +25,7 @@ import table1
 from make_figures import EXPERIMENTS, main
 from rnnmem import analysis, figures
 from rnnmem.analysis import expected_grid, sweep_runs
+from rnnmem.item_memory import span as item_span
 from rnnmem.probe import by_distance
 from rnnmem.record import write_probe_arrays, write_record
 from rnnmem.tasks import make_task
@@ -38,7 +39,8 @@ MISSING = "copy/rnn-d1-uni-T8-s1"
 ERROR = "RuntimeError: CUDA out of memory"
 STEMS = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
          "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves",
-         "fig7_forgetting_adding", "fig7_forgetting_copy", "fig8_gradient_vs_behaviour"]
+         "fig7_forgetting_adding_T4", "fig7_forgetting_adding_T8", "fig7_forgetting_copy_T4",
+         "fig7_forgetting_copy_T8", "fig8_gradient_vs_behaviour"]
 MAKE_FIGURES = Path(__file__).resolve().parents[1] / "experiments" / "make_figures.py"
 
 
@@ -89,6 +91,23 @@ def span(task: str, cell: str, length: int, seed: int) -> int:
     return max(make_task(task, length).loss_anchor - 2 * seed - CELLS.index(cell), 0)
 
 
+def item_lags(task: str, length: int) -> np.ndarray:
+    return np.arange(length) if task == "adding" else np.array([length + 10])
+
+
+def item_curve(task: str, cell: str, length: int, seed: int, view: str) -> np.ndarray:
+    """The known item memory (3, K) of every run after training: memory 1 - 0.1 (k + 1) lag /
+    T - 0.02 seed at its measured lags (the intervention view: its square), stderr 0.01, 10
+    items; NaN elsewhere (no items)."""
+    curve = np.full((3, make_task(task, length).length), np.nan)
+    lags = item_lags(task, length)
+    memory = 1 - 0.1 * (CELLS.index(cell) + 1) * lags / length - 0.02 * seed
+    curve[0, lags] = memory if view == "gradient" else memory**2
+    curve[1, lags], curve[2] = 0.01, 0.0
+    curve[2, lags] = 10
+    return curve
+
+
 def horizon(length: int, seed: int) -> float:
     return length // 2 + seed
 
@@ -126,14 +145,23 @@ def write_run(sweep: Path, task: str, cell: str, length: int, seed: int) -> None
         arrays["gate_names"] = np.array(names)
         arrays["gate_mean"] = gate(seed, spec.length)[:, None, None, : len(names), :]
     arrays["x_norm"] = sensitivity(task, length, seed)
+    arrays["item_memory"] = np.stack([item_curve(task, cell, length, seed, "gradient")] * 3)
     write_probe_arrays(run_dir, arrays)
+    final = item_curve(task, cell, length, seed, "intervention")
+    spans = {view: item_span(item_curve(task, cell, length, seed, view))
+             for view in ("gradient", "intervention")}
     write_record(run_dir, {
         **record, **metrics, "status": status,
         "solved": status == "finished" and (value < 0.01 if task == "adding" else value >= 0.99),
         "train_steps": 100,
         "curves": {"train": [{"step": s, "train_loss": 1.0 / (s + 1 + seed)} for s in (0, 50, 100)],
                    "val": [{"step": s, "val_loss": 2.0 / (s + 1 + seed)} for s in (50, 100)]},
-        "probe": {"steps": STEPS.tolist(), "memory_horizon": [horizon(length, seed)] * 3},
+        "probe": {"steps": STEPS.tolist(), "memory_horizon": [horizon(length, seed)] * 3,
+                  "gradient_span": [spans["gradient"][0]] * 3,
+                  "gradient_span_is_bound": [spans["gradient"][1]] * 3},
+        "item_memory": {"intervention": [{"step": 100, "curve": final.tolist()}]},
+        "intervention_span": spans["intervention"][0],
+        "intervention_span_is_bound": spans["intervention"][1],
         "forgetting": {"curve": forgetting(task, cell, length, seed)},
         "memory_span": span(task, cell, length, seed),
     })
@@ -298,7 +326,7 @@ def test_gradient_vanishing_shows_the_input_sensitivity_at_init_and_trained(draw
 
 
 def test_depth_direction_shows_memory_coverage_where_records_have_it(sweep):
-    runs = sweep_runs(sweep)
+    runs = sweep_runs(sweep).drop(columns="intervention_span")  # records before item memory
     runs = runs.assign(memory_coverage=0.1 * runs["seed"].astype(float) + 0.5)
     fig = figures.depth_direction(runs)
     ax = panel(fig, "adding: memory coverage after training, at T = 8")
@@ -320,13 +348,16 @@ def test_gradient_flow_heatmap_is_the_geometric_mean_of_the_seeds(drawn):
     assert "diverged" in panel(fig, "LSTM, copy").texts[0].get_text()
 
 
-def test_depth_direction_grid_holds_mean_horizon_and_longest_length_solved(drawn):
+def test_depth_direction_grid_holds_mean_item_memory_span_and_longest_length_solved(drawn):
     fig = drawn["fig4_depth_direction"]
-    adding = panel(fig, "adding: memory horizon")
+    adding = panel(fig, "adding: item-memory span after training, at T = 8 (at most 7)")
     values = np.asarray(adding.images[0].get_array().filled(np.nan))
-    both = np.mean([horizon(8, s) for s in SEEDS])
-    np.testing.assert_allclose(values[:, 0], [horizon(8, 0), both, both])
-    copy = panel(fig, "copy: memory horizon")
+    spans = [[item_span(item_curve("adding", cell, 8, s, "intervention"))[0] for s in SEEDS]
+             for cell in CELLS]
+    np.testing.assert_allclose(values[:, 0], [spans[0][0], np.mean(spans[1]),
+                                              np.mean(spans[2])])
+    assert spans[2] != spans[0], "the known spans differ by cell"
+    copy = panel(fig, "copy: item-memory span")
     assert "diverged" in [t.get_text() for t in copy.texts]
     solved = panel(fig, "copy: longest delay T solved")
     assert [t.get_text() for t in solved.texts] == ["none*", "none*", "8"]
@@ -363,67 +394,72 @@ def test_every_figure_lists_the_runs_it_could_not_draw(drawn):
     assert DIVERGED[0] in gates and FAILED not in gates  # the rnn has no gates to show
 
 
-def test_forgetting_lines_pool_every_length_and_average_the_seeds(drawn):
-    ax = panel(drawn["fig7_forgetting_adding"], "1 layer, unidirectional")
+def test_forgetting_lines_are_per_length_and_average_the_seeds(drawn):
+    ax = panel(drawn["fig7_forgetting_adding_T8"], "1 layer, unidirectional")
     assert ax.get_yscale() == "log"
     for cell in CELLS:
         k = CELLS.index(cell)
         xs, ys = line(ax, analysis.CELL_LABELS[cell]).get_data()
-        assert list(xs) == [2, 3, 4, 5, 6, 7]  # T=4: lags 2-3, T=8: lags 4-7
-        seeds = [[0], [0, 1]] if cell == "rnn" else [SEEDS, SEEDS]  # rnn T=8 seed 1 failed
-        expected = [np.mean([0.002 * (k + 1) * lag + 0.001 * s
-                             for s in seeds[0 if lag > 3 else 1]]) for lag in xs]
+        assert list(xs) == [4, 5, 6, 7]  # T=8 only: lags T/2 .. T-1, never T=4's 2-3
+        seeds = [0] if cell == "rnn" else SEEDS  # rnn T=8 seed 1 failed
+        expected = [np.mean([0.002 * (k + 1) * lag + 0.001 * s for s in seeds]) for lag in xs]
         np.testing.assert_allclose(ys, expected)
-    # rnn: 0.0045, 0.0065, 0.008 pass, lag 5: 0.010 fails; lstm: lag 3 fails; gru: lag 2
-    assert ax.get_title().endswith("\nmemory span: vanilla RNN 4, LSTM 2, GRU 0")
+    # rnn: 0.008 at lag 4, 0.010 at lag 5 fails; lstm: 0.016 at lag 4 fails already
+    assert ax.get_title().endswith("\nmemory span: vanilla RNN 4, LSTM 0, GRU 0")
     threshold = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert threshold[0].get_ydata()[0] == 0.01
-    copy = panel(drawn["fig7_forgetting_copy"], "1 layer, unidirectional")
+    short = panel(drawn["fig7_forgetting_adding_T4"], "1 layer, unidirectional")
+    assert list(line(short, "GRU").get_xdata()) == [2, 3]
+    copy = panel(drawn["fig7_forgetting_copy_T8"], "1 layer, unidirectional")
     xs, ys = line(copy, "GRU").get_data()
-    assert list(xs) == [14, 18] and list(ys) == [0.995, 0.995]  # lag T + 10
+    assert list(xs) == [18] and list(ys) == [0.995]  # lag T + 10
 
 
-def test_forgetting_findings_give_each_span_and_first_failing_lag(built):
+def test_forgetting_findings_give_each_span_and_first_failing_lag_per_length(built):
     text = (built[0] / "fig7_forgetting.md").read_text()
-    assert "| adding | vanilla RNN | 1 | uni | 2-7 | 4 | 5 |" in text
-    assert "| adding | GRU | 1 | uni | 2-7 | 0 | 2 |" in text
-    assert "| copy | GRU | 1 | uni | 14-18 | 18 | none |" in text
+    assert "| adding | 8 | vanilla RNN | 1 | uni | 4-7 | 4 | 5 |" in text
+    assert "| adding | 4 | vanilla RNN | 1 | uni | 2-3 | 3 | none |" in text
+    assert "| adding | 8 | GRU | 1 | uni | 4-7 | 0 | 4 |" in text
+    assert "| copy | 8 | GRU | 1 | uni | 18-18 | 18 | none |" in text
 
 
-def average_ranks(values: list[float]) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of their ranks (by hand, for the test)."""
-    ordered = sorted(values)
-    return np.array([np.mean([i + 1 for i, v in enumerate(ordered) if v == value])
-                     for value in values])
-
-
-def test_gradient_vs_behaviour_plots_each_run_with_its_rank_correlation(drawn):
+def test_gradient_vs_behaviour_plots_item_memory_per_run_and_lag_with_pearson_r(drawn):
     fig = drawn["fig8_gradient_vs_behaviour"]
-    for stage in ("at initialisation", "after training"):  # the records' horizon is constant
-        check_behaviour_panel(panel(fig, f"adding: {stage}"))
+    for task in TASKS:
+        x, y = [], []
+        for cell in CELLS:
+            for length in LENGTHS:
+                for seed in SEEDS:
+                    run = f"{task}/{cell}-d1-uni-T{length}-s{seed}"
+                    if run in (FAILED, MISSING, *DIVERGED):
+                        continue
+                    lags = item_lags(task, length)
+                    x += item_curve(task, cell, length, seed, "gradient")[0, lags].tolist()
+                    y += item_curve(task, cell, length, seed, "intervention")[0, lags].tolist()
+        ax = panel(fig, f"{task}: r = ")
+        points = np.concatenate([c.get_offsets() for c in ax.collections
+                                 if isinstance(c, PathCollection)])
+        np.testing.assert_allclose(sorted(map(tuple, points)), sorted(zip(x, y, strict=True)))
+        r = np.corrcoef(x, y)[0, 1]
+        assert ax.get_title() == f"{task}: r = {r:+.2f}, {len(x)} (run, lag) points"
 
 
-def check_behaviour_panel(ax: object) -> None:
-    x, y = [], []
-    for cell in CELLS:
-        for length in LENGTHS:
-            for seed in SEEDS:
-                if f"adding/{cell}-d1-uni-T{length}-s{seed}" == FAILED:
-                    continue
-                x.append(horizon(length, seed))
-                y.append(span("adding", cell, length, seed) / (length - 1))
-    points = np.concatenate([c.get_offsets() for c in ax.collections
-                             if isinstance(c, PathCollection)])
-    assert sorted(map(tuple, points)) == sorted(zip(x, y, strict=True))
-    rho = np.corrcoef(average_ranks(x), average_ranks(y))[0, 1]
-    assert f"rank corr. {rho:+.2f})" in ax.get_title()
+def test_gradient_vs_behaviour_findings_give_both_spans_per_length(built):
+    text = (built[0] / "fig8_gradient_vs_behaviour.md").read_text()
+    spans = [item_span(item_curve("adding", "gru", 8, s, view)) for s in SEEDS
+             for view in ("gradient", "intervention")]
+    gradient = np.mean([spans[0][0], spans[2][0]])
+    intervention = np.mean([spans[1][0], spans[3][0]])
+    assert spans[0][1] and spans[2][1] and not spans[3][1]  # '>=': every seed at the last lag
+    assert (f"| adding | 8 | GRU | 1 | uni | >= {gradient:.1f} | {intervention:.1f} | agree |"
+            in text)
 
 
 def test_table1_is_compact_mean_and_std_over_seeds_bold_where_solved(sweep):
     table, bold, groups = table1.table_frame(sweep_runs(sweep))
     assert list(table.columns) == ["cell", "depth", "direction", "params", "adding T=4",
-                                   "adding T=8", "adding horizon", "copy T=4", "copy T=8",
-                                   "copy horizon"]
+                                   "adding T=8", "adding span", "copy T=4", "copy T=8",
+                                   "copy span"]
     assert groups == [("", 4), ("adding", 3), ("copy", 3)]
     assert set(table["params"]) == {"— / —"}  # these records predate n_params
     assert list(table["cell"]) == ["vanilla RNN", "LSTM", "GRU"]  # the paper's order
@@ -433,7 +469,8 @@ def test_table1_is_compact_mean_and_std_over_seeds_bold_where_solved(sweep):
     assert lstm["adding T=8"] == f"{np.mean(values):.3g} ± {np.std(values, ddof=1):.2g}"
     assert rnn["adding T=8"] == f"{metric('adding', 'rnn', 8, 0):.3g}*"  # seed 1 failed
     assert lstm["copy T=8"] == "—*"  # both seeds diverged
-    assert lstm["adding horizon"] == f"{np.mean([horizon(8, s) for s in SEEDS]):.2f}"
+    spans = [item_span(item_curve("adding", "lstm", 8, s, "intervention"))[0] for s in SEEDS]
+    assert lstm["adding span"] == f"{np.mean(spans):.1f}"
     # bold exactly where most completed seeds solved it: the GRU on copy, at both T
     solved = {(row, column) for row, name in enumerate(table["cell"])
               for column in table.columns if bold.iloc[row][column]}
@@ -489,7 +526,7 @@ def test_make_figures_writes_every_figure_table_and_report(built):
 
 def test_make_figures_twice_gives_identical_bytes(built):
     first, second = ({p.name: p.read_bytes() for p in out.iterdir()} for out in built)
-    assert first.keys() == second.keys() and len(first) == 25
+    assert first.keys() == second.keys() and len(first) == 29
     assert [name for name in first if first[name] != second[name]] == []
 
 
@@ -511,7 +548,7 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
     main([str(tmp_path)])
     assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                      "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
-                     "fig6_learning_curves", "fig7_forgetting_adding",
+                     "fig6_learning_curves", "fig7_forgetting_adding_T4",
                      "fig8_gradient_vs_behaviour"]
     report = (tmp_path / "figures" / "report.md").read_text()
     assert "Runs: 3 grid points: 0 finished, 2 failed, 0 diverged, 1 missing." in report

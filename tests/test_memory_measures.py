@@ -19,7 +19,15 @@ import torch
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import FLOOR, by_distance, memory_coverage, probe, summarise, summarise_all
+from rnnmem.probe import (
+    FLOOR,
+    by_distance,
+    memory_coverage,
+    probe,
+    sensitivity_scale,
+    summarise,
+    summarise_all,
+)
 from rnnmem.tasks import make_task
 from test_probe import reference_norms, single_layer_copy
 
@@ -216,13 +224,14 @@ def test_zero_curve_has_horizon_zero_and_no_coverage():
     assert memory_coverage(np.zeros(12), make_task("adding", 12)) == 0.0
 
 
-def test_coverage_counts_information_steps_above_the_threshold_of_the_maximum():
+def test_coverage_counts_information_steps_above_the_threshold_of_their_maximum():
     adding, copy = make_task("adding", 10), make_task("copy", 5)
     s = np.array([1e-4, 1e-3, 0.02, 0.5, 1.0, 1.0, 0.9, 0.2, 0.011, 2.0])
     assert memory_coverage(s, adding, threshold=1e-2) == pytest.approx(0.7)  # >= 0.02
     s = np.full(copy.length, 1.0)
-    s[:10] = [1e-3] * 5 + [0.05] * 5  # symbol steps; the rest (recall) is what the loss reads
+    s[:10] = [1e-4] * 5 + [0.05] * 5  # symbol steps; the rest (blanks, recall) set no scale
     assert memory_coverage(s, copy, threshold=1e-2) == pytest.approx(0.5)
+    assert sensitivity_scale(s, copy) == 0.05
     assert np.isnan(memory_coverage(np.array([1.0, np.nan]), make_task("adding", 2)))
 
 

@@ -128,7 +128,7 @@ def test_a_toy_task_defined_here_trains_sweeps_and_draws(tmp_path, monkeypatch):
     assert curve[0]["value"] == pytest.approx(record["test_mse"], rel=1e-5)
     assert make_figures_main([str(sweep)]) == 0
     out = sweep / "figures"
-    assert (out / "fig7_forgetting_recall_first.png").stat().st_size > 0
+    assert (out / "fig7_forgetting_recall_first_T3.png").stat().st_size > 0
     table, bold, _ = table1.table_frame(runs)
     assert list(table.columns)[3:6] == ["recall_first T=3", "recall_first T=5",
                                         "recall_first coverage"]
@@ -160,15 +160,16 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
             assert entry.strip("*") == f"{values.mean():.3g} ± {values.std(ddof=1):.2g}"
     long = pd.read_csv(out / "table1_runs.csv")
     assert len(long) == 8 and set(long["memory_span"]) <= set(range(6))
-    assert list(table.columns)[-1] == "adding coverage"  # the probe's headline
-    coverage = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]["memory_coverage"]
-    assert table[table["cell"] == "GRU"]["adding coverage"].item() == f"{coverage.mean():.2f}"
-    assert "| adding | init | 8 |" in (out / "fig8_gradient_vs_behaviour.md").read_text()
+    assert list(table.columns)[-1] == "adding span"  # the item-memory span headline
+    span = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]["intervention_span"]
+    assert table[table["cell"] == "GRU"]["adding span"].item() == f"{span.mean():.1f}"
+    assert "| adding | 6 | GRU | 1 | uni |" in (out / "fig8_gradient_vs_behaviour.md").read_text()
     findings = (out / "fig7_forgetting.md").read_text()
-    assert "| adding | vanilla RNN | 1 | uni | 2-5 |" in findings
+    assert "| adding | 4 | vanilla RNN | 1 | uni | 2-3 |" in findings
+    assert "| adding | 6 | vanilla RNN | 1 | uni | 3-5 |" in findings
     for stem in ("fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                  "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
-                 "fig6_learning_curves", "fig7_forgetting_adding",
+                 "fig6_learning_curves", "fig7_forgetting_adding_T4",
                  "fig8_gradient_vs_behaviour"):
         assert (out / f"{stem}.png").stat().st_size > 0, stem
     record = read_record(Path(runs["run_dir"].iloc[0]))

@@ -257,3 +257,43 @@ def test_heldout_losing_writer_keeps_the_winners_set(tmp_path: Path) -> None:
 def test_registry_holds_the_memory_tasks() -> None:
     assert TASKS == {"copy": CopyTask, "adding": AddingTask}
     assert all(issubclass(cls, MemoryTask) for cls in TASKS.values())
+
+
+def test_variable_delay_copy_places_each_sequence_delimiter_and_recall_at_its_own_delay() -> None:
+    T, B = 12, 2000
+    task = CopyTask(T, "variable")
+    x, y = task.sample(B, _gen(5))
+    assert x.shape == (B, T + 20, 10) and task.length == T + 20
+    ids = x.argmax(dim=-1)
+    delimiter = (ids == 9).int().argmax(dim=1)  # D + 9
+    assert torch.all((ids == 9).sum(dim=1) == 1)
+    delay = delimiter - 9
+    assert set(delay.tolist()) == set(range(1, T + 1)), "every delay 1..T is drawn"
+    for b in range(0, B, 97):
+        d = int(delay[b])
+        assert torch.all(ids[b, 10 : d + 9] == 0) and torch.all(ids[b, d + 10 :] == 0)
+        assert torch.equal(y[b, d + 10 : d + 20], ids[b, :10])
+        assert torch.all(y[b, : d + 10] == 0) and torch.all(y[b, d + 20 :] == 0)
+    perfect = F.one_hot(y, 10).float() * 50.0
+    metrics = task.metrics(perfect, y)
+    assert metrics["acc"] == 1.0 and metrics["exact"] == 1.0
+    assert task.memory_loss(perfect, y) < 1e-20
+    uniform = torch.zeros_like(perfect)
+    uniform[..., 0] = uniform[..., 9] = -1e4  # a uniform guess over the 8 symbols
+    assert task.memory_loss(uniform, y).item() == pytest.approx(math.log(8))
+    items = task.recall_items(x, perfect, y)
+    assert set(items["lag"].tolist()) == set(range(11, T + 11))
+    assert task.baseline == CopyTask(T).baseline and task.loss_anchor == 11
+
+
+def test_variable_delay_keys_its_own_heldout_set_and_leaves_fixed_keys_alone() -> None:
+    fixed, variable = CopyTask(8), CopyTask(8, "variable")
+    assert fixed.params() == {"task": "copy", "seq_len": 8, "num_symbols": 8, "recall_len": 10}
+    assert variable.params()["delay"] == "variable"
+    assert variable.params()["delay_range"] == [1, 8]
+    assert heldout_fingerprint(fixed, "val", 10, 0) != heldout_fingerprint(variable, "val", 10, 0)
+
+
+def test_variable_delay_is_refused_where_the_task_has_none() -> None:
+    with pytest.raises(ValueError, match="adding: delay='variable' is not one of: fixed"):
+        make_task("adding", 10, "variable")

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
+from rnnmem.item_memory import span
 from rnnmem.record import read_probe_arrays, read_record
-from rnnmem.results import load_run
+from rnnmem.results import load_item_memory, load_run
 from rnnmem.train import train_one
 
 TEST_SIZE = 64
@@ -181,3 +182,40 @@ def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, ex
     monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: set(range(cores)))
     cfg = compose_config(f"threads={'null' if threads is None else threads}")
     assert train.threads_for_job(cfg, n_jobs) == expected
+
+
+@pytest.mark.parametrize("task_name,lags", [("adding", list(range(5))), ("copy", [15])])
+def test_item_memory_reaches_record_npz_and_load_item_memory(tmp_path, task_name, lags):
+    """Both views per lag in the record / probe.npz, read back by `load_item_memory`; the
+    spans in `load_run` are those of the stored curves."""
+    run_point(tmp_path, f"task={task_name}", "task.seq_len=" + ("10" if task_name == "adding"
+              else "5"), "model=lstm", "model.bidirectional=true", "model.hidden_size=8",
+              "trainer.max_steps=20", "trainer.val_every_n_steps=10", "probe.every_n_steps=10")
+    frame = load_item_memory(tmp_path)
+    arrays = read_probe_arrays(tmp_path)
+    saved = read_record(tmp_path)
+    gradient = frame[frame["view"] == "gradient"]
+    assert sorted(set(gradient["step"])) == [0, 10, 20]
+    assert sorted(set(gradient["lag"])) == lags  # bidirectional adding: min(T-1-p, p) < T/2
+    last = arrays["item_memory"][-1]
+    np.testing.assert_array_equal(gradient[gradient["step"] == 20]["memory"], last[0, lags])
+    np.testing.assert_array_equal(np.array(saved["probe"]["item_memory"]), arrays["item_memory"])
+    intervention = frame[frame["view"] == "intervention"]
+    assert sorted(set(intervention["step"])) == [0, 20]
+    counts = intervention[intervention["step"] == 20]["count"]
+    assert counts.sum() == (2 if task_name == "adding" else 1) * TEST_SIZE  # items per sequence
+    row = load_run(tmp_path)
+    assert (row["gradient_span"], row["gradient_span_is_bound"]) == span(last)
+    final = np.array(saved["item_memory"]["intervention"][-1]["curve"])
+    initial = np.array(saved["item_memory"]["intervention"][0]["curve"])
+    assert (row["intervention_span"], row["intervention_span_is_bound"]) == span(final)
+    assert row["intervention_span_init"] == span(initial)[0]
+    assert row["gradient_span_init"] == span(arrays["item_memory"][0])[0]
+
+
+def test_variable_delay_on_adding_is_a_one_line_error_before_training(tmp_path):
+    result = run_cli("task=adding", "task.delay=variable", *TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rnnmem: error: task.delay='variable' is not one of: fixed for task=adding"]
+    assert not (tmp_path / "record.json").exists()

@@ -50,7 +50,7 @@ def test_wandb_run_carries_the_resolved_config_name_group_and_job_type(wandb_run
     (run,) = [r["run"] for r in records if r["type"] == "run"]
     config = run["config"]["update"]
     assert config["model"]["cell"] == "lstm" and config["model"]["depth"] == 2
-    assert config["task"] == {"name": "adding", "seq_len": 12}
+    assert config["task"] == {"name": "adding", "seq_len": 12, "delay": "fixed"}
     assert run["display_name"] == "lstm-d2-uni-T12-s0" == record["name"]
     assert run["run_group"] == "test-sweep"
     assert run["job_type"] == "adding"
@@ -137,3 +137,22 @@ def test_wandb_gets_the_forgetting_curve_as_a_table_and_a_line_plot(wandb_run):
         if r["type"] == "summary":
             summary.update(r["summary"].get("update", {}))
     assert summary["memory_span"] == record["memory_span"] == record["forgetting"]["memory_span"]
+
+
+def test_wandb_gets_item_memory_line_plots_and_spans(wandb_run):
+    """The gradient view's item memory reaches the offline run as a line plot at every probe,
+    the intervention view's at the end, and the spans as scalars and summary."""
+    _, record, records = wandb_run
+    items = history(records)
+    plots = [i for i in items if "item_memory/gradient_table._type" in i]
+    assert [i["trainer/global_step"] for i in plots] == [0, 20, 40]
+    assert all(i["item_memory/gradient_table.nrows"] == 12 for i in plots)  # lags 0..11
+    (final,) = [i for i in items if "item_memory/intervention_table._type" in i]
+    assert final["item_memory/intervention_table.nrows"] == 12
+    probes = [i for i in items if "probe/gradient_span" in i]
+    assert [i["probe/gradient_span"] for i in probes] == record["probe"]["gradient_span"]
+    summary: dict = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"].get("update", {}))
+    assert summary["intervention_span"] == record["intervention_span"]

@@ -39,7 +39,7 @@ from rnnmem.forgetting import memory_span, pool
 from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
-from rnnmem.results import AXES, load_sweep
+from rnnmem.results import AXES, load_item_memory, load_sweep
 from rnnmem.sweep import SWEEP_FILE, grid_jobs, sweep_arguments
 from rnnmem.tasks import TASKS, MemoryTask
 
@@ -338,20 +338,46 @@ def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[FORGETTING_COLUMNS]
 
 
-def pooled_over_lengths(curves: pd.DataFrame) -> pd.DataFrame:
-    """Each (configuration, seed)'s curves of every T merged per lag, weighted by item count
-    (`rnnmem.forgetting.pool`): columns CONFIG_AXES, seed, lag, value, count."""
-    keys = [*CONFIG_AXES, "seed"]
-    if curves.empty:
-        return pd.DataFrame(columns=[*keys, "lag", "value", "count"])
-    frames = [pool(group).assign(**dict(zip(keys, key, strict=True)))
-              for key, group in curves.groupby(keys, sort=True)]
-    return pd.concat(frames, ignore_index=True)[[*keys, "lag", "value", "count"]]
+ITEM_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "gradient", "intervention"]
+
+
+def item_memory_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per finished run and lag, the item memory (`rnnmem.item_memory`) of both views after
+    training: the gradient view at the last probe, the intervention view at the end; only lags
+    both views measured. Columns ITEM_COLUMNS."""
+    frames = []
+    for run in finished(runs).itertuples():
+        items = load_item_memory(run.run_dir)
+        views = []
+        for view in ("gradient", "intervention"):
+            mine = items[items["view"] == view]
+            if mine.empty:
+                break
+            last = mine[mine["step"] == mine["step"].max()]
+            views.append(last.set_index("lag")["memory"].rename(view))
+        if len(views) < 2:
+            continue
+        both = pd.concat(views, axis=1, join="inner").reset_index()
+        frames.append(both.assign(task=run.task, cell=run.cell, depth=int(run.depth),
+                                  bidirectional=bool(run.bidirectional),
+                                  seq_len=int(run.seq_len), seed=int(run.seed)))
+    if not frames:
+        return pd.DataFrame(columns=ITEM_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[ITEM_COLUMNS]
+
+
+def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Pearson's correlation of the finite pairs; NaN for fewer than three or a constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or x[ok].std() == 0 or y[ok].std() == 0:
+        return math.nan
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
 
 
 def pooled_span(task: str, seeds: pd.DataFrame) -> int:
-    """The memory span (`rnnmem.forgetting.memory_span`) of the mean over seeds of pooled
-    curves (columns lag, value): the lag up to which the configuration stays solved."""
+    """The memory span (`rnnmem.forgetting.memory_span`) of the mean over seeds of the curves
+    of one T (columns lag, value): the lag up to which the configuration stays solved."""
     lags, mean, *_ = range_band(seeds, "lag", "value")
     kind = TASKS[task]
     return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
@@ -371,36 +397,16 @@ def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.nd
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def gradient_headline(runs: pd.DataFrame) -> tuple[str, str]:
-    """The gradient headline the records carry: ('memory_coverage', label) where the probe
-    wrote it, else ('memory_horizon', label) for records that predate it."""
+def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
+    """The memory headline the records carry: the intervention view's item-memory span
+    (`rnnmem.item_memory`, absolute: the largest lag recalled at over half of perfect) where
+    the runs have it; else, for records that predate it, ('memory_coverage', label) or
+    ('memory_horizon', label)."""
+    if "intervention_span" in runs and runs["intervention_span"].notna().any():
+        return "intervention_span", "item-memory span (steps)"
     if "memory_coverage" in runs and runs["memory_coverage"].notna().any():
         return "memory_coverage", "memory coverage"
     return "memory_horizon", "memory horizon (steps)"
-
-
-def behaviour_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per finished run: the gradient headline at init and after training (`init`,
-    `trained`), the behavioural `span` as a fraction of the loss anchor (the largest lag there
-    is), solved; plus task, cell, depth, bidirectional, seq_len, seed."""
-    column, _ = gradient_headline(runs)
-    done = finished(runs)
-    columns = ["task", "cell", "depth", "bidirectional", "seq_len", "seed", "init", "trained",
-               "span", "solved"]
-    if done.empty:
-        return pd.DataFrame(columns=columns)
-    largest = [TASKS[t](int(n)).loss_anchor if t in TASKS else math.nan
-               for t, n in zip(done["task"], done["seq_len"], strict=True)]
-    init = done[f"{column}_init"] if f"{column}_init" in done else pd.Series(math.nan,
-                                                                             index=done.index)
-    frame = pd.DataFrame({
-        "task": done["task"], "cell": done["cell"], "depth": done["depth"],
-        "bidirectional": done["bidirectional"], "seq_len": done["seq_len"],
-        "seed": done["seed"], "init": init.astype(float),
-        "trained": done[column].astype(float),
-        "span": done["memory_span"].astype(float) / np.asarray(largest, dtype=float),
-        "solved": done["solved"].astype(bool)})
-    return frame.reset_index(drop=True)[columns]
 
 
 def run_label(task: object, cell: object, depth: object, bidirectional: object,

@@ -12,22 +12,30 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from rnnmem import item_memory
 from rnnmem.probe import (
     DIRECTIONS,
     SUMMARIES,
     ProbeResult,
+    float64_twin,
     memory_coverage,
     probe,
+    sensitivity_scale,
     summarise_all,
 )
 from rnnmem.tasks import MemoryTask
+
+# the probe's scalar summaries, one value per probe
+SCALARS = ("memory_coverage", "sensitivity_scale", "gradient_span", "gradient_span_is_bound")
 
 
 class GradientProbe(pl.Callback):
     """Probes the weights at step 0 (before any update), every `every_n_steps` and at the end.
 
-    Each probe is kept (`results`), summarised (per layer and direction, (L, D) arrays, plus the
-    scalar `memory_coverage`), and handed to `on_probe(result, summaries)`, which the W&B
+    Each probe is kept (`results`, with the gradient view's item memory per lag where the task
+    defines it, `rnnmem.item_memory`), summarised (per layer and direction, (L, D) arrays, plus
+    the scalars `memory_coverage`, `sensitivity_scale`, `gradient_span` and
+    `gradient_span_is_bound`), and handed to `on_probe(result, summaries)`, which the W&B
     logging uses. The time spent probing is accumulated in `seconds`.
     """
 
@@ -62,8 +70,15 @@ class GradientProbe(pl.Callback):
                        self.chunk_size)
         summaries: dict[str, np.ndarray] = {
             "memory_coverage": np.array(memory_coverage(result.x_norm, self.task, self.threshold)),
-            **summarise_all(result.h_norm, self.task, self.threshold),
+            "sensitivity_scale": np.array(sensitivity_scale(result.x_norm, self.task)),
         }
+        if item_memory.defined_for(self.task):
+            result.item_memory = item_memory.item_memory(
+                float64_twin(module.net), self.task, self.x, "gradient")
+            span, bound = item_memory.span(result.item_memory)
+            summaries["gradient_span"] = np.array(span)
+            summaries["gradient_span_is_bound"] = np.array(bound)
+        summaries.update(summarise_all(result.h_norm, self.task, self.threshold))
         self.results.append(result)
         self.summaries.append(summaries)
         self.seconds += time.perf_counter() - start
@@ -89,6 +104,7 @@ class GradientProbe(pl.Callback):
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All probes stacked: `steps` (P,), `x_norm` (P, T), `h_norm` (P, L, D, T),
+        `item_memory` (P, 3, K): memory, stderr, count per lag (gradient view),
         `memory_coverage` (P,), per-layer summaries (P, L, D), ..."""
         if not self.results:
             return {}
@@ -100,6 +116,8 @@ class GradientProbe(pl.Callback):
         }
         if self.results[0].c_norm is not None:
             out["c_norm"] = np.stack([r.c_norm for r in self.results])
+        if self.results[0].item_memory is not None:
+            out["item_memory"] = np.stack([r.item_memory for r in self.results])
         if self.results[0].gate_names:
             out["gate_names"] = np.array(self.results[0].gate_names)
             out["gate_mean"] = np.stack([r.gate_mean for r in self.results])
@@ -109,8 +127,10 @@ class GradientProbe(pl.Callback):
         return out
 
     def record_section(self) -> dict[str, Any]:
-        """The record's `probe` entry: probe steps and seconds, then per probe the memory
-        coverage and the bottom layer's forward summaries (the headline), and under `layers`
+        """The record's `probe` entry: probe steps and seconds, then per probe the scalars
+        (memory coverage and its scale, the gradient item-memory span and its bound flag), the
+        gradient view's item memory per lag (`item_memory`, (3, L) per probe) and
+        the bottom layer's forward summaries (the headline), and under `layers`
         every layer and direction's summaries keyed `l<k>_<fwd|bwd>`."""
         arrays = self.arrays()
         if not arrays:
@@ -119,7 +139,9 @@ class GradientProbe(pl.Callback):
         return {
             "steps": arrays["steps"].tolist(),
             "seconds": self.seconds,
-            "memory_coverage": arrays["memory_coverage"].tolist(),
+            **{name: arrays[name].tolist() for name in SCALARS if name in arrays},
+            **({"item_memory": arrays["item_memory"].tolist()} if "item_memory" in arrays
+               else {}),
             **{name: arrays[name][:, 0, 0].tolist() for name in SUMMARIES},
             "layers": {
                 f"l{layer}_{DIRECTIONS[k]}": {name: arrays[name][:, layer, k].tolist()

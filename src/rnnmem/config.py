@@ -50,6 +50,8 @@ class TaskConfig:
 
     name: str = choice("adding", registered_tasks)
     seq_len: int = at_least(50, 1)
+    # "variable": the copy task's delay drawn per sequence from 1..T (`rnnmem.tasks.copy`)
+    delay: str = choice("fixed", ("fixed", "variable"))
 
 
 @dataclass
@@ -264,7 +266,10 @@ def validate_task_limits(cfg: DictConfig) -> None:
     if cfg.task.seq_len < task_class.min_seq_len:
         raise ConfigError(f"task.seq_len={cfg.task.seq_len!r} must be >= "
                           f"{task_class.min_seq_len} for task={cfg.task.name}")
-    task = task_class(cfg.task.seq_len)
+    if cfg.task.delay not in task_class.delays:
+        raise ConfigError(f"task.delay={cfg.task.delay!r} is not one of: "
+                          f"{', '.join(task_class.delays)} for task={cfg.task.name}")
+    task = task_class(cfg.task.seq_len, cfg.task.delay)
     if cfg.model.param_budget is not None:
         from rnnmem.budget import sizing
 

@@ -37,8 +37,8 @@ from rnnmem.analysis import (  # noqa: E402
     MetricSpec,
     cell_label,
     finished,
-    gradient_headline,
     log_band,
+    memory_headline,
     metric_spec,
     ordered_cells,
     param_counts,
@@ -49,7 +49,6 @@ from rnnmem.analysis import (  # noqa: E402
     task_text,
     tasks_of,
     variant_label,
-    variant_slug,
     variants,
     why_empty,
 )
@@ -414,16 +413,16 @@ def gradient_flow(
 
 @_styled
 def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> Figure:
-    """Cell x (depth, direction) grids per task: the gradient headline (`memory_coverage`, or
-    `memory_horizon` for records that predate it) at the task's longest T (mean +- std over
-    finished seeds) and the longest T solved. A grid point without a finished
-    run says why (failed, diverged, missing); 'none': nothing solved; '*': some of its runs did
-    not finish (they are listed under the figure).
+    """Cell x (depth, direction) grids per task: the memory headline (`intervention_span`, the
+    item-memory span in steps; `memory_coverage` or `memory_horizon` for records that predate
+    it) at the task's longest T (mean +- std over finished seeds) and the longest T solved. A
+    grid point without a finished run says why (failed, diverged, missing); 'none': nothing
+    solved; '*': some of its runs did not finish (they are listed under the figure).
 
     `runs`: every row of the sweep; columns task, cell, depth, bidirectional, seq_len, status,
     solved, memory_coverage or memory_horizon."""
     tasks, cells, combos = tasks_of(runs), ordered_cells(runs["cell"]), variants(runs)
-    column, _ = gradient_headline(runs)
+    column, label = memory_headline(runs)
     digits = 2 if column == "memory_coverage" else 1
     nrows = 2 * max(len(tasks), 1)
     height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
@@ -466,12 +465,13 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             panel.colorbar(image, ax=ax_h, label="coverage", aspect=10)
             ax_h.set_title(f"{task}: memory coverage after training, at T = {longest}")
         else:
-            reach = make_task(task, longest).loss_anchor  # the largest distance there is
+            reach = make_task(task, longest).loss_anchor  # the largest distance or lag
             top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
             image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
-            bar = panel.colorbar(image, ax=ax_h, label="horizon (steps)", aspect=10)
+            name = label.split(" (")[0]
+            bar = panel.colorbar(image, ax=ax_h, label=f"{name.split()[-1]} (steps)", aspect=10)
             bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-            ax_h.set_title(f"{task}: memory horizon after training, at T = {longest} "
+            ax_h.set_title(f"{task}: {name} after training, at T = {longest} "
                            f"(at most {reach})")
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
@@ -611,12 +611,12 @@ def learning_curves(
 @_styled
 def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, bool], int],
                title: str = "", notes: Sequence[str] = ()) -> Figure:
-    """The held-out metric against lag (steps between the information and the readout), pooled
-    over every T: a panel per (depth, direction), rows by depth, one line per cell (mean over
-    seeds of each seed's pooled curve, min-max band), the solved threshold dotted, the
-    memoryless value dashed; each panel names every cell's memory span.
+    """The held-out metric against lag (steps between the information and the readout) at one
+    T (never pooled over T: each T's items sit at their own lags): a panel per (depth,
+    direction), rows by depth, one line per cell (mean over seeds, min-max band), the solved
+    threshold dotted, the memoryless value dashed; each panel names every cell's memory span.
 
-    `curves`: one task's rows of `analysis.pooled_over_lengths` (columns cell, depth,
+    `curves`: one task's and one T's rows of `analysis.forgetting_curves` (columns cell, depth,
     bidirectional, seed, lag, value, count); `spans[(cell, depth, bidirectional)]`: the span of
     the mean curve (`analysis.pooled_span`)."""
     spec = metric_spec(task)
@@ -659,53 +659,43 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
 
 
 @_styled
-def gradient_vs_behaviour(frame: pd.DataFrame, tasks: Sequence[str], headline: str,
-                          correlations: Mapping[tuple[str, str], float], title: str = "",
-                          notes: Sequence[str] = ()) -> Figure:
-    """Per run, the gradient headline (x) against the behavioural memory span as a fraction of
-    the largest lag (y): a row per task, at initialisation and after training; colour per cell,
-    marker per (depth, direction), filled where the run solved the task; each panel's title
-    gives Spearman's rank correlation (`correlations[(task, stage)]`).
+def item_memory_views(points: pd.DataFrame, tasks: Sequence[str],
+                      correlations: Mapping[str, float], title: str = "",
+                      notes: Sequence[str] = ()) -> Figure:
+    """Item memory per lag, gradient view (x, the probe batch at the last probe) against the
+    intervention view (y, the test set at the end): a panel per task, one point per (run, lag),
+    colour per cell, marker per (depth, direction), the diagonal where the views agree; each
+    title gives Pearson's correlation over the panel's points (`correlations[task]`).
 
-    `frame`: `analysis.behaviour_frame` rows (columns task, cell, depth, bidirectional, init,
-    trained, span, solved)."""
-    nrows = max(len(tasks), 1)
-    fig, panel, axes = _paper_figure(WIDE, 2.4 * nrows + 0.6, notes, nrows=nrows, ncols=2,
-                                     squeeze=False, sharey=True)
+    `points`: `analysis.item_memory_points` rows."""
+    ncols = max(len(tasks), 1)
+    fig, panel, axes = _paper_figure(WIDE, 3.3, notes, nrows=1, ncols=ncols, squeeze=False)
     _no_tasks(axes, tasks)
-    combos = variants(frame)
+    combos = variants(points)
     markers = dict(zip(combos, "osD^vP*X", strict=False))
-    for row, task in enumerate(tasks):
-        data = frame[frame["task"] == task]
-        for col, (stage, stage_label) in enumerate(STAGES):
-            ax = axes[row, col]
-            rho = correlations.get((task, stage), math.nan)
-            rho_text = f"rank corr. {rho:+.2f}" if math.isfinite(rho) else "rank corr. n/a"
-            ax.set_title(f"{task}: {stage_label} ({rho_text})")
-            points = data[np.isfinite(data[stage].to_numpy(dtype=float))]
-            if points.empty:
-                _no_data(ax, "no probe data\n(listed below)")
-                continue
-            for cell in ordered_cells(points["cell"]):
-                for depth, bidirectional in combos:
-                    mine = select(points, cell=cell, depth=depth, bidirectional=bidirectional)
-                    if mine.empty:
-                        continue
-                    colour = cell_colour(cell)
-                    ax.scatter(mine[stage], mine["span"], s=18, marker=markers[(depth,
-                               bidirectional)], edgecolors=colour, linewidths=1.0,
-                               facecolors=[colour if s else "white" for s in mine["solved"]],
-                               label=f"{cell} {variant_slug(depth, bidirectional)}")
-            ax.set_xlabel(headline)
-            if headline == "memory coverage":
-                ax.set_xlim(-0.05, 1.05)
-            ax.set_ylim(-0.05, 1.05)
-            ax.grid(True, which="major", alpha=0.3, lw=0.5)
-        axes[row, 0].set_ylabel("memory span / largest lag")
-    handles: list[object] = _cell_handles(ordered_cells(frame["cell"]))
-    handles += [Line2D([], [], color="0.3", ls="none", marker=markers[c], markerfacecolor="white",
+    for col, task in enumerate(tasks):
+        ax = axes[0, col]
+        rho = correlations.get(task, math.nan)
+        rho_text = f"r = {rho:+.2f}" if math.isfinite(rho) else "r n/a"
+        data = points[points["task"] == task]
+        ax.set_title(f"{task}: {rho_text}, {len(data)} (run, lag) points")
+        ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=0.8)
+        if data.empty:
+            _no_data(ax, "no item memory\n(listed below)")
+        for cell in ordered_cells(data["cell"]):
+            for depth, bidirectional in combos:
+                mine = select(data, cell=cell, depth=depth, bidirectional=bidirectional)
+                if not mine.empty:
+                    ax.scatter(mine["gradient"], mine["intervention"], s=10, alpha=0.6,
+                               marker=markers[(depth, bidirectional)], color=cell_colour(cell),
+                               linewidths=0)
+        ax.set_xlabel("gradient view (probe batch, last probe)")
+        ax.grid(True, which="major", alpha=0.3, lw=0.5)
+    axes[0, 0].set_ylabel("intervention view (test set, end)")
+    handles: list[object] = _cell_handles(ordered_cells(points["cell"]))
+    handles += [Line2D([], [], color="0.3", ls="none", marker=markers[c],
                        label=variant_label(*c)) for c in combos]
-    handles.append(Line2D([], [], color="0.3", ls="none", marker="o", label="solved (filled)"))
+    handles.append(Line2D([], [], color="0.5", ls="--", label="views agree"))
     _legend_below(panel, handles, ncols=4)
     if title:
         panel.suptitle(title)

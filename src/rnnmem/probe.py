@@ -13,18 +13,32 @@ so that no number depends on the probe batch size (sqrt(B) times the Frobenius n
 over the batch). These are total derivatives, through all later steps and all layers above
 (Arjovsky et al. 2016, fig. of ||dC/dh_t|| over t); the gradient that autograd leaves on a
 fused module's output holds only the direct part, which is why the probe needs the unrolled
-path. Taken in float64, they are exact down to ~1e-308, far below where any float32 gradient
-has vanished to 0, so no summary depends on a floating-point floor. The batch is differentiated
-in chunks of `chunk_size` sequences: each sequence's gradient depends on that sequence alone,
-so the chunks' sums of squares add up exactly, and the probe's memory is that of one chunk.
+path. Taken in float64, and with no element ever squared at its own scale, they are exact down
+to float64's smallest normal number, 2.2e-308 (`FLOOR`), far below where any float32 gradient
+has vanished to 0. A naive sum of squares would underflow once a norm drops below about
+1.5e-154 (the square root of 2.2e-308); instead every norm is accumulated as a pair
+(m, q) = (max |g_i|, sum (g_i / m)^2) and read as m sqrt(q) (`ScaledSquares`): the scaled
+squares lie in [0, 1] with at least one equal to 1, so none underflows to a wrong value. A norm
+below 2.2e-308 is made of subnormal gradient elements, which hold fewer significant digits:
+such values are flagged (`grad_ratio_is_bound`), never trusted. The batch is differentiated in
+chunks of `chunk_size` sequences: each sequence's gradient depends on that sequence alone, and
+the loss differentiated is the chunk's sum of per-sequence losses (not its mean, which would
+divide every gradient by the chunk size first), so the chunks' pairs combine exactly,
+(m, q) + (m', q') = (M, q (m/M)^2 + q' (m'/M)^2) with M = max(m, m'), and the probe's memory
+is that of one chunk.
 
 Headline, the same question for every cell, depth and direction ("how much can the loss still
 feel the input at step t?"):
 
-    memory_coverage = |{ t in I : s_t >= threshold * max_t s_t }| / |I|
+    memory_coverage   = |{ t in I : s_t >= threshold * max_{t in I} s_t }| / |I|
+    sensitivity_scale = max_{t in I} s_t
 
 with I the task's information-bearing steps (`MemoryTask.information_steps`; adding: all T,
-copy: the 10 symbol steps) and the maximum over all steps; 0 for an identically zero s.
+copy: the 10 symbol steps); coverage is 0 for an identically zero s. Coverage is relative: a
+network that feels every input equally weakly scores 1, which is why its scale goes with it.
+It is not an absolute memory measure, and s_t, the loss's sensitivity, shrinks as a network
+becomes perfect (it is weighted by each sequence's residual): what the network remembers, on
+a scale where 1 is perfect recall, is the item memory (`rnnmem.item_memory`).
 
 Detailed picture, per layer and direction, by distance d from where the loss reads that
 direction: forward, d = anchor - t back from `task.loss_anchor` (adding: the last step; copy:
@@ -40,8 +54,9 @@ a large g does not mean a long memory: that is what memory_coverage is for.
                        representable values (g_d >= float64's smallest normal number)
     memory_horizon   = max { d : g_d / max_d g_d >= threshold }   (0 for a zero curve)
 
-When g at the largest distance is below float64's smallest normal number, log10_grad_ratio is
-computed from that number instead and is an upper bound (`grad_ratio_is_bound`). The headline
+When g at the largest distance is below float64's smallest normal number (the gradient really
+left float64's normal range: nothing above it underflows), log10_grad_ratio is computed from
+that number instead and is an upper bound (`grad_ratio_is_bound`). The headline
 `memory_horizon` of a run (`load_run`) is the bottom layer's forward direction. The probe never
 changes training: the network that trains is not touched (no gradient on its parameters, no
 random numbers drawn).
@@ -50,6 +65,7 @@ random numbers drawn).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +92,9 @@ class ProbeResult:
     gate_names: tuple[str, ...]   # e.g. ("input", "forget", "output"); () for the vanilla RNN
     gate_mean: np.ndarray | None  # (L, D, G, T): mean activation over batch and units
     gate_saturated: np.ndarray | None  # (L, D, G, T): fraction > s or < 1 - s
+    # (3, K): the gradient view's item memory, stderr and item count per lag 0 .. K - 1
+    # (`rnnmem.item_memory`), added by `GradientProbe` where the task defines item memory
+    item_memory: np.ndarray | None = None
 
 
 def float64_twin(net: RecurrentNet) -> RecurrentNet:
@@ -99,8 +118,8 @@ def probe(
     `task.memory_loss` must be a mean over the sequences of the batch (the chunks rely on it)."""
     twin = float64_twin(net)
     batch, length = x.shape[0], task.length
-    squares = None  # per state: sum over the batch of squared per-sequence gradient norms
-    x_squares = torch.zeros(length, dtype=torch.float64, device=x.device)
+    squares: ScaledSquares | None = None  # one entry per state: ||dl_b/dh^b|| over the batch
+    x_squares: ScaledSquares | None = None  # one entry per step t
     gates = GateStatistics(saturation)
     loss_sum = 0.0
     with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
@@ -117,23 +136,62 @@ def probe(
             kinds = [out.h] if out.c is None else [out.h, out.c]
             states = [s for kind in kinds for layer in kind for direction in layer
                       for s in direction]
-            grads = torch.autograd.grad(loss, [*states, xc])
-            # dL_c/dh^b = dl_b/dh^b / n, so n^2 ||dL_c/dh||^2 sums ||dl_b/dh^b||^2 over the chunk
-            chunk = torch.stack([grad.pow(2).sum() for grad in grads[:-1]]) * n**2
-            squares = chunk if squares is None else squares + chunk
-            x_squares += grads[-1].pow(2).sum(dim=(0, 2)) * n**2  # (T,)
+            # n L_c = sum_b l_b: its gradient w.r.t. h^b is dl_b/dh^b itself, no 1/n scaling
+            grads = torch.autograd.grad(loss * n, [*states, xc])
+            chunk = ScaledSquares.of_each(grads[:-1])
+            squares = chunk if squares is None else squares.add(chunk)
+            x_chunk = ScaledSquares.of(grads[-1].transpose(0, 1).flatten(1))  # (T, n * I)
+            x_squares = x_chunk if x_squares is None else x_squares.add(x_chunk)
             loss_sum += float(loss.detach()) * n
-    norms = (squares / batch).sqrt().reshape(len(kinds), twin.depth, -1, length).cpu().numpy()
+    norms = squares.rms(batch).reshape(len(kinds), twin.depth, -1, length).cpu().numpy()
     return ProbeResult(
         step=step,
         loss=loss_sum / batch,
-        x_norm=(x_squares / batch).sqrt().cpu().numpy(),
+        x_norm=x_squares.rms(batch).cpu().numpy(),
         h_norm=norms[0],
         c_norm=norms[1] if len(kinds) > 1 else None,
         gate_names=gates.names,
         gate_mean=gates.mean(),
         gate_saturated=gates.saturated(),
     )
+
+
+@dataclass
+class ScaledSquares:
+    """Sums of squares that cannot underflow: row k holds sum_i g_ki^2 as scale[k]^2 * q[k],
+    scale[k] = max_i |g_ki| and q[k] = sum_i (g_ki / scale[k])^2 in [1, n] (0 for a zero row).
+
+    Exact wherever the elements are normal float64 numbers: dividing by the row's largest
+    magnitude keeps every scaled square in [0, 1] and the largest at exactly 1."""
+
+    scale: Tensor  # (K,)
+    q: Tensor      # (K,)
+
+    @classmethod
+    def of(cls, g: Tensor) -> ScaledSquares:
+        """The pairs of the rows of g (K, N)."""
+        scale = g.abs().amax(dim=1)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return cls(scale, (g / safe[:, None]).pow(2).sum(dim=1))
+
+    @classmethod
+    def of_each(cls, grads: Sequence[Tensor]) -> ScaledSquares:
+        """One pair per tensor of `grads`, without stacking them (no copy of the gradients)."""
+        scale = torch.stack([g.abs().amax() for g in grads])
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return cls(scale, torch.stack([(g / m).pow(2).sum() for g, m in zip(grads, safe,
+                                                                             strict=True)]))
+
+    def add(self, other: ScaledSquares) -> ScaledSquares:
+        """The pairs of the two sets of rows together: (M, q (m/M)^2 + q' (m'/M)^2)."""
+        scale = torch.maximum(self.scale, other.scale)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        q = self.q * (self.scale / safe) ** 2 + other.q * (other.scale / safe) ** 2
+        return ScaledSquares(scale, q)
+
+    def rms(self, count: int) -> Tensor:
+        """sqrt(sum / count) = scale * sqrt(q / count), per row."""
+        return self.scale * (self.q / count).sqrt()
 
 
 class GateStatistics:
@@ -233,13 +291,21 @@ def summarise_all(
 
 
 def memory_coverage(s: np.ndarray, task: MemoryTask, threshold: float = 1e-2) -> float:
-    """Fraction of the task's information-bearing steps t with s_t >= threshold * max_t s_t.
+    """Fraction of the task's information-bearing steps I with s_t >= threshold * max_{t in I}
+    s_t: relative to the largest s over I itself, so the blank steps next to a readout (which
+    carry nothing) set no scale. Relative only: read it with `sensitivity_scale`.
 
-    NaN when s is not finite (a diverged network); 0 for an identically zero s."""
+    NaN when s is not finite (a diverged network); 0 for an identically zero s over I."""
     s = np.asarray(s, dtype=np.float64)
     if not np.isfinite(s).all():
         return float("nan")
-    if s.max() <= 0:
+    informative = s[task.information_steps]
+    if informative.max() <= 0:
         return 0.0
-    felt = s[task.information_steps] >= threshold * s.max()
-    return float(felt.mean())
+    return float((informative >= threshold * informative.max()).mean())
+
+
+def sensitivity_scale(s: np.ndarray, task: MemoryTask) -> float:
+    """max_{t in I} s_t, the scale `memory_coverage` is relative to (NaN when not finite)."""
+    s = np.asarray(s, dtype=np.float64)
+    return float(s[task.information_steps].max()) if np.isfinite(s).all() else float("nan")

@@ -3,8 +3,9 @@
 `load_run` flattens a run's `record.json` into one mapping (the config axes, the hidden size,
 parameter count `n_params` and lr the model trained with, status, metrics,
 baseline, solved, the memory measures of the last probe and of the first, timings);
-`load_sweep` stacks those for every run directory under a sweep; `load_grad_norms` and
-`load_input_sensitivity` turn `probe.npz` into long DataFrames.
+`load_sweep` stacks those for every run directory under a sweep; `load_grad_norms`,
+`load_input_sensitivity` and `load_item_memory` turn `probe.npz` (and the record's
+intervention view) into long DataFrames.
 The same mapping can be read back from W&B, so a team that logged there can rebuild its
 tables: `load_wandb_offline` (an offline run directory, via `wandb leet inspect --json`) and
 `load_wandb_project` (the W&B public API).
@@ -27,12 +28,17 @@ from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_re
 
 TRAINED_WITH = ("hidden_size", "n_params", "lr")  # record keys beside the config
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
-# The last probe's headline measures (`rnnmem.probe`): input-sensitivity coverage, and the
+# The last probe's headline measures (`rnnmem.probe`, `rnnmem.item_memory`): input-sensitivity
+# coverage and its scale, the gradient view's item-memory span and its bound flag, and the
 # bottom layer's forward gradient summaries; `<name>_init` are the first probe's (step 0).
 HEADLINE_SUMMARIES = (
-    "memory_coverage", "memory_horizon", "log10_grad_ratio", "decay_rate", "grad_ratio_is_bound",
+    "memory_coverage", "sensitivity_scale", "gradient_span", "gradient_span_is_bound",
+    "memory_horizon", "log10_grad_ratio", "decay_rate", "grad_ratio_is_bound",
 )
-AT_INIT = ("memory_coverage", "memory_horizon")
+AT_INIT = ("memory_coverage", "memory_horizon", "gradient_span")
+# The intervention view's item-memory span on the test set (`rnnmem.item_memory`): at the end,
+# its bound flag, and at init.
+INTERVENTION = ("intervention_span", "intervention_span_is_bound", "intervention_span_init")
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
     "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
@@ -60,7 +66,7 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
         "solved": bool(record.get("solved", False)),
         "error": record.get("error"),
     }
-    for key in NUMBERS:
+    for key in (*NUMBERS, *INTERVENTION):
         row[key] = record.get(key, np.nan)
     probe = record.get("probe") or {}
     for key in HEADLINE_SUMMARIES:
@@ -126,6 +132,30 @@ def load_input_sensitivity(run_dir: Path | str) -> pd.DataFrame:
     })
 
 
+def load_item_memory(run_dir: Path | str) -> pd.DataFrame:
+    """Long table of a run's item memory per lag (`rnnmem.item_memory`): columns step, view
+    ('gradient': every probe, from `probe.npz`; 'intervention': init and end, from the
+    record), lag, memory, stderr, count; measured lags only (count > 0)."""
+    columns = ["step", "view", "lag", "memory", "stderr", "count"]
+    curves: list[tuple[int, str, np.ndarray]] = []
+    arrays = read_probe_arrays(Path(run_dir))
+    if "item_memory" in arrays:
+        curves += [(int(step), "gradient", curve)
+                   for step, curve in zip(arrays["steps"], arrays["item_memory"], strict=True)]
+    record = read_record(Path(run_dir))
+    for entry in (record.get("item_memory") or {}).get("intervention", []):
+        curves.append((entry["step"], "intervention", np.array(entry["curve"], dtype=float)))
+    frames = []
+    for step, view, curve in curves:
+        lags = np.flatnonzero(curve[2] > 0)
+        frames.append(pd.DataFrame({"step": step, "view": view, "lag": lags,
+                                    "memory": curve[0, lags], "stderr": curve[1, lags],
+                                    "count": curve[2, lags].astype(np.int64)}))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
 def load_grad_norms(run_dir: Path | str) -> pd.DataFrame:
     """Long table of the probe: columns step, layer, direction, t, state ('h' or 'c'), norm."""
     arrays = read_probe_arrays(Path(run_dir))
@@ -182,7 +212,7 @@ def _wandb_record(
             "steps": [int(item["trainer/global_step"]) for item in probes],
             **{key: [item.get(f"probe/{key}") for item in probes] for key in HEADLINE_SUMMARIES},
         }
-    for key in NUMBERS:
+    for key in (*NUMBERS, *INTERVENTION):
         lightning_key = f"test/{key[5:]}" if key.startswith("test_") else key
         if key in summary or lightning_key in summary:
             record[key] = summary.get(key, summary.get(lightning_key))

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import rnnmem
-from rnnmem import devices, preemption, wandb_logging
+from rnnmem import devices, item_memory, preemption, wandb_logging
 from rnnmem.budget import sizing
 from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.code_identity import code_identity
@@ -127,7 +127,7 @@ def train_one(
     pl.seed_everything(cfg.seed, verbose=False)
     config = OmegaConf.to_container(cfg, resolve=True)
     config_hash = run_hash(cfg)
-    task = make_task(cfg.task.name, cfg.task.seq_len)
+    task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
     # what the model trains with: hidden size (param_budget may pick it), parameters, lr
     trained_with = {**sizing(cfg.model, task), "lr": learning_rate(cfg.optim, cfg.model.cell)}
     record: dict[str, Any] = {
@@ -261,6 +261,9 @@ def fit_and_test(
         task.num_outputs, task.per_step_output, cfg.model.bidirectional, cfg.model.merge,
         cfg.model.init, cfg.model.forget_bias,
     )
+    # the intervention view at init, on the test set (the same initial weights on resume)
+    items_init = (item_memory.item_memory(net, task, test[0], "intervention")
+                  if item_memory.defined_for(task) else None)
     module = MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed, cfg.optim.name,
         learning_rate(cfg.optim, cfg.model.cell),
@@ -318,10 +321,13 @@ def fit_and_test(
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     forgetting = forgetting_record(task, test[0], predict(module, test[0], device), test[1])
+    items = item_memory.intervention_section(module.net, task, test[0], trainer.global_step,
+                                             items_init)
     return {
         **metrics,
         "memory_span": forgetting["memory_span"],
         "forgetting": forgetting,
+        **items,
         "status": "diverged" if module.diverged else "finished",
         "solved": bool(solved),
         "train_steps": trainer.global_step,

@@ -10,11 +10,12 @@ from rnnmem.tasks.heldout import heldout_fingerprint, heldout_nbytes, heldout_se
 TASKS: dict[str, type[MemoryTask]] = {"copy": CopyTask, "adding": AddingTask}
 
 
-def make_task(name: str, seq_len: int) -> MemoryTask:
-    """Instantiate the task registered as `name` with length axis `seq_len`."""
+def make_task(name: str, seq_len: int, delay: str = "fixed") -> MemoryTask:
+    """Instantiate the task registered as `name` with length axis `seq_len` (and `delay`,
+    "fixed" or, where the task offers it, "variable")."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
-    return TASKS[name](seq_len)
+    return TASKS[name](seq_len, delay)
 
 
 __all__ = [

@@ -44,16 +44,24 @@ class MemoryTask(ABC):
     metric_log_scale: ClassVar[bool] = False
     length_label: ClassVar[str] = "sequence length T (steps)"
     loss_label: ClassVar[str] = "task loss"
+    # where the information sits relative to the readout: "fixed" (the literature's tasks), or
+    # "variable" (drawn per sequence) for a task that offers it (`task.delay`)
+    delays: ClassVar[tuple[str, ...]] = ("fixed",)
 
-    def __init__(self, seq_len: int) -> None:
+    def __init__(self, seq_len: int, delay: str = "fixed") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < self.min_seq_len:
             raise ValueError(
                 f"{self.name}: seq_len must be an int >= {self.min_seq_len}, got {seq_len!r}"
             )
+        if delay not in self.delays:
+            raise ValueError(f"{self.name}: delay={delay!r} is not one of: "
+                             f"{', '.join(self.delays)}")
         self.seq_len = seq_len
+        self.delay = delay
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(seq_len={self.seq_len})"
+        delay = "" if self.delay == "fixed" else f", delay={self.delay!r}"
+        return f"{type(self).__name__}(seq_len={self.seq_len}{delay})"
 
     @property
     @abstractmethod
@@ -142,5 +150,9 @@ class MemoryTask(ABC):
         them into the forgetting curve."""
 
     def params(self) -> dict[str, object]:
-        """Everything that defines the data (JSON-serialisable); keys the held-out cache."""
-        return {"task": self.name, "seq_len": self.seq_len}
+        """Everything that defines the data (JSON-serialisable); keys the held-out cache. The
+        delay only when it is not "fixed", so that the fixed tasks' caches keep their keys."""
+        params: dict[str, object] = {"task": self.name, "seq_len": self.seq_len}
+        if self.delay != "fixed":
+            params["delay"] = self.delay
+        return params

@@ -11,6 +11,21 @@ The delimiter sits at index T + 9; recall occupies indices T + 10 .. T + 19.
 Loss: cross-entropy averaged over all L positions. Memoryless baseline: blanks with certainty at
 the first T + 10 positions (loss 0) and a uniform guess over the 8 symbols at the 10 recall
 positions (loss ln 8 each), so  baseline = 10 ln 8 / (T + 20).
+
+Variable delay (`delay="variable"`, `task.delay=variable`): the delay D is drawn per sequence,
+uniformly from {1, ..., T}; the sequence keeps its L = T + 20 steps, so that every batch has one
+shape:
+
+    input   a_1 .. a_10 | 0 x (D - 1) | 9 | 0 x 10 | 0 x (T - D)
+    target  0 x (D + 10)                  | a_1 .. a_10 | 0 x (T - D)
+
+The delimiter sits at index D + 9, recall at D + 10 .. D + 19, and symbol i is recalled
+D + 10 steps after it was seen, so one run measures every lag 11 .. T + 10. Loss, metrics and
+solved rule are those of the fixed delay over each sequence's own recall positions. Baseline
+restated: 10 ln 8 / (T + 20) is now the loss of the best predictor that knows where the recall
+is but not the symbols (one that ignored every input could not even place the recall); the
+chance accuracy 1/8 and "solved" (recall accuracy >= 0.99) are unchanged. Gradient distances
+(`loss_anchor`) count from the earliest possible recall position, 11 (D = 1).
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ class CopyTask(MemoryTask):
     solved_threshold: ClassVar[float] = 0.99
     length_label: ClassVar[str] = "delay T (steps)"
     loss_label: ClassVar[str] = "cross-entropy (nats)"
+    delays: ClassVar[tuple[str, ...]] = ("fixed", "variable")
 
     @property
     def length(self) -> int:
@@ -66,8 +82,8 @@ class CopyTask(MemoryTask):
 
     @property
     def loss_anchor(self) -> int:
-        """First recall position, T + 10."""
-        return self.seq_len + RECALL_LEN
+        """First recall position, T + 10 (variable delay: the earliest one, 11)."""
+        return (self.seq_len if self.delay == "fixed" else 1) + RECALL_LEN
 
     @property
     def information_steps(self) -> np.ndarray:
@@ -82,9 +98,16 @@ class CopyTask(MemoryTask):
         )  # (B, 10)
         ids = torch.full((batch_size, self.length), BLANK, dtype=torch.int64, device=device)
         ids[:, :RECALL_LEN] = symbols
-        ids[:, self.seq_len + RECALL_LEN - 1] = DELIMITER
         y = torch.full_like(ids, BLANK)  # (B, T+20)
-        y[:, self.loss_anchor :] = symbols
+        if self.delay == "fixed":
+            ids[:, self.seq_len + RECALL_LEN - 1] = DELIMITER
+            y[:, self.loss_anchor :] = symbols
+        else:
+            delay = torch.randint(1, self.seq_len + 1, (batch_size, 1), generator=generator,
+                                  device=device)  # (B, 1): D
+            ids.scatter_(1, delay + RECALL_LEN - 1, DELIMITER)
+            recall = delay + RECALL_LEN + torch.arange(RECALL_LEN, device=device)  # (B, 10)
+            y.scatter_(1, recall, symbols)
         x = F.one_hot(ids, NUM_CLASSES).to(torch.float32)  # (B, T+20, 10)
         return x, y
 
@@ -92,19 +115,32 @@ class CopyTask(MemoryTask):
         """Cross-entropy of logits `output` (B, T+20, 10) against `target` (B, T+20)."""
         return F.cross_entropy(output.flatten(0, 1), target.flatten())
 
+    def recall(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """output (B, 10, C) and target (B, 10) at each sequence's 10 recall positions, the
+        only non-blank targets (T+10 .. T+19 with the fixed delay), in time order; no host
+        synchronisation."""
+        if self.delay == "fixed":
+            recall = slice(self.loss_anchor, None)
+            return output[:, recall], target[:, recall]
+        first = (target != BLANK).int().argmax(dim=1)  # (B,): D + 10
+        positions = first[:, None] + torch.arange(RECALL_LEN, device=target.device)  # (B, 10)
+        rows = torch.arange(target.shape[0], device=target.device)[:, None]
+        return output[rows, positions], target[rows, positions]
+
     def memory_loss(self, output: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy at the 10 recall positions only, T+10 .. T+19.
+        """Cross-entropy at the 10 recall positions only (T+10 .. T+19 with the fixed delay).
 
         The blank targets elsewhere are scored by the training loss but need no memory; their
         local gradients would hide how much gradient the recall sends back through time.
         """
-        recall = slice(self.loss_anchor, None)
-        return F.cross_entropy(output[:, recall].flatten(0, 1), target[:, recall].flatten())
+        out, tgt = self.recall(output, target)
+        return F.cross_entropy(out.flatten(0, 1), tgt.flatten())
 
     def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
         """loss; acc: recall accuracy over the 10 recall positions; exact: all 10 recalled."""
         output = output.detach()
-        correct = output[:, -RECALL_LEN:].argmax(dim=-1) == target[:, -RECALL_LEN:]  # (B, 10)
+        out, tgt = self.recall(output, target)
+        correct = out.argmax(dim=-1) == tgt  # (B, 10)
         return {
             "loss": self.loss(output, target),
             "acc": correct.float().mean(),
@@ -113,15 +149,20 @@ class CopyTask(MemoryTask):
 
     def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
         """One item per recalled symbol (B x 10): 1.0 if recalled correctly, else 0.0, with
-        its `position` k (input index 0..9), `lag` = T + 10 (from input k to recall index
-        T + 10 + k, the same for every k) and `symbol` (1..8)."""
-        recall = slice(self.loss_anchor, None)
-        correct = output.detach()[:, recall].argmax(dim=-1) == target[:, recall]  # (B, 10)
+        its `position` k (input index 0..9), `lag` = D + 10 (from input k to recall index
+        D + 10 + k; D = T for the fixed delay, so the same T + 10 for every item) and `symbol`
+        (1..8)."""
+        out, tgt = self.recall(output.detach(), target)
+        correct = out.argmax(dim=-1) == tgt  # (B, 10)
         batch = correct.shape[0]
+        delimiter = x[..., DELIMITER].argmax(dim=1).cpu().numpy().astype(np.int64)  # D + 9
         position = np.tile(np.arange(RECALL_LEN, dtype=np.int64), batch)
-        return {"position": position, "lag": np.full_like(position, self.loss_anchor),
-                "symbol": target[:, recall].reshape(-1).cpu().numpy().astype(np.int64),
+        return {"position": position, "lag": np.repeat(delimiter + 1, RECALL_LEN),
+                "symbol": tgt.reshape(-1).cpu().numpy().astype(np.int64),
                 "value": correct.reshape(-1).double().cpu().numpy()}
 
     def params(self) -> dict[str, object]:
-        return {**super().params(), "num_symbols": NUM_SYMBOLS, "recall_len": RECALL_LEN}
+        params = {**super().params(), "num_symbols": NUM_SYMBOLS, "recall_len": RECALL_LEN}
+        if self.delay == "variable":
+            params["delay_range"] = [1, self.seq_len]
+        return params
