@@ -367,8 +367,9 @@ def tiny_tmpfs(tmp_path):
 @pytest.mark.slow
 def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs):
     run_dir = tiny_tmpfs / "run"
-    # probe.npz of 4 LSTM probes x 300 steps (~80 KB) cannot fit; the record (~3 KB) can
-    result = run_cli("logger=none", "task.seq_len=300", "model.hidden_size=8",
+    # probe.npz of 4 LSTM probes x 320 steps (~80 KB) cannot fit; the record can (copy with a
+    # fixed delay: one lag per item-memory curve, where adding would record T lags per probe)
+    result = run_cli("logger=none", "task=copy", "task.seq_len=300", "model.hidden_size=8",
                      "data.val_size=32", "data.test_size=32", "trainer.max_steps=30",
                      "trainer.val_every_n_steps=30", "trainer.log_every_n_steps=10",
                      "probe.every_n_steps=10",
