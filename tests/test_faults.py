@@ -353,10 +353,10 @@ def test_corrupt_heldout_cache_is_detected_and_rebuilt(tmp_path, caplog, damage)
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
-    """A real 64 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
+    """A real 192 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs",
                              str(mount_point)], capture_output=True, text=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
@@ -367,16 +367,17 @@ def tiny_tmpfs(tmp_path):
 @pytest.mark.slow
 def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs):
     run_dir = tiny_tmpfs / "run"
-    # probe.npz of 4 LSTM probes x 320 steps (~80 KB) cannot fit; the record can (copy with a
-    # fixed delay: one lag per item-memory curve, where adding would record T lags per probe)
+    # probe.npz of 4 probes of a 2-layer bidirectional LSTM x 320 steps (~370 KB) cannot fit;
+    # the record (~70 KB, the item-memory curves per lag included) can
     result = run_cli("logger=none", "task=copy", "task.seq_len=300", "model.hidden_size=8",
+                     "model.depth=2", "model.bidirectional=true",
                      "data.val_size=32", "data.test_size=32", "trainer.max_steps=30",
                      "trainer.val_every_n_steps=30", "trainer.log_every_n_steps=10",
                      "probe.every_n_steps=10",
                      "trainer.progress_bar=false", f"hydra.run.dir={run_dir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"rnnmem: error: run lstm-d1-uni-T300-s0 failed: writing {run_dir}/probe.npz failed: "
+        f"rnnmem: error: run lstm-d2-bi-T300-s0 failed: writing {run_dir}/probe.npz failed: "
         "OSError: [Errno 28] No space left on device"]
     record = read_record(run_dir)
     assert record["status"] == "failed" and "No space left on device" in record["error"]
