@@ -123,7 +123,7 @@ class LrSearch:
     def _search(self, combo: list[str], name: str, storage: str) -> dict[str, Any]:
         import optuna  # here, so that a training run does not import it for `objective_of`
 
-        from rnnmem.train import STOP  # a stop signal ends the search (rnnmem.train imports us)
+        from rnnmem.preemption import STOP  # a stop signal ends the search
 
         job = self.hydra_context.config_loader.load_sweep_config(self.config, combo)
         task = TASKS[job.task.name]
