@@ -130,7 +130,7 @@ def test_a_toy_task_defined_here_trains_sweeps_and_draws(tmp_path, monkeypatch):
     out = sweep / "figures"
     assert (out / "fig7_forgetting_recall_first_T3.png").stat().st_size > 0
     table, bold, _ = table1.table_frame(runs)
-    assert list(table.columns)[3:6] == ["recall_first T=3", "recall_first T=5",
+    assert list(table.columns)[3:7] == ["params", "recall_first T=3", "recall_first T=5",
                                         "recall_first coverage"]
     gru = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 5)]["test_mse"]
     entry = table[table["cell"] == "GRU"]["recall_first T=5"].item()
