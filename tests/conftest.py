@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import rnnmem.train  # noqa: F401 - registers the schema and the `direction` resolver
+from rnnmem.preemption import STOP
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -39,3 +40,11 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Co
         [sys.executable, "-m", "rnnmem.train", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture
+def stop_signal_reset():
+    """The process-wide stop flag, cleared after a test that signals this very process."""
+    yield STOP
+    STOP.received = None
+    STOP.restore()

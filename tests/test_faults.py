@@ -23,7 +23,7 @@ from rnnmem import wandb_logging
 from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
 from rnnmem.identity import BOOKKEEPING, identity_config, place_id, run_hash, wandb_run_id
-from rnnmem.preemption import CHECKPOINT_FILE, STOP, resumable_checkpoint
+from rnnmem.preemption import CHECKPOINT_FILE, resumable_checkpoint
 from rnnmem.record import CorruptRecord, read_record
 from rnnmem.results import load_sweep
 from rnnmem.runlock import RunLock
@@ -108,14 +108,6 @@ def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(tmp_path,
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
     assert ids == {final["wandb_run_id"]}, "...one W&B run"
     assert final["wandb_run_id"] == wandb_run_id(final["config_hash"], None, place_id(tmp_path))
-
-
-@pytest.fixture
-def stop_signal_reset():
-    """The process-wide stop flag, cleared after a test that signals this very process."""
-    yield STOP
-    STOP.received = None
-    STOP.restore()
 
 
 @pytest.mark.slow

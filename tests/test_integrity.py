@@ -24,7 +24,7 @@ from rnnmem import figures
 from rnnmem.callbacks import LearningCurves
 from rnnmem.code_identity import source_digest
 from rnnmem.identity import PLACE_FILE, place_id
-from rnnmem.preemption import CHECKPOINT_FILE, STOP
+from rnnmem.preemption import CHECKPOINT_FILE
 from rnnmem.record import read_record, write_record
 from rnnmem.train import train_one
 from test_figures import texts, write_run
@@ -103,13 +103,6 @@ def test_generator_edit_in_a_copied_tree_is_caught_and_never_reuses_the_cached_s
 
 
 # --- 2. a run directory belongs to one config ---------------------------------------------------
-
-
-@pytest.fixture
-def stop_signal_reset():
-    yield STOP
-    STOP.received = None
-    STOP.restore()
 
 
 @pytest.mark.slow
