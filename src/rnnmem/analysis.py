@@ -383,20 +383,6 @@ def pooled_span(task: str, seeds: pd.DataFrame) -> int:
     return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
 
 
-def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
-                     ) -> float:
-    """Spearman's rank correlation of the finite pairs (ties: average ranks); NaN for fewer
-    than three pairs or a constant side."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return math.nan
-    rx, ry = pd.Series(x[ok]).rank(), pd.Series(y[ok]).rank()
-    if rx.std() == 0 or ry.std() == 0:
-        return math.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
     """The memory headline the records carry: the intervention view's item-memory span
     (`rnnmem.item_memory`, absolute: the largest lag recalled at over half of perfect) where
