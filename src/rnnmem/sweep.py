@@ -46,8 +46,8 @@ from rnnmem.tasks import TASKS
 SWEEP_FILE = "sweep.json"
 SUMMARY_COLUMNS = (
     "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
-    "test_loss", "baseline", "solved", "memory_span", "memory_coverage", "memory_horizon",
-    "status",
+    "test_loss", "baseline", "solved", "n_params", "gradient_span", "gradient_span_is_bound",
+    "intervention_span", "intervention_span_is_bound", "status",
 )
 
 
@@ -65,7 +65,8 @@ def grid_jobs(config: DictConfig) -> list[list[str]]:
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: config -> held-out metric, baseline, solved, memory horizon, status."""
+    """One row per run: config -> held-out metric, baseline, solved, parameter count, item-memory
+    spans from both views (with their is-bound flags), status."""
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
