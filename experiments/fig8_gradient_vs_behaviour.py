@@ -75,8 +75,11 @@ def findings(points: pd.DataFrame, rho: dict[str, float], runs: pd.DataFrame) ->
         lines.append(f"| {task} | {len(data)} | "
                      f"{f'{value:+.2f}' if math.isfinite(value) else 'n/a'} | "
                      f"{f'{difference:.3g}' if len(data) else 'n/a'} |")
-    return [*lines, "", "Item-memory span per T (FRACTION 1/2 of perfect, 95% interval, "
-            "`rnnmem.item_memory`):", "", *span_table(runs)]
+    return [*lines, "", "Item-memory span per T, after training (the largest lag up to which "
+            "memory stays above half of perfect recall with 95% confidence, "
+            "`rnnmem.item_memory`; mean over finished seeds; '>=': every seed's span is the "
+            "largest measured lag, a lower bound; 'differ': the views' means are more than one "
+            "lag apart):", "", *span_table(runs)]
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:

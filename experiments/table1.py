@@ -3,7 +3,8 @@
 Fed by `make sweep` (the default preset, the CPU story) or `make sweep EXPERIMENT=paper` (the
 paper's grid); redrawn by `make figures SWEEP=<sweep dir>`. Written as `table1.md` (Markdown),
 `table1.tex` (LaTeX, booktabs), `table1_runs.csv` (one row per run, every status) and
-`references.md` (published numbers beside ours where a configuration matches).
+`references.md` (published numbers beside ours where a configuration matches, and the outcomes
+Arjovsky et al. 2016 state beside ours at T = 100: `literature.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import literature
 from rnnmem import analysis
 from rnnmem.config import direction_label
 from rnnmem.sweep import summary_frame
-from rnnmem.tables import latex_grouped_table, markdown_table
+from rnnmem.tables import latex_grouped_table, markdown_table, mean_std
 
 CAPTION = """
 Rows: cell x depth x direction (and any other swept configuration key), with the parameter
@@ -41,18 +43,6 @@ REFERENCES = {
     ("Bai et al. 2018", "copy", 1000, "gru"): ("test loss", 0.0197),
     ("Bai et al. 2018", "copy", 1000, "rnn"): ("test loss", 0.0202),
 }
-
-
-def mean_std(values: pd.Series | np.ndarray, digits: int = 3) -> str:
-    """'mean ± std' (sample std) of the finite values, the mean to `digits` significant digits
-    and the std to 2; the value alone for one; '—' for none."""
-    data = np.asarray(values, dtype=float)
-    data = data[np.isfinite(data)]
-    if len(data) == 0:
-        return "—"
-    if len(data) == 1:
-        return f"{data[0]:.{digits}g}"
-    return f"{data.mean():.{digits}g} ± {data.std(ddof=1):.2g}"
 
 
 def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, int]]]:
@@ -150,6 +140,10 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     long = out_dir / "table1_runs.csv"
     summary_frame(runs[runs["status"] != "missing"]).to_csv(long, index=False)
     references = out_dir / "references.md"
+    claims = literature.claim_lines(runs)
+    stated = ("\nOutcomes that Arjovsky et al. 2016 state (figures and captions, paraphrased) "
+              "beside ours (`experiments/literature.py`):\n\n" + "\n".join(claims) + "\n"
+              if claims else "")
     references.write_text("Published reference points beside ours:\n\n"
-                          + "\n".join(reference_lines(runs)) + "\n")
+                          + "\n".join(reference_lines(runs)) + "\n" + stated)
     return [markdown, latex, long, references]

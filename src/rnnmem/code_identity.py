@@ -5,10 +5,11 @@
 
 RESULT_SOURCES are the package files whose edit can change a number a run computes: the tasks,
 the models and their sizing under a parameter budget, training (entry point, Lightning module,
-callbacks, checkpointing, devices, the forgetting curve), the gradient probe and item memory. Records' readers, figures, tables, the sweep's
-bookkeeping and W&B logging are not among them: a figure tweak leaves the digest alone, while
-any edit of a result-producing file, committed or not, changes it. `git_commit` (with `+dirty`)
-says which checkout it was; the digest is what is compared.
+callbacks, checkpointing, devices, the forgetting curve), the gradient probe and item memory.
+Records' readers, figures, tables, the sweep's bookkeeping and W&B logging are not among them: a
+figure tweak leaves the digest alone, while any edit of a result-producing file, committed or
+not, changes it. `git_commit` (with `+dirty`) says which checkout it was; the digest is what is
+compared.
 
     generator_digest(task class) = sha256 of the source files of the class and of its bases
                                    (within packages, not builtins), by module name

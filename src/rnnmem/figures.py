@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ MEMORY_GATES = {"lstm": ("forget", "forget gate $f_t$"), "gru": ("update", "upda
 G_LABEL = r"$g_t = \Vert\partial L/\partial h_t\Vert$"
 WIDE = 6.75  # inches: a two-column paper figure
 NOTE_FONT = 8
+SPAN_TITLE_WIDTH = 48  # characters per line of a forgetting panel's memory spans
 NOTE_MAX_LINES = 8
 NOTE_LINE_INCHES = 0.155
 
@@ -644,8 +646,9 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
                     ax.fill_between(lags, low, high, color=cell_colour(cell), alpha=0.18, lw=0)
                     banded = True
                 span_text.append(f"{cell_label(cell)} {spans[(cell, depth, bidirectional)]}")
-            ax.set_title(f"{variant_label(depth, bidirectional)}\nmemory span: "
-                         + ", ".join(span_text))
+            # wrapped: four cells' spans on one line run into the next panel's title
+            ax.set_title("\n".join([variant_label(depth, bidirectional), *textwrap.wrap(
+                "memory span: " + ", ".join(span_text), SPAN_TITLE_WIDTH)]))
             ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
             _metric_axis(ax, spec, linear_limits=(-0.05, 1.05))
             ax.set_xlabel("lag (steps from the information to the readout)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 
@@ -17,6 +18,18 @@ def format_value(value: object, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def mean_std(values: pd.Series | np.ndarray, digits: int = 3) -> str:
+    """'mean ± std' (sample std) of the finite values, the mean to `digits` significant digits
+    and the std to 2; the value alone for one; '—' for none."""
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    if len(data) == 0:
+        return "—"
+    if len(data) == 1:
+        return f"{data[0]:.{digits}g}"
+    return f"{data.mean():.{digits}g} ± {data.std(ddof=1):.2g}"
 
 
 def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:

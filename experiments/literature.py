@@ -1,0 +1,137 @@
+"""A paper's stated outcomes beside ours, point by point (written into `references.md`).
+
+Arjovsky, Shah & Bengio 2016 (uRNN) report curves rather than numbers, so each point is the
+outcome its figures and their captions state, paraphrased (`Claim.says`), and ours is computed
+from the sweep's records at the same task and T (one layer, unidirectional, every finished
+seed):
+
+- outcome points: the held-out metric (mean ± std over seeds), the test loss over the task's
+  memoryless baseline, and a verdict: "solved" (the task's solved rule, most seeds), "at the
+  baseline" (loss within 5% of the baseline's, or above it, in most seeds) or "below the
+  baseline";
+- gradient points (the paper's figure of ||dC/dh_t|| at the start of training and after 100
+  iterations): log10(||dL/dh_0|| / ||dL/dh_T-1||) of the probe at steps 0 and 100 (mean over
+  seeds): near 0 is flat, strongly negative is vanishing.
+
+The orthogonal RNN (`orth`, real orthogonal W_hh, modReLU) stands in for the paper's uRNN
+(complex unitary W_hh); the GRU was not in the paper. `make sweep EXPERIMENT=arjovsky2016` runs
+the matching grid; a sweep without T = 100 one-layer runs gets no lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnmem import analysis
+from rnnmem.tables import mean_std
+from rnnmem.tasks import TASKS
+
+AT_BASELINE = 0.95  # loss / baseline at or above which a run has learned nothing to speak of
+GRADIENT_STEPS = (0, 100)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One outcome a paper states for `cell` on `task` at T = `seq_len`: an outcome of training
+    (`kind="outcome"`) or the shape of ||dL/dh_t|| (`kind="gradient"`)."""
+
+    source: str
+    task: str
+    seq_len: int
+    cell: str
+    says: str
+    kind: str = "outcome"
+
+
+ARJOVSKY_2016 = (
+    Claim("Arjovsky et al. 2016, Fig. 1", "copy", 100, "rnn",
+          "stays at the baseline (every T of 100-500)"),
+    Claim("Arjovsky et al. 2016, Fig. 1", "copy", 100, "lstm",
+          "plateaus at the baseline; T = 100 is the only length (of 100-500) where it ends "
+          "below it"),
+    Claim("Arjovsky et al. 2016, Fig. 1", "copy", 100, "orth",
+          "uRNN: solves every T in few iterations, no plateau at the baseline"),
+    Claim("Arjovsky et al. 2016", "copy", 100, "gru", "not in the paper"),
+    Claim("Arjovsky et al. 2016", "copy", 100, "irnn", "not in the copy experiment"),
+    Claim("Arjovsky et al. 2016, Fig. 2", "adding", 100, "rnn",
+          "never beats the baseline (every T of 100-750)"),
+    Claim("Arjovsky et al. 2016, Fig. 2", "adding", 100, "lstm",
+          "beats the baseline at every T, close to the uRNN"),
+    Claim("Arjovsky et al. 2016, Fig. 2", "adding", 100, "orth",
+          "uRNN: beats the baseline at every T, close to the LSTM"),
+    Claim("Arjovsky et al. 2016", "adding", 100, "gru", "not in the paper"),
+    Claim("Arjovsky et al. 2016, Fig. 2", "adding", 100, "irnn",
+          "compared, no outcome stated in the caption"),
+    Claim("Arjovsky et al. 2016, Fig. 4", "adding", 100, "orth",
+          "uRNN: ||dC/dh_t|| flat over t, at the start and after 100 iterations", "gradient"),
+    Claim("Arjovsky et al. 2016, Fig. 4", "adding", 100, "rnn",
+          "tanh RNN: ||dC/dh_t|| vanishes towards early t, at the start and after 100 "
+          "iterations", "gradient"),
+)
+
+
+def verdict(task: str, runs: pd.DataFrame) -> str:
+    """'solved', 'at the baseline' or 'below the baseline' for most of `runs` (finished)."""
+    spec = analysis.metric_spec(task)
+    metric = runs[spec.column].to_numpy(dtype=float)
+    solved = metric >= spec.threshold if spec.higher_is_better else metric < spec.threshold
+    if solved.sum() * 2 > len(runs):
+        return "solved"
+    ratio = runs["test_loss"].to_numpy(dtype=float) / runs["baseline"].to_numpy(dtype=float)
+    return "at the baseline" if (ratio >= AT_BASELINE).sum() * 2 > len(runs) \
+        else "below the baseline"
+
+
+def outcome_text(task: str, runs: pd.DataFrame) -> str:
+    spec = analysis.metric_spec(task)
+    ratio = runs["test_loss"] / runs["baseline"]
+    return (f"{verdict(task, runs)}: {TASKS[task].metric} {mean_std(runs[spec.column])}, "
+            f"loss / baseline {mean_std(ratio, 2)}")
+
+
+def gradient_ratio(run_dir: Path | str, step: int) -> float:
+    """log10(||dL/dh_0|| / ||dL/dh_T-1||) of the first layer's forward direction at probe
+    `step` (NaN when the run has no probe at that step)."""
+    path = Path(run_dir) / "probe.npz"
+    if not path.exists():
+        return float("nan")
+    with np.load(path) as arrays:
+        steps = list(arrays["steps"])
+        if step not in steps:
+            return float("nan")
+        return float(arrays["log10_grad_ratio"][steps.index(step), 0, 0])
+
+
+def gradient_text(runs: pd.DataFrame) -> str:
+    parts = []
+    for step in GRADIENT_STEPS:
+        values = np.array([gradient_ratio(run_dir, step) for run_dir in runs["run_dir"]])
+        parts.append(f"step {step}: {mean_std(values, 2)}")
+    return "log10 g_0/g_T-1 " + ", ".join(parts)
+
+
+def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = ARJOVSKY_2016) -> list[str]:
+    """Markdown rows: each claim beside ours at its task, T and cell (one layer,
+    unidirectional, finished runs); claims with no such runs are left out, and no lines at all
+    when none matches."""
+    lines = []
+    for claim in claims:
+        ours = analysis.finished(analysis.select(runs, task=claim.task, seq_len=claim.seq_len,
+                                                 cell=claim.cell, depth=1,
+                                                 bidirectional=False))
+        if ours.empty:
+            continue
+        text = gradient_text(ours) if claim.kind == "gradient" else outcome_text(claim.task,
+                                                                                 ours)
+        lines.append(f"| {claim.source} | {claim.task} | {claim.seq_len} | "
+                     f"{analysis.cell_label(claim.cell)} | {claim.says} | {text} "
+                     f"({len(ours)} seeds) |")
+    if not lines:
+        return []
+    return ["| source | task | T | cell | the paper | ours (1 layer, uni.) |",
+            "|---|---|---|---|---|---|", *lines]
+

@@ -1,0 +1,67 @@
+"""The paper's stated outcomes beside ours (experiments/literature.py), on constructed runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+import literature
+
+COPY_BASELINE = 10 * math.log(8) / 120  # T = 100
+ADDING_BASELINE = 1 / 6
+
+
+def run(tmp_path, name, task, cell, seed, loss, metric, ratios=None):
+    """A finished one-layer unidirectional run at T = 100; `ratios` {probe step: log10 g ratio}
+    are written to its probe.npz."""
+    run_dir = tmp_path / f"{task}-{cell}-s{seed}"
+    run_dir.mkdir()
+    if ratios is not None:
+        steps = np.array(sorted(ratios))
+        np.savez(run_dir / "probe.npz", steps=steps,
+                 log10_grad_ratio=np.array([ratios[s] for s in steps]).reshape(-1, 1, 1))
+    baseline = COPY_BASELINE if task == "copy" else ADDING_BASELINE
+    return {"run_dir": str(run_dir), "name": name, "task": task, "cell": cell, "depth": 1,
+            "bidirectional": False, "seq_len": 100, "seed": seed, "status": "finished",
+            "test_loss": loss, "baseline": baseline,
+            "test_acc": metric if task == "copy" else np.nan,
+            "test_mse": metric if task == "adding" else np.nan}
+
+
+def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
+    rows = [
+        run(tmp_path, "a", "copy", "orth", 0, 0.001, 1.0),
+        run(tmp_path, "b", "copy", "orth", 1, 0.002, 0.996),
+        run(tmp_path, "c", "copy", "lstm", 0, COPY_BASELINE * 0.999, 0.125),
+        run(tmp_path, "d", "copy", "lstm", 1, COPY_BASELINE * 1.001, 0.124),
+        run(tmp_path, "e", "adding", "lstm", 0, 0.08, 0.08),
+        run(tmp_path, "f", "adding", "rnn", 0, 0.166, 0.166, ratios={0: -30.0, 100: -20.0}),
+        run(tmp_path, "g", "adding", "orth", 0, 0.001, 0.001, ratios={0: -0.5, 100: -0.25}),
+        run(tmp_path, "h", "adding", "orth", 1, 0.003, 0.003, ratios={0: -0.7, 100: -0.35}),
+    ]
+    lines = literature.claim_lines(pd.DataFrame(rows))
+    assert lines[0].startswith("| source | task | T | cell | the paper | ours")
+    by_point = {tuple(c.strip() for c in line.split("|")[2:5]) + (line.split("|")[5].strip(),):
+                line for line in lines[2:]}
+    orth_copy = next(v for k, v in by_point.items() if k[:3] == ("copy", "100", "orthogonal RNN"))
+    assert "solved: acc 0.998 ± 0.0028" in orth_copy and "(2 seeds)" in orth_copy
+    lstm_copy = next(v for k, v in by_point.items() if k[:3] == ("copy", "100", "LSTM"))
+    assert "at the baseline" in lstm_copy and "loss / baseline 1 ± 0.0014" in lstm_copy
+    lstm_adding = next(v for k, v in by_point.items() if k[:3] == ("adding", "100", "LSTM"))
+    assert "below the baseline: mse 0.08," in lstm_adding
+    gradient = [line for line in lines if "log10 g_0/g_T-1" in line]
+    assert len(gradient) == 2
+    assert "step 0: -0.6 ± 0.14, step 100: -0.3 ± 0.071" in gradient[0]  # orth, claim order
+    assert "step 0: -30, step 100: -20" in gradient[1]
+    # cells the sweep did not run (GRU, IRNN, the tanh RNN on copy) get no line
+    assert len(lines) == 2 + 7
+
+
+def test_a_sweep_without_the_papers_points_gets_no_lines(tmp_path):
+    rows = [run(tmp_path, "a", "copy", "orth", 0, 0.001, 1.0)]
+    rows[0]["seq_len"] = 30
+    assert literature.claim_lines(pd.DataFrame(rows)) == []
+    rows[0].update(seq_len=100, depth=2)
+    assert literature.claim_lines(pd.DataFrame(rows)) == []
