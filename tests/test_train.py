@@ -11,6 +11,7 @@ import pytest
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
 from rnnmem.item_memory import span
+from rnnmem.module import EXPLODED_LOSS_FACTOR
 from rnnmem.record import read_probe_arrays, read_record
 from rnnmem.results import load_item_memory, load_run
 from rnnmem.train import train_one
@@ -144,6 +145,17 @@ def test_nan_loss_stops_the_run_as_diverged(tmp_path):
     assert record["status"] == "diverged"
     assert record["train_steps"] < 400
     assert json.loads((tmp_path / "record.json").read_text())["status"] == "diverged"
+
+
+def test_exploding_but_finite_loss_stops_the_run_as_diverged(tmp_path):
+    # an IRNN (ReLU, identity recurrence) at lr 1 explodes within a few steps while every
+    # number stays finite: the explosion rule, not the NaN check, must stop it
+    record = run_point(tmp_path, "task.seq_len=10", "model=irnn", "model.hidden_size=8",
+                       "optim=rmsprop", "optim.lr=1", "trainer.max_steps=400",
+                       "trainer.log_every_n_steps=5")
+    assert record["status"] == "diverged" and record["train_steps"] < 400
+    last = record["curves"]["train"][-1]["train_loss"]
+    assert math.isfinite(last) and last > EXPLODED_LOSS_FACTOR * record["baseline"]
 
 
 def test_failure_is_recorded_not_raised(tmp_path):

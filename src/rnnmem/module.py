@@ -89,10 +89,19 @@ class StepCounter(IterableDataset):
             step += 1
 
 
+# A run has diverged when its training loss is not finite, or exceeds the task's memoryless
+# baseline this many times over: an exploding network (an IRNN at too high an lr reaches test
+# MSE 1e17 on adding with every number finite). An untrained net is far below it (copy at init,
+# ln 10 per step, is 13x its baseline at T = 100 and 1.1e3x at T = 10^4).
+EXPLODED_LOSS_FACTOR = 1e6
+
+
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
     the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
-    `steps_per_batch` such steps per Lightning batch."""
+    `steps_per_batch` such steps per Lightning batch. It stops the run as diverged at the
+    first check (every `check_every_n_steps`) that finds a non-finite loss since the start, or
+    a last loss above EXPLODED_LOSS_FACTOR x the task's baseline."""
 
     def __init__(
         self,
@@ -124,6 +133,7 @@ class MemoryTaskModule(pl.LightningModule):
         self.diverged = False
         # in the state dict, so that a resumed run still sees a NaN from before the checkpoint
         self.register_buffer("_loss_sum", torch.zeros(()))
+        self._last_loss: Tensor | None = None  # the last step's, for the explosion check
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -165,12 +175,13 @@ class MemoryTaskModule(pl.LightningModule):
             progress.increment_ready()
             progress.increment_completed()
             self._loss_sum += loss.detach()
+        self._last_loss = loss.detach()
         if self.trainer.global_step % self.check_every_n_steps == 0:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
             self.log_dict({"train/loss": loss, "step": self._logged_step()},
                           batch_size=self.batch_size)
-            if self._saw_nonfinite_loss():
+            if self._saw_divergence():
                 self.diverged = True
                 self.trainer.should_stop = True
         return loss  # the loss of the batch's last step, the step global_step now counts
@@ -182,11 +193,13 @@ class MemoryTaskModule(pl.LightningModule):
         fitting = self.trainer.state.fn == TrainerFn.FITTING
         return float(self.trainer.global_step - (1 if fitting else 0))
 
-    def _saw_nonfinite_loss(self) -> bool:
-        return not bool(torch.isfinite(self._loss_sum))
+    def _saw_divergence(self) -> bool:
+        exploded = (self._last_loss is not None
+                    and float(self._last_loss) > EXPLODED_LOSS_FACTOR * self.task.baseline)
+        return exploded or not bool(torch.isfinite(self._loss_sum))
 
     def on_train_end(self) -> None:
-        if self._saw_nonfinite_loss():
+        if self._saw_divergence():
             self.diverged = True
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
