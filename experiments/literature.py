@@ -7,8 +7,8 @@ seed):
 
 - outcome points: the held-out metric (mean ± std over seeds), the test loss over the task's
   memoryless baseline, and a verdict: "solved" (the task's solved rule, most seeds), "at the
-  baseline" (loss within 5% of the baseline's, or above it, in most seeds) or "below the
-  baseline";
+  baseline" (a loss within 10% of the baseline's, or above it, in most seeds: the plateau a
+  paper's curve sits on, e.g. adding MSE 0.155 against 1/6) or "below the baseline";
 - gradient points (the paper's figure of ||dC/dh_t|| at the start of training and after 100
   iterations): log10(||dL/dh_0|| / ||dL/dh_T-1||) of the probe at steps 0 and 100 (mean over
   seeds): near 0 is flat, strongly negative is vanishing.
@@ -30,7 +30,7 @@ from rnnmem import analysis
 from rnnmem.tables import mean_std
 from rnnmem.tasks import TASKS
 
-AT_BASELINE = 0.95  # loss / baseline at or above which a run has learned nothing to speak of
+AT_BASELINE = 0.9  # loss / baseline at or above which a run sits on the baseline's plateau
 GRADIENT_STEPS = (0, 100)
 
 
@@ -116,20 +116,21 @@ def gradient_text(runs: pd.DataFrame) -> str:
 
 def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = ARJOVSKY_2016) -> list[str]:
     """Markdown rows: each claim beside ours at its task, T and cell (one layer,
-    unidirectional, finished runs); claims with no such runs are left out, and no lines at all
-    when none matches."""
+    unidirectional: the finished runs, and how many diverged); claims with no such runs are
+    left out, and no lines at all when none matches."""
     lines = []
     for claim in claims:
-        ours = analysis.finished(analysis.select(runs, task=claim.task, seq_len=claim.seq_len,
-                                                 cell=claim.cell, depth=1,
-                                                 bidirectional=False))
-        if ours.empty:
+        point = analysis.select(runs, task=claim.task, seq_len=claim.seq_len, cell=claim.cell,
+                                depth=1, bidirectional=False)
+        ours, diverged = analysis.finished(point), (point["status"] == "diverged").sum()
+        if ours.empty and not diverged:
             continue
-        text = gradient_text(ours) if claim.kind == "gradient" else outcome_text(claim.task,
-                                                                                 ours)
+        texts = [] if ours.empty else [
+            (gradient_text(ours) if claim.kind == "gradient" else outcome_text(claim.task, ours))
+            + f" ({len(ours)} seeds)"]
+        texts += [f"diverged ({diverged} seeds)"] if diverged else []
         lines.append(f"| {claim.source} | {claim.task} | {claim.seq_len} | "
-                     f"{analysis.cell_label(claim.cell)} | {claim.says} | {text} "
-                     f"({len(ours)} seeds) |")
+                     f"{analysis.cell_label(claim.cell)} | {claim.says} | {'; '.join(texts)} |")
     if not lines:
         return []
     return ["| source | task | T | cell | the paper | ours (1 layer, uni.) |",

@@ -40,6 +40,8 @@ def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
         run(tmp_path, "f", "adding", "rnn", 0, 0.166, 0.166, ratios={0: -30.0, 100: -20.0}),
         run(tmp_path, "g", "adding", "orth", 0, 0.001, 0.001, ratios={0: -0.5, 100: -0.25}),
         run(tmp_path, "h", "adding", "orth", 1, 0.003, 0.003, ratios={0: -0.7, 100: -0.35}),
+        run(tmp_path, "i", "adding", "irnn", 0, 1e17, 1e17) | {"status": "diverged"},
+        run(tmp_path, "j", "adding", "rnn", 1, 0.155, 0.155, ratios={0: -20.0, 100: -30.0}),
     ]
     lines = literature.claim_lines(pd.DataFrame(rows))
     assert lines[0].startswith("| source | task | T | cell | the paper | ours")
@@ -54,9 +56,13 @@ def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
     gradient = [line for line in lines if "log10 g_0/g_T-1" in line]
     assert len(gradient) == 2
     assert "step 0: -0.6 ± 0.14, step 100: -0.3 ± 0.071" in gradient[0]  # orth, claim order
-    assert "step 0: -30, step 100: -20" in gradient[1]
-    # cells the sweep did not run (GRU, IRNN, the tanh RNN on copy) get no line
-    assert len(lines) == 2 + 7
+    assert "step 0: -25 ± 7.1, step 100: -25 ± 7.1 (2 seeds)" in gradient[1]
+    rnn_adding = next(v for k, v in by_point.items() if k[:3] == ("adding", "100", "vanilla RNN"))
+    assert "at the baseline: mse 0.161 ± 0.0078" in rnn_adding  # 0.155 / (1/6) = 0.93: plateau
+    irnn_adding = next(v for k, v in by_point.items() if k[:3] == ("adding", "100", "IRNN"))
+    assert irnn_adding.endswith("| diverged (1 seeds) |")
+    # cells the sweep did not run (GRU, the IRNN on copy, the tanh RNN on copy) get no line
+    assert len(lines) == 2 + 8
 
 
 def test_a_sweep_without_the_papers_points_gets_no_lines(tmp_path):
