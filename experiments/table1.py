@@ -34,7 +34,7 @@ failed, diverged, were preempted or left no record; '—': none finished. One ro
 table1_runs.csv.
 """
 CONFIG = ["cell", "depth", "bidirectional"]
-# Published reference points (shared/TASKS.md): (source, task, T, cell) -> (metric, value).
+# Published reference points (docs/tasks.md): (source, task, T, cell) -> (metric, value).
 REFERENCES = {
     ("Bai et al. 2018", "adding", 600, "lstm"): ("test MSE", 0.164),
     ("Bai et al. 2018", "adding", 600, "gru"): ("test MSE", 5.3e-5),

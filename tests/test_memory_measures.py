@@ -247,7 +247,7 @@ def coverage_at_init(cell: str, depth: int, bidirectional: bool, seeds=range(3))
 
 
 def test_memory_coverage_at_init_is_short_for_every_architecture():
-    """TASKS.md's reference values at init (H=32, T=60, adding): vanilla RNN 1 layer ~0.17, 3
+    """docs/tasks.md's reference values at init (H=32, T=60, adding): vanilla RNN 1 layer ~0.17, 3
     layers bidirectional ~0.30, never 1; where the distance-based horizon of the bottom layer
     read 59 of 59 for the deep bidirectional net."""
     shallow, deep = coverage_at_init("rnn", 1, False), coverage_at_init("rnn", 3, True)

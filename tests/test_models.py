@@ -1,5 +1,5 @@
 """RecurrentNet: the unrolled path equals the fused one, its h_t give total derivatives, and the
-readout, initialisation and argument checks follow TASKS.md."""
+readout, initialisation and argument checks follow docs/tasks.md."""
 
 import re
 from collections import Counter

@@ -46,7 +46,7 @@ def positive_or_null(default: float | None) -> Any:
 
 @dataclass
 class TaskConfig:
-    """One memory benchmark (definitions in TASKS.md); `seq_len` is T."""
+    """One memory benchmark (definitions in docs/tasks.md); `seq_len` is T."""
 
     name: str = choice("adding", registered_tasks)
     seq_len: int = at_least(50, 1)

@@ -1,5 +1,5 @@
 """Item memory on an absolute scale: how much each item of information still moves the output,
-per lag, where 1 is perfect recall and 0 none (TASKS.md, "Item memory on an absolute scale").
+per lag, where 1 is perfect recall and 0 none (docs/tasks.md, "Item memory on an absolute scale").
 
 An *item* is one piece of information the readout needs: adding, one of the two marked values
 v_p of a sequence (ideal readout y = v_p1 + v_p2); copy, one of the 10 input symbols a_i, to be

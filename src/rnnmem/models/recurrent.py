@@ -7,9 +7,9 @@ Two paths share one set of parameters:
 - unrolled: the same recurrence stepped in Python (models/cells.py) from the training path's
   weights. Its states h_t (and c_t) are the very tensors the recurrence uses, so
   torch.autograd.grad(loss, h_t) is the total derivative dL/dh_t (through all later steps and all
-  layers above), which the fused module cannot give (TASKS.md, "Per-timestep gradient norms").
+  layers above), which the fused module cannot give (docs/tasks.md, "Per-timestep gradient norms").
 
-Readout (TASKS.md, "Readouts and bidirectional networks"), with top = the top layer's outputs:
+Readout (docs/tasks.md, "Readouts and bidirectional networks"), with top = the top layer's outputs:
 - per step (copy):       y_t = W [h_t^fwd ; h_t^bwd] + b        (or W (h_t^fwd + h_t^bwd) + b)
 - per sequence (adding): y   = W [h_{L-1}^fwd ; h_0^bwd] + b    (or the sum)
   The backward direction reads t = L-1 .. 0, so its final state, after the whole sequence, is the

@@ -1,7 +1,7 @@
 """The contract every memory benchmark fulfils.
 
 A task owns its generator, its loss, its metrics and its memoryless baseline, so that a run can
-report how far a model is above "learned nothing about memory" (see shared/TASKS.md), and
+report how far a model is above "learned nothing about memory" (see docs/tasks.md), and
 everything else only it knows: which held-out metric decides "solved" (name, direction,
 threshold), how figures label its axes, and how its held-out error depends on the lag between
 the information and the readout (`recall_items`, the raw material of the forgetting curve).
