@@ -17,7 +17,7 @@ import pandas as pd
 import literature
 from rnnmem import analysis
 from rnnmem.config import direction_label
-from rnnmem.sweep import summary_frame
+from rnnmem.results import summary_frame
 from rnnmem.tables import latex_grouped_table, markdown_table, mean_std
 
 CAPTION = """

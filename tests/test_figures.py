@@ -609,3 +609,35 @@ def test_grid_points_are_matched_by_config_not_by_directory_name(tmp_path):
     report = (out / "report.md").read_text()
     assert "![model.hidden_size=8/fig2_memory_capacity](model.hidden_size=8/" in report
     assert "adding/gru-d1-uni-T4-s1 model.hidden_size=16" in report  # the missing point
+
+
+TRAINING_STACK = ("lightning", "pytorch_lightning", "wandb", "datasets")
+
+
+def loaded_training_stack(code: str) -> list[str]:
+    """The modules of TRAINING_STACK that `code`, run in a fresh interpreter, has loaded."""
+    probe = (f"{code}\nimport sys\n"
+             f"print('loaded:', *(m for m in {TRAINING_STACK!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("loaded:")]
+    return line.split()[1:]
+
+
+def test_analysis_and_figure_modules_load_no_training_stack():
+    assert loaded_training_stack("import rnnmem.figures, rnnmem.analysis, rnnmem.results") == []
+
+
+def test_redrawing_a_recorded_sweep_loads_no_training_stack(sweep, tmp_path):
+    """`make figures` needs the records, numpy, pandas and matplotlib (and torch for the task
+    definitions): not Lightning, W&B or datasets."""
+    code = (f"import runpy, sys\n"
+            f"sys.path.insert(0, {str(MAKE_FIGURES.parent)!r})\n"
+            f"sys.argv = [{str(MAKE_FIGURES)!r}, {str(sweep)!r}, '--out', {str(tmp_path)!r}]\n"
+            f"try:\n"
+            f"    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            f"except SystemExit as stop:\n"
+            f"    assert not stop.code, stop.code\n")
+    assert loaded_training_stack(code) == []
+    assert (tmp_path / "report.md").exists() and (tmp_path / "table1.md").exists()

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from rnnmem.results import load_sweep
-from rnnmem.sweep import summary_frame
+from rnnmem.results import load_sweep, summary_frame
 from test_wandb_logging import inspect_records
 
 pytestmark = pytest.mark.slow

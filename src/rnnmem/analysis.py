@@ -36,11 +36,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
 from rnnmem.forgetting import memory_span, pool
+from rnnmem.grid import SWEEP_FILE, grid_jobs, sweep_arguments
 from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
 from rnnmem.results import AXES, load_item_memory, load_sweep
-from rnnmem.sweep import SWEEP_FILE, grid_jobs, sweep_arguments
 from rnnmem.tasks import TASKS, MemoryTask
 
 ROOT = Path(__file__).resolve().parents[2]

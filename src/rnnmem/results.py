@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rnnmem.config import direction_label
 from rnnmem.probe import DIRECTIONS
 from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_record
+from rnnmem.tasks import TASKS
 
 TRAINED_WITH = ("hidden_size", "n_params", "lr")  # record keys beside the config
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
@@ -116,6 +118,29 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if frame.empty:
         return frame
     return frame.sort_values(list(AXES) + ["run_dir"], kind="stable").reset_index(drop=True)
+
+
+SUMMARY_COLUMNS = (
+    "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
+    "test_loss", "baseline", "solved", "n_params", "gradient_span", "gradient_span_is_bound",
+    "intervention_span", "intervention_span_is_bound", "status",
+)  # the sweep's summary table (`summary.md`, `summary.csv`) and Table 1's table1_runs.csv
+
+
+def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: config -> held-out metric, baseline, solved, parameter count, item-memory
+    spans from both views (with their is-bound flags), status."""
+    if runs.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    frame = runs.copy()
+    frame["run"] = frame["run_dir"].map(lambda path: Path(path).name)
+    frame["direction"] = [None if pd.isna(b) else direction_label(bool(b))
+                          for b in frame["bidirectional"]]
+    frame["metric"] = [f"test_{TASKS[task].metric}" if task in TASKS else "test_loss"
+                       for task in frame["task"]]
+    frame["test_metric"] = [run.get(metric, float("nan")) for metric, run in
+                            zip(frame["metric"], frame.to_dict("records"), strict=True)]
+    return frame[list(SUMMARY_COLUMNS)]
 
 
 def load_input_sensitivity(run_dir: Path | str) -> pd.DataFrame:

@@ -24,60 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem import launcher, wandb_logging
 from rnnmem.code_identity import code_identity, describe, other_code
-from rnnmem.config import ConfigError, direction_label, validate
+from rnnmem.config import ConfigError, validate
+from rnnmem.grid import SWEEP_FILE, grid_jobs
 from rnnmem.identity import config_differences, identity_config, place_id
 from rnnmem.module import check_devices
 from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
 from rnnmem.record import COMPLETE, RECORD_FILE, CorruptRecord, read_record, write_record
-from rnnmem.results import find_runs, load_sweep, readable_records
+from rnnmem.results import find_runs, load_sweep, readable_records, summary_frame
 from rnnmem.runlock import LOCK_FILE, RunLock
 from rnnmem.tables import markdown_table
-from rnnmem.tasks import TASKS
-
-SWEEP_FILE = "sweep.json"
-SUMMARY_COLUMNS = (
-    "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
-    "test_loss", "baseline", "solved", "n_params", "gradient_span", "gradient_span_is_bound",
-    "intervention_span", "intervention_span_is_bound", "status",
-)
-
-
-def sweep_arguments(config: DictConfig) -> list[str]:
-    """The sweeper's params, then the command line's overrides, as Hydra combines them."""
-    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    overrides = OmegaConf.select(config, "hydra.overrides.task") or []
-    return [f"{key}={value}" for key, value in params.items()] + list(overrides)
-
-
-def grid_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job of the multirun, as Hydra's basic sweeper expands it."""
-    overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
-    return BasicSweeper.split_arguments(overrides, None)[0]
-
-
-def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: config -> held-out metric, baseline, solved, parameter count, item-memory
-    spans from both views (with their is-bound flags), status."""
-    if runs.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    frame = runs.copy()
-    frame["run"] = frame["run_dir"].map(lambda path: Path(path).name)
-    frame["direction"] = [None if pd.isna(b) else direction_label(bool(b))
-                          for b in frame["bidirectional"]]
-    frame["metric"] = [f"test_{TASKS[task].metric}" if task in TASKS else "test_loss"
-                       for task in frame["task"]]
-    frame["test_metric"] = [run.get(metric, float("nan")) for metric, run in
-                            zip(frame["metric"], frame.to_dict("records"), strict=True)]
-    return frame[list(SUMMARY_COLUMNS)]
 
 
 @dataclass(frozen=True)

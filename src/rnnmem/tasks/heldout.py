@@ -12,7 +12,9 @@ x and y (fixed-shape features) saved by `save_to_disk`, and `checksums.json`, th
 of its files. Concurrent jobs may build the same set; each writes to a private temporary sibling
 and renames it into place, and a job that loses the race keeps the winner's. A set whose files
 do not match their checksums (a truncated or overwritten file), that fails to load or has the
-wrong number of rows is moved aside, with a warning naming it, and built again.
+wrong number of rows is moved aside, with a warning naming it, and built again. `datasets` is
+imported where a set is built or read, not with this module, so that reading a sweep's records
+(figures, tables) never loads it.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from datasets import Array2D, Dataset, Features, List, Value, load_from_disk
 from torch import Tensor
 
 from rnnmem.code_identity import generator_digest
 from rnnmem.tasks.base import MemoryTask
+
+if TYPE_CHECKING:
+    from datasets import Array2D, Dataset, Features, List, Value
 
 log = logging.getLogger("rnnmem")
 SPLITS = ("val", "test")
@@ -74,6 +79,8 @@ def heldout_set(
     if data is None:
         x, y = task.sample(size, torch.Generator().manual_seed(_split_seed(seed, split)))
         x, y = _compact(x.numpy()), y.numpy()
+        from datasets import Dataset
+
         _save_atomically(Dataset.from_dict({"x": x, "y": y}, features=_features(x, y)), path)
         data = _load_verified(path, size)
         if data is None:
@@ -98,6 +105,8 @@ def _load_verified(path: Path, size: int) -> dict[str, np.ndarray] | None:
         for name, digest in expected.items():
             if hashlib.sha256((path / name).read_bytes()).hexdigest() != digest:
                 raise ValueError(f"{name} does not match its checksum")
+        from datasets import load_from_disk
+
         data = load_from_disk(str(path)).with_format("numpy")[:]
         if len(data["x"]) != size or len(data["y"]) != size:
             raise ValueError(f"{len(data['x'])} rows, expected {size}")
@@ -126,6 +135,7 @@ def _compact(x: np.ndarray) -> np.ndarray:
 
 def _features(x: np.ndarray, y: np.ndarray) -> Features:
     """Fixed-shape columns: they load back as one contiguous array, not row by row."""
+    from datasets import Array2D, Features, List, Value
 
     def column(array: np.ndarray) -> Value | Array2D | List:
         dtype = str(array.dtype)

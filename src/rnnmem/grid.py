@@ -1,0 +1,33 @@
+"""The sweep's grid: the arguments that define it and the jobs Hydra expands them into.
+
+    arguments = the sweeper's params (key=v1,v2,...), then the command line's overrides
+    jobs      = the cartesian product of every swept key's values, in Hydra's basic sweeper's
+                order (`BasicSweeper.split_arguments`)
+
+`SWEEP_FILE` (`<sweep>/sweep.json`) is where a sweep records its planned total and run
+directories. The sweep's bookkeeping (`rnnmem.sweep`) and the figures' expected grid
+(`rnnmem.analysis`) both read the grid from here, so that drawing a sweep's figures needs no
+part of the training stack; this module is the one place of the package that uses Hydra's
+internal `BasicSweeper` (the sweepers' plugins in `src/hydra_plugins/` subclass it).
+"""
+
+from __future__ import annotations
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+SWEEP_FILE = "sweep.json"
+
+
+def sweep_arguments(config: DictConfig) -> list[str]:
+    """The sweeper's params, then the command line's overrides, as Hydra combines them."""
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    overrides = OmegaConf.select(config, "hydra.overrides.task") or []
+    return [f"{key}={value}" for key, value in params.items()] + list(overrides)
+
+
+def grid_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job of the multirun, as Hydra's basic sweeper expands it."""
+    overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
+    return BasicSweeper.split_arguments(overrides, None)[0]
