@@ -9,7 +9,7 @@ seed):
   memoryless baseline, and a verdict: "solved" (the task's solved rule, most seeds), "at the
   baseline" (a loss within 10% of the baseline's, or above it, in most seeds: the plateau a
   paper's curve sits on, e.g. adding MSE 0.155 against 1/6) or "below the baseline";
-- gradient points (the paper's figure of ||dC/dh_t|| at the start of training and after 100
+- gradient points (the paper's figure of ‖dC/dh_t‖ at the start of training and after 100
   iterations): log10(||dL/dh_0|| / ||dL/dh_T-1||) of the probe at steps 0 and 100 (mean over
   seeds): near 0 is flat, strongly negative is vanishing.
 
@@ -67,9 +67,9 @@ ARJOVSKY_2016 = (
     Claim("Arjovsky et al. 2016, Fig. 2", "adding", 100, "irnn",
           "compared, no outcome stated in the caption"),
     Claim("Arjovsky et al. 2016, Fig. 4", "adding", 100, "orth",
-          "uRNN: ||dC/dh_t|| flat over t, at the start and after 100 iterations", "gradient"),
+          "uRNN: ‖dC/dh_t‖ flat over t, at the start and after 100 iterations", "gradient"),
     Claim("Arjovsky et al. 2016, Fig. 4", "adding", 100, "rnn",
-          "tanh RNN: ||dC/dh_t|| vanishes towards early t, at the start and after 100 "
+          "tanh RNN: ‖dC/dh_t‖ vanishes towards early t, at the start and after 100 "
           "iterations", "gradient"),
 )
 

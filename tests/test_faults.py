@@ -292,12 +292,16 @@ def test_null_grad_clip_is_allowed():
     validate(compose_config("optim.grad_clip=null"))
 
 
-def test_huge_heldout_set_is_refused_from_the_cli_in_well_under_a_second(tmp_path):
+def test_huge_heldout_set_is_refused_from_the_cli_before_anything_is_generated(
+        tmp_path, monkeypatch):
+    def generate(*args, **kwargs):
+        raise AssertionError("a sequence was generated before the size check")
+
     cfg = compose_config("task.seq_len=100000000")
-    started = time.perf_counter()
-    with pytest.raises(ConfigError):
+    monkeypatch.setattr(AddingTask, "sample", generate)
+    with pytest.raises(ConfigError, match="heldout_max_gb"):
         validate(cfg)
-    assert time.perf_counter() - started < 0.1
+    monkeypatch.undo()
     result = run_cli("task.seq_len=100000000", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("rnnmem: error: task.seq_len=100000000: the "
@@ -386,15 +390,14 @@ def test_online_without_key_or_server_is_named(monkeypatch, tmp_path):
     assert "no W&B API key" in wandb_logging.online_problem()
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on port 9
-    started = time.perf_counter()
+    # refused at once (nothing listens), not left to the reach timeout
     assert "cannot reach http://127.0.0.1:9" in wandb_logging.online_problem()
-    assert time.perf_counter() - started < wandb_logging.REACH_TIMEOUT_S + 1
+    assert "Connection refused" in wandb_logging.online_problem()
 
 
 def test_online_unreachable_is_one_line_before_training(tmp_path):
     env = dict(os.environ, WANDB_MODE="online", WANDB_API_KEY="x" * 40,
                WANDB_BASE_URL="http://127.0.0.1:9")
-    started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "rnnmem.train", "logger.if_unreachable=error",
          f"hydra.run.dir={tmp_path}"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -403,7 +406,6 @@ def test_online_unreachable_is_one_line_before_training(tmp_path):
         "rnnmem: error: WANDB_MODE=online but cannot reach http://127.0.0.1:9 within 5 s "
         "([Errno 111] Connection refused); set WANDB_MODE=offline or "
         "logger.if_unreachable=offline")
-    assert time.perf_counter() - started < 60
     assert not (tmp_path / "record.json").exists()
 
 
