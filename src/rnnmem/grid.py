@@ -7,15 +7,16 @@
 `SWEEP_FILE` (`<sweep>/sweep.json`) is where a sweep records its planned total and run
 directories. The sweep's bookkeeping (`rnnmem.sweep`) and the figures' expected grid
 (`rnnmem.analysis`) both read the grid from here, so that drawing a sweep's figures needs no
-part of the training stack; this module is the one place of the package that uses Hydra's
-internal `BasicSweeper` (the sweepers' plugins in `src/hydra_plugins/` subclass it).
+part of the training stack. Hydra's internal `BasicSweeper` comes through `rnnmem.framework`
+(the sweepers' plugins in `src/hydra_plugins/` subclass it).
 """
 
 from __future__ import annotations
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+
+from rnnmem.framework import BasicSweeper
 
 SWEEP_FILE = "sweep.json"
 

@@ -31,12 +31,11 @@ from hydra.core.config_loader import ConfigLoader
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib import Parallel, delayed
 from omegaconf import DictConfig
 
-from rnnmem import preemption
+from rnnmem import framework, preemption
 
 log = logging.getLogger(__name__)
 SWEEP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -115,8 +114,8 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
         preemption.STOP.worker = True
         preemption.STOP.install()
         os.setpgid(0, 0)  # after the handlers: the parent signals only workers that lead one
-    return _core.execute_job(idx, overrides, hydra_context, config, task_function,
-                             singleton_state)
+    return framework.joblib_launcher_core().execute_job(
+        idx, overrides, hydra_context, config, task_function, singleton_state)
 
 
 def composes(loader: ConfigLoader, config: DictConfig, overrides: Sequence[str]) -> bool:
@@ -138,7 +137,7 @@ class JobsLauncher(JoblibLauncher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         joblib_cfg = self.joblib
         joblib_cfg["backend"] = "loky"  # as hydra_joblib_launcher: threads break Hydra
-        _core.process_joblib_cfg(joblib_cfg)
+        framework.joblib_launcher_core().process_joblib_cfg(joblib_cfg)
         log.info("Joblib.Parallel(%s) is launching %d jobs",
                  ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(job_overrides))
         for idx, overrides in enumerate(job_overrides):

@@ -35,7 +35,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnmem import devices
+from rnnmem import devices, framework
 from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
 from rnnmem.preemption import DEVICE_TYPE_KEY
@@ -162,7 +162,7 @@ class MemoryTaskModule(pl.LightningModule):
         # under 32-true or bf16-mixed), less their hook dispatch: no callback here uses those
         # hooks, and at about 0.25 ms per step they cost more than a small RNN's backward pass.
         optimiser = self.optimizers().optimizer
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress = framework.step_progress(self.trainer)
         for _ in range(self.steps_per_batch):
             x, y = self.task.sample(self.batch_size, self.generator)
             loss = self.task.loss(self.net(x), y)

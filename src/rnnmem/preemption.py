@@ -33,6 +33,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
+from rnnmem import framework
+
 log = logging.getLogger("rnnmem")
 CHECKPOINT_FILE = "checkpoint.ckpt"
 DEVICE_TYPE_KEY = "rnnmem_device_type"  # in the checkpoint: the device kind it was written on
@@ -215,11 +217,8 @@ def checkpoint_stamp(path: Path) -> dict[str, Any] | None:
 
 def _skip_validation_on_stop(trainer: pl.Trainer) -> None:
     """Stop without the validation Lightning runs when `should_stop` is set off its schedule
-    (`_should_check_val_fx`); Lightning 2.6 skips the next one when `_skip_next_val` is set.
+    (`_should_check_val_fx`; `rnnmem.framework.skip_next_validation`).
     tests/test_faults.py checks that a stopped run's curves stay on the schedule."""
-    epoch_loop = trainer.fit_loop.epoch_loop
-    if hasattr(epoch_loop, "_skip_next_val"):
-        epoch_loop._skip_next_val = True
-    else:
+    if not framework.skip_next_validation(trainer):
         log.warning("Lightning %s validates once more on stopping: this start's curves end "
                     "with an off-schedule validation", pl.__version__)

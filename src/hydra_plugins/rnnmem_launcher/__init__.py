@@ -3,8 +3,7 @@
 
 from collections.abc import Sequence
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
+from rnnmem.framework import BasicSweeper
 from rnnmem.launcher import JobsLauncher, composes
 
 

@@ -1,0 +1,47 @@
+"""The framework internals rnnmem relies on, in one place (tests/test_framework.py fails loudly
+when a Lightning or Hydra upgrade moves one of them).
+
+- Lightning (2.6): the manual-optimisation step counter that `global_step` reads
+  (`fit_loop.epoch_loop.manual_optimization.optim_step_progress`), which the training step
+  advances itself (`rnnmem.module`), and the epoch loop's `_skip_next_val` flag, which keeps a
+  stopped run from validating off its schedule (`rnnmem.preemption`).
+- Hydra (1.3): its basic sweeper, `hydra._internal.core_plugins.basic_sweeper.BasicSweeper`,
+  whose `split_arguments` expands a sweep's grid (`rnnmem.grid`) and which the sweepers'
+  plugins subclass; the joblib launcher plugin's private `_core` (`execute_job`,
+  `process_joblib_cfg`), through which `rnnmem.launcher` runs jobs as that launcher does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+__all__ = ["BasicSweeper", "joblib_launcher_core", "skip_next_validation", "step_progress"]
+
+
+def step_progress(trainer: pl.Trainer) -> Any:
+    """Lightning's counter of manual optimiser steps, the one `trainer.global_step` reads: a
+    training step that steps the optimiser itself calls its `increment_ready()` and
+    `increment_completed()` once per step."""
+    return trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+
+
+def skip_next_validation(trainer: pl.Trainer) -> bool:
+    """Ask Lightning to skip the validation it runs when `should_stop` is set off schedule;
+    False where this Lightning has no such flag (the caller says so)."""
+    epoch_loop = trainer.fit_loop.epoch_loop
+    if not hasattr(epoch_loop, "_skip_next_val"):
+        return False
+    epoch_loop._skip_next_val = True
+    return True
+
+
+def joblib_launcher_core() -> Any:
+    """`hydra_plugins.hydra_joblib_launcher._core`: `execute_job` and `process_joblib_cfg`."""
+    from hydra_plugins.hydra_joblib_launcher import _core
+
+    return _core
