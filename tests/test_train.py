@@ -7,11 +7,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
 from rnnmem.item_memory import span
 from rnnmem.module import EXPLODED_LOSS_FACTOR
+from rnnmem.optimisers import OPTIMISERS
 from rnnmem.record import read_probe_arrays, read_record
 from rnnmem.results import load_item_memory, load_run
 from rnnmem.train import train_one
@@ -38,6 +40,15 @@ def test_validate_names_the_bad_value_and_the_allowed_ones(override, bad, allowe
     message = str(err.value)
     assert "\n" not in message
     assert override.split("=")[0] in message and bad in message and allowed in message
+
+
+def test_validation_reads_the_optimiser_registry(monkeypatch):
+    # one registry entry is all a new optimiser needs to pass validation and to train
+    monkeypatch.setitem(OPTIMISERS, "sgd", torch.optim.SGD)
+    validate(compose_config("optim.name=sgd"))
+    monkeypatch.delitem(OPTIMISERS, "sgd")
+    with pytest.raises(ConfigError, match="'sgd' is not one of: adam, rmsprop"):
+        validate(compose_config("optim.name=sgd"))
 
 
 def test_default_config_is_valid():

@@ -29,8 +29,8 @@ from rnnmem.record import git_commit
 
 PACKAGE = Path(__file__).resolve().parent
 RESULT_SOURCES = ("tasks", "models", "train.py", "module.py", "callbacks.py", "preemption.py",
-                  "devices.py", "framework.py", "budget.py", "forgetting.py", "probe.py",
-                  "item_memory.py")
+                  "devices.py", "framework.py", "optimisers.py", "budget.py", "forgetting.py",
+                  "probe.py", "item_memory.py")
 SHORT = 8  # hex digits of a digest in messages
 
 

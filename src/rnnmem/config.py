@@ -36,6 +36,27 @@ def registered_cells() -> tuple[str, ...]:
     return tuple(CELLS)
 
 
+def registered_merges() -> tuple[str, ...]:
+    """How a bidirectional net's two top-layer directions meet (`rnnmem.models.MERGES`)."""
+    from rnnmem.models import MERGES
+
+    return MERGES
+
+
+def registered_inits() -> tuple[str, ...]:
+    """The recurrent-weight initialisations (`rnnmem.models.INITS`)."""
+    from rnnmem.models import INITS
+
+    return INITS
+
+
+def registered_optimisers() -> tuple[str, ...]:
+    """The optimiser names of the registry `rnnmem.optimisers.OPTIMISERS`."""
+    from rnnmem.optimisers import OPTIMISERS
+
+    return tuple(OPTIMISERS)
+
+
 def at_least(default: Any, bound: float) -> Any:
     return field(default=default, metadata={"min": bound})
 
@@ -61,13 +82,13 @@ class ModelConfig:
     cell: str = choice("lstm", registered_cells)
     depth: int = at_least(1, 1)
     bidirectional: bool = False
-    merge: str = choice("concat", ("concat", "sum"))
+    merge: str = choice("concat", registered_merges)
     hidden_size: int = at_least(128, 1)
     # {cell: size}: a cell named here has its own hidden size (e.g. a positive control)
     hidden_size_by_cell: Any = None
     # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
     param_budget: int | None = positive_or_null(None)
-    init: str = choice("default", ("default", "orthogonal"))
+    init: str = choice("default", registered_inits)
     forget_bias: float | None = None
 
 
@@ -75,7 +96,7 @@ class ModelConfig:
 class OptimConfig:
     """Optimiser, learning rate and gradient-norm clipping (null: no clipping)."""
 
-    name: str = choice("adam", ("adam", "rmsprop"))
+    name: str = choice("adam", registered_optimisers)
     lr: float = field(default=1e-3, metadata={"above": 0.0})
     grad_clip: float | None = positive_or_null(1.0)
     # per-cell learning rates (e.g. from `hparams_search=lr`); a cell not named trains at `lr`

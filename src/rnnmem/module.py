@@ -38,10 +38,10 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnmem import devices, framework
 from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
+from rnnmem.optimisers import OPTIMISERS
 from rnnmem.preemption import DEVICE_TYPE_KEY
 from rnnmem.tasks import MemoryTask
 
-OPTIMISERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 # Lightning's ~0.5 ms per batch, and logging's ~2 ms per log_every_n_steps, are then about 1% of
 # a small RNN's 1.5 ms step; a batch stays short enough for prompt interrupts (T=1000 on a CPU:
 # ~100 ms a step, 5 s a batch)
