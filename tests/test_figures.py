@@ -641,3 +641,29 @@ def test_redrawing_a_recorded_sweep_loads_no_training_stack(sweep, tmp_path):
             f"    assert not stop.code, stop.code\n")
     assert loaded_training_stack(code) == []
     assert (tmp_path / "report.md").exists() and (tmp_path / "table1.md").exists()
+
+
+def test_expected_grid_reads_group_defaults_from_the_config_the_sweep_was_composed_from(
+        tmp_path):
+    """`task=adding,copy` without a length: each task's default T comes from the sweep's own
+    config directory (multirun.yaml's `hydra.runtime.config_sources`), not from files beside
+    the installed package; unknown without it, the preset's T stands."""
+    conf = tmp_path / "conf"
+    (conf / "task").mkdir(parents=True)
+    (conf / "task" / "copy.yaml").write_text("name: copy\nseq_len: 77\n")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    multirun = {"hydra": {"sweeper": {"params": {"task": "adding,copy"}},
+                          "overrides": {"task": []},
+                          "runtime": {"config_sources": [
+                              {"path": "hydra.conf", "schema": "pkg", "provider": "hydra"},
+                              {"path": str(conf), "schema": "file", "provider": "main"}]}},
+                "task": {"name": "adding", "seq_len": 50},
+                "model": {"cell": "lstm", "depth": 1, "bidirectional": False}, "seed": 0}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    grid = expected_grid(sweep)
+    assert dict(zip(grid["task"], grid["seq_len"], strict=True)) == {"adding": 50, "copy": 77}
+    del multirun["hydra"]["runtime"]
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    grid = expected_grid(sweep)
+    assert dict(zip(grid["task"], grid["seq_len"], strict=True)) == {"adding": 50, "copy": 50}

@@ -43,8 +43,6 @@ from rnnmem.record import read_record
 from rnnmem.results import AXES, load_item_memory, load_sweep
 from rnnmem.tasks import TASKS, MemoryTask
 
-ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = ROOT / "conf"
 CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
 CELL_LABELS = {name: cell.label for name, cell in CELLS.items()}
 GAP_STATUSES = ("failed", "diverged", "preempted", "missing")
@@ -478,7 +476,8 @@ def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
         point: dict[str, object] = dict(base)
         groups = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
         if "task" in groups and groups["task"] != base["task"]:
-            point["seq_len"] = _group_default("task", groups["task"], "seq_len", base["seq_len"])
+            point["seq_len"] = _group_default(config, "task", groups["task"], "seq_len",
+                                              base["seq_len"])
         for key, axis in AXIS_KEYS.items():
             if key in chosen:
                 point[axis] = chosen[key]
@@ -503,12 +502,19 @@ def extra_axes(settings: Sequence[Mapping[str, object]]) -> list[str]:
     return sorted(key for key, seen in values.items() if len(seen) > 1 and key not in AXIS_KEYS)
 
 
-def _group_default(group: str, option: str, key: str, fallback: object) -> object:
-    """`key` of conf/<group>/<option>.yaml (what choosing that option sets it to)."""
-    path = CONF_DIR / group / f"{option}.yaml"
-    if not path.exists():
-        return fallback
-    return (yaml.safe_load(path.read_text()) or {}).get(key, fallback)
+def _group_default(config: DictConfig, group: str, option: str, key: str,
+                   fallback: object) -> object:
+    """`key` of `<group>/<option>.yaml` (what choosing that option sets it to) in the config
+    directory the sweep was composed from, as its `multirun.yaml` names it
+    (`hydra.runtime.config_sources`, the main provider's); `fallback` where that is unknown or
+    gone."""
+    sources = OmegaConf.select(config, "hydra.runtime.config_sources") or []
+    for source in sources:
+        if source.get("provider") == "main" and source.get("schema") == "file":
+            path = Path(source["path"]) / group / f"{option}.yaml"
+            if path.exists():
+                return (yaml.safe_load(path.read_text()) or {}).get(key, fallback)
+    return fallback
 
 
 def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
