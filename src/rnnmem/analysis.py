@@ -36,7 +36,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
 from rnnmem.forgetting import memory_span, pool
-from rnnmem.grid import SWEEP_FILE, grid_jobs, sweep_arguments
+from rnnmem.grid import SWEEP_FILE, grid_jobs, run_label, sweep_arguments
 from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
@@ -391,12 +391,6 @@ def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
     if "memory_coverage" in runs and runs["memory_coverage"].notna().any():
         return "memory_coverage", "memory coverage"
     return "memory_horizon", "memory horizon (steps)"
-
-
-def run_label(task: object, cell: object, depth: object, bidirectional: object,
-              seq_len: object, seed: object) -> str:
-    """`task/name` as the sweep's run directory names it (`conf/train.yaml`: name, subdir)."""
-    return f"{task}/{cell}-d{depth}-{direction_label(bidirectional)}-T{seq_len}-s{seed}"
 
 
 def _multirun(sweep_dir: Path) -> DictConfig | None:

@@ -4,6 +4,9 @@
     jobs      = the cartesian product of every swept key's values, in Hydra's basic sweeper's
                 order (`BasicSweeper.split_arguments`)
 
+    run label  = <task>/<cell>-d<depth>-<uni|bi>-T<seq_len>-s<seed>   (conf/train.yaml's `name`)
+    run dir    = <sweep>/<task>/<name>-<first 8 hex digits of the run hash>
+
 `SWEEP_FILE` (`<sweep>/sweep.json`) is where a sweep records its planned total and run
 directories. The sweep's bookkeeping (`rnnmem.sweep`) and the figures' expected grid
 (`rnnmem.analysis`) both read the grid from here, so that drawing a sweep's figures needs no
@@ -16,6 +19,7 @@ from __future__ import annotations
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from rnnmem.config import direction_label
 from rnnmem.framework import BasicSweeper
 
 SWEEP_FILE = "sweep.json"
@@ -32,3 +36,15 @@ def grid_jobs(config: DictConfig) -> list[list[str]]:
     """The override list of every job of the multirun, as Hydra's basic sweeper expands it."""
     overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
     return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def run_label(task: object, cell: object, depth: object, bidirectional: object,
+              seq_len: object, seed: object) -> str:
+    """`task/name` as the sweep's run directory names it (conf/train.yaml: `name`, `subdir`;
+    tests/test_sweep.py checks the two agree)."""
+    return f"{task}/{cell}-d{depth}-{direction_label(bidirectional)}-T{seq_len}-s{seed}"
+
+
+def name_of_run_dir(dir_name: str) -> str:
+    """The run's `name` from its directory's name, `<name>-<hash>`."""
+    return dir_name.rsplit("-", 1)[0]

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnmem import launcher, wandb_logging
 from rnnmem.code_identity import code_identity, describe, other_code
 from rnnmem.config import ConfigError, validate
-from rnnmem.grid import SWEEP_FILE, grid_jobs
+from rnnmem.grid import SWEEP_FILE, grid_jobs, name_of_run_dir
 from rnnmem.identity import config_differences, identity_config, place_id
 from rnnmem.module import check_devices
 from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
@@ -116,7 +116,7 @@ def config_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
         if identity is None or (sweep_dir / rel_dir / RECORD_FILE).exists():
             continue
         task_dir, dir_name = Path(rel_dir).parent.name, Path(rel_dir).name
-        name = dir_name.rsplit("-", 1)[0]
+        name = name_of_run_dir(dir_name)
         others = existing.get(f"{task_dir}/{name}", [])
         if others:
             diffs = min((config_differences(old, identity) for old in others), key=len)
