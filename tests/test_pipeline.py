@@ -159,7 +159,10 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
             entry = table[table["cell"] == label][f"adding T={length}"].item()
             assert entry.strip("*") == f"{values.mean():.3g} ± {values.std(ddof=1):.2g}"
     long = pd.read_csv(out / "table1_runs.csv")
-    assert len(long) == 8 and set(long["memory_span"]) <= set(range(6))
+    assert len(long) == 8
+    for view in ("gradient", "intervention"):  # lags 0..T-1 at T = 4 and 6
+        assert set(long[f"{view}_span"]) <= set(range(6))
+        assert long[f"{view}_span"].tolist() == runs[f"{view}_span"].tolist()
     assert list(table.columns)[-1] == "adding span"  # the item-memory span headline
     span = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]["intervention_span"]
     assert table[table["cell"] == "GRU"]["adding span"].item() == f"{span.mean():.1f}"

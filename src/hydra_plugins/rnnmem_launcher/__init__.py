@@ -3,7 +3,11 @@
 
 from collections.abc import Sequence
 
-from rnnmem.framework import BasicSweeper
+# Directly from Hydra, not through rnnmem.framework: Hydra's plugin scan executes its core
+# plugin modules again, and a subclass must derive from the class that scan made (one imported
+# earlier is another class object, and BasicSweeper's own super() call then fails).
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
 from rnnmem.launcher import JobsLauncher, composes
 
 
