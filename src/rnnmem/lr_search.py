@@ -38,8 +38,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem.config import ConfigError, validate
-from rnnmem.module import check_devices
+from rnnmem.config import ConfigError
+from rnnmem.preflight import preflight
 from rnnmem.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -83,8 +83,7 @@ class SearchMonitor(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            validate(config)
-            check_devices(config)
+            preflight(config, wandb=False)
         except ConfigError as err:
             print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)

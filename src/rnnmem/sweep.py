@@ -30,11 +30,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnmem import launcher, wandb_logging
 from rnnmem.code_identity import code_identity, describe, other_code
-from rnnmem.config import ConfigError, validate
+from rnnmem.config import ConfigError
 from rnnmem.grid import SWEEP_FILE, grid_jobs, name_of_run_dir
 from rnnmem.identity import config_differences, identity_config, place_id
-from rnnmem.module import check_devices
 from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
+from rnnmem.preflight import preflight
 from rnnmem.record import COMPLETE, RECORD_FILE, CorruptRecord, read_record, write_record
 from rnnmem.results import find_runs, load_sweep, readable_records, summary_frame
 from rnnmem.runlock import LOCK_FILE, RunLock
@@ -172,20 +172,15 @@ class SweepMonitor(Callback):
     """Progress line per finished job and the summary at the end of a multirun."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:  # a bad value shared by every job stops the sweep before any job starts
-            validate(config)
-            check_devices(config)
-        except ConfigError as err:
+        # a bad value shared by every job stops the sweep before any job starts; W&B is
+        # checked once for every job (they inherit the outcome)
+        try:
+            cleared = preflight(config)
+        except (ConfigError, wandb_logging.WandbUnavailable) as err:
             print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
-        if config.logger.name == "wandb":  # once for every job (they inherit the outcome)
-            try:
-                note = wandb_logging.check_online(config.logger.if_unreachable)
-            except wandb_logging.WandbUnavailable as err:
-                print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
-                sys.exit(2)
-            if note:
-                print(f"[sweep] {note}", flush=True)
+        if cleared.wandb_note:
+            print(f"[sweep] {cleared.wandb_note}", flush=True)
         sweep_dir = Path(config.hydra.sweep.dir)
         planned = planned_runs(config)
         changed = code_changes(sweep_dir, planned)

@@ -43,7 +43,6 @@ from rnnmem.config import (
     direction_label,
     learning_rate,
     register_schemas,
-    validate,
 )
 from rnnmem.environment import environment
 from rnnmem.forgetting import forgetting_record
@@ -57,6 +56,7 @@ from rnnmem.preemption import (
     device_refusal,
     resumable_checkpoint,
 )
+from rnnmem.preflight import preflight
 from rnnmem.probe import ProbeResult
 from rnnmem.record import PROBE_FILE, RECORD_FILE, read_record, write_probe_arrays, write_record
 from rnnmem.rundir import CodeChanged, RunDirConflict, verdict
@@ -373,10 +373,7 @@ def main(cfg: DictConfig) -> float | None:
               and devices.places_own_gpu(str(hydra_cfg.launcher.get("_target_"))))
     gpu_index = devices.PLACEMENT.place(Path(hydra_cfg.sweep.dir)) if places else None
     try:
-        validate(cfg)
-        check_devices(cfg)
-        if cfg.logger.name == "wandb":
-            wandb_logging.check_online(cfg.logger.if_unreachable)
+        preflight(cfg)
     except (ConfigError, wandb_logging.WandbUnavailable) as err:
         if not in_sweep:
             print(f"rnnmem: error: {err}", file=sys.stderr)

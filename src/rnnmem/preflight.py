@@ -1,0 +1,40 @@
+"""One preflight: what a run, a sweep or a learning-rate search checks before anything trains.
+
+    preflight(cfg) = validate(cfg)        every value and name, one line each (rnnmem.config)
+                   ; check_devices(cfg)   the accelerator, the precision for the cell's kernel
+                                          and the optimiser steps per batch the schedules allow
+                   ; W&B reachable         when the run logs to W&B online (rnnmem.wandb_logging)
+
+A failure raises ConfigError or WandbUnavailable with its one-line message. `rnnmem.train.main`
+clears its own run with it; `rnnmem.sweep` clears, once, the values every job of a sweep shares
+(each job then clears its own), and `rnnmem.lr_search` those of a search (without W&B, which
+each trial checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from rnnmem import wandb_logging
+from rnnmem.config import validate
+from rnnmem.module import check_devices
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """What the preflight found: optimiser steps per Lightning batch, and the line saying that
+    W&B logs offline instead (None when it logs as asked)."""
+
+    steps_per_batch: int
+    wandb_note: str | None
+
+
+def preflight(cfg: DictConfig, *, wandb: bool = True) -> Cleared:
+    """Validate `cfg`, check its devices and (with `wandb`) W&B; raise on the first problem."""
+    validate(cfg)
+    steps = check_devices(cfg)
+    note = (wandb_logging.check_online(cfg.logger.if_unreachable)
+            if wandb and cfg.logger.name == "wandb" else None)
+    return Cleared(steps, note)
