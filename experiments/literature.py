@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem import analysis
+from rnnmem.record import read_probe_arrays
 from rnnmem.tables import mean_std
 from rnnmem.tasks import TASKS
 
@@ -93,24 +94,18 @@ def outcome_text(task: str, runs: pd.DataFrame) -> str:
             f"loss / baseline {mean_std(ratio, 2)}")
 
 
-def gradient_ratio(run_dir: Path | str, step: int) -> float:
-    """log10(||dL/dh_0|| / ||dL/dh_T-1||) of the first layer's forward direction at probe
-    `step` (NaN when the run has no probe at that step)."""
-    path = Path(run_dir) / "probe.npz"
-    if not path.exists():
-        return float("nan")
-    with np.load(path) as arrays:
-        steps = list(arrays["steps"])
-        if step not in steps:
-            return float("nan")
-        return float(arrays["log10_grad_ratio"][steps.index(step), 0, 0])
+def gradient_ratios(run_dir: Path | str) -> list[float]:
+    """log10(||dL/dh_0|| / ||dL/dh_T-1||) of the first layer's forward direction at each probe
+    step of GRADIENT_STEPS (NaN where the run has no probe at that step)."""
+    arrays = read_probe_arrays(Path(run_dir))
+    steps = list(arrays.get("steps", []))
+    return [float(arrays["log10_grad_ratio"][steps.index(step), 0, 0]) if step in steps
+            else float("nan") for step in GRADIENT_STEPS]
 
 
 def gradient_text(runs: pd.DataFrame) -> str:
-    parts = []
-    for step in GRADIENT_STEPS:
-        values = np.array([gradient_ratio(run_dir, step) for run_dir in runs["run_dir"]])
-        parts.append(f"step {step}: {mean_std(values, 2)}")
+    ratios = np.array([gradient_ratios(run_dir) for run_dir in runs["run_dir"]])
+    parts = [f"step {step}: {mean_std(ratios[:, k], 2)}" for k, step in enumerate(GRADIENT_STEPS)]
     return "log10 g_0/g_T-1 " + ", ".join(parts)
 
 

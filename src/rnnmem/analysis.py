@@ -25,6 +25,7 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -319,6 +320,14 @@ CONFIG_AXES = ("task", "cell", "depth", "bidirectional")  # a configuration, poo
 FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "value", "count"]
 
 
+def run_axes(run: Any) -> dict[str, object]:
+    """A finished run's grid axes (a row of `finished(runs).itertuples()`), typed, to tag the
+    per-lag rows read from its record."""
+    return {"task": run.task, "cell": run.cell, "depth": int(run.depth),
+            "bidirectional": bool(run.bidirectional), "seq_len": int(run.seq_len),
+            "seed": int(run.seed)}
+
+
 def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """The held-out forgetting curve per lag of every finished run that has one (records
     from before forgetting curves have none): columns FORGETTING_COLUMNS."""
@@ -328,9 +337,7 @@ def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
         if not curve:
             continue
         per_lag = pool(pd.DataFrame(curve))
-        frames.append(per_lag.assign(task=run.task, cell=run.cell, depth=int(run.depth),
-                                     bidirectional=bool(run.bidirectional),
-                                     seq_len=int(run.seq_len), seed=int(run.seed)))
+        frames.append(per_lag.assign(**run_axes(run)))
     if not frames:
         return pd.DataFrame(columns=FORGETTING_COLUMNS)
     return pd.concat(frames, ignore_index=True)[FORGETTING_COLUMNS]
@@ -356,9 +363,7 @@ def item_memory_points(runs: pd.DataFrame) -> pd.DataFrame:
         if len(views) < 2:
             continue
         both = pd.concat(views, axis=1, join="inner").reset_index()
-        frames.append(both.assign(task=run.task, cell=run.cell, depth=int(run.depth),
-                                  bidirectional=bool(run.bidirectional),
-                                  seq_len=int(run.seq_len), seed=int(run.seed)))
+        frames.append(both.assign(**run_axes(run)))
     if not frames:
         return pd.DataFrame(columns=ITEM_COLUMNS)
     return pd.concat(frames, ignore_index=True)[ITEM_COLUMNS]
