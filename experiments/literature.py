@@ -75,12 +75,9 @@ ARJOVSKY_2016 = (
 )
 
 
-def verdict(task: str, runs: pd.DataFrame) -> str:
+def verdict(runs: pd.DataFrame) -> str:
     """'solved', 'at the baseline' or 'below the baseline' for most of `runs` (finished)."""
-    spec = analysis.metric_spec(task)
-    metric = runs[spec.column].to_numpy(dtype=float)
-    solved = metric >= spec.threshold if spec.higher_is_better else metric < spec.threshold
-    if solved.sum() * 2 > len(runs):
+    if analysis.solved_by_majority(runs):
         return "solved"
     ratio = runs["test_loss"].to_numpy(dtype=float) / runs["baseline"].to_numpy(dtype=float)
     return "at the baseline" if (ratio >= AT_BASELINE).sum() * 2 > len(runs) \
@@ -90,7 +87,7 @@ def verdict(task: str, runs: pd.DataFrame) -> str:
 def outcome_text(task: str, runs: pd.DataFrame) -> str:
     spec = analysis.metric_spec(task)
     ratio = runs["test_loss"] / runs["baseline"]
-    return (f"{verdict(task, runs)}: {TASKS[task].metric} {mean_std(runs[spec.column])}, "
+    return (f"{verdict(runs)}: {TASKS[task].metric} {mean_std(runs[spec.column])}, "
             f"loss / baseline {mean_std(ratio, 2)}")
 
 
