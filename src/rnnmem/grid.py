@@ -11,7 +11,8 @@
 directories. The sweep's bookkeeping (`rnnmem.sweep`) and the figures' expected grid
 (`rnnmem.analysis`) both read the grid from here, so that drawing a sweep's figures needs no
 part of the training stack. Hydra's internal `BasicSweeper` comes through `rnnmem.framework`
-(the sweepers' plugins in `src/hydra_plugins/` subclass it).
+(the sweeper plugin in `src/hydra_plugins/` subclasses it, importing it from Hydra at Hydra's
+plugin scan).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def grid_jobs(config: DictConfig) -> list[list[str]]:
 def run_label(task: object, cell: object, depth: object, bidirectional: object,
               seq_len: object, seed: object) -> str:
     """`task/name` as the sweep's run directory names it (conf/train.yaml: `name`, `subdir`;
-    tests/test_sweep.py checks the two agree)."""
+    tests/test_grid.py checks the two agree)."""
     return f"{task}/{cell}-d{depth}-{direction_label(bidirectional)}-T{seq_len}-s{seed}"
 
 
