@@ -52,14 +52,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import rnnmem.train  # noqa: F401 - registers the config schema and resolvers
 from rnnmem import devices
-from rnnmem.config import register_schemas
+from rnnmem.config import register_config
 from rnnmem.models import CELLS as REGISTERED_CELLS
 from rnnmem.models import RecurrentNet
 from rnnmem.probe import probe
+from rnnmem.run import train_one
 from rnnmem.tasks import make_task
-from rnnmem.train import train_one
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = tuple(REGISTERED_CELLS)  # every registered cell, fused or not
@@ -83,7 +82,7 @@ def sync() -> None:
 
 
 def config(*overrides: str):
-    register_schemas()
+    register_config()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
@@ -108,7 +107,8 @@ def plain_steps_per_sec(cell: str, task_name: str, seq_len: int, hidden: int, ba
     """The hand-written loop: sample on the device, forward, loss, backward, clip, Adam."""
     torch.manual_seed(seed)
     task = make_task(task_name, seq_len)
-    net = RecurrentNet(cell, task.input_size, hidden, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet(cell, task.input_size, hidden, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     net = net.to(DEVICE)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     generator = torch.Generator(device=DEVICE).manual_seed(seed)
@@ -311,8 +311,8 @@ def bench_heavy_probe(reps: int, seq_len: int, chunks: tuple[int, ...] = (32, 12
     cell, depth, bidirectional, hidden, task_name, _, batch = HEAVY_PROBE
     task = make_task(task_name, seq_len)
     torch.manual_seed(0)
-    net = RecurrentNet(cell, task.input_size, hidden, depth, task.num_outputs,
-                       task.per_step_output, bidirectional).to(DEVICE)
+    net = RecurrentNet(cell, task.input_size, hidden, depth=depth, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output, bidirectional=bidirectional).to(DEVICE)
     x, y = (t.to(DEVICE) for t in task.sample(batch, torch.Generator().manual_seed(0)))
     rows = []
     for chunk in chunks:
@@ -408,7 +408,8 @@ def bench_unrolled(reps: int, lengths: tuple[int, ...]) -> list[dict]:
     torch.manual_seed(0)
     for seq_len in lengths:
         for cell in CELLS:
-            net = RecurrentNet(cell, 2, 128, 1, 1, False).to(DEVICE)
+            net = RecurrentNet(cell, 2, 128, depth=1, num_outputs=1,
+                               per_step_output=False).to(DEVICE)
             x = torch.rand(64, seq_len, 2, device=DEVICE)
             fwd_bwd_seconds(net, x, True, 1)
             fused = fwd_bwd_seconds(net, x, False, reps + 2)

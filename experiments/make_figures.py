@@ -36,6 +36,7 @@ import fig7_forgetting
 import fig8_gradient_vs_behaviour
 import table1
 from rnnmem.analysis import GAP_STATUSES, run_names, sweep_preset, sweep_runs
+from rnnmem.directories import SweepDir
 from rnnmem.figures import close
 from rnnmem.results import find_runs
 from rnnmem.tables import markdown_table
@@ -58,7 +59,7 @@ WHOLE_GRID = (table1,)
 def make_figures(sweep_dir: Path, out_dir: Path | None = None) -> list[Path]:
     """Draw every experiment of EXPERIMENTS and write report.md; returns the files written."""
     sweep_dir = Path(sweep_dir)
-    out_dir = Path(out_dir) if out_dir is not None else sweep_dir / "figures"
+    out_dir = Path(out_dir) if out_dir is not None else SweepDir(sweep_dir).figures
     if not find_runs(sweep_dir):
         raise FileNotFoundError(f"no run records under {sweep_dir}")
     runs = sweep_runs(sweep_dir)
@@ -212,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"make_figures: error: {err}", file=sys.stderr)
         return 1
     except OSError as err:  # read-only or full storage
-        where = err.filename or args.out or args.sweep_dir / "figures"
+        where = err.filename or args.out or SweepDir(args.sweep_dir).figures
         print(f"make_figures: error: cannot write {where}: [Errno {err.errno}] "
               f"{err.strerror or err}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import rnnmem.train  # noqa: F401 - registers the schema and the `direction` resolver
+from rnnmem.config import register_config
 from rnnmem.preemption import STOP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,9 @@ CONF = ROOT / "conf"
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Held-out sets cached once per test session; W&B offline and never prompting."""
+    """Held-out sets cached once per test session; W&B offline and never prompting; the
+    config's schema and resolvers registered, as the entry point registers them."""
+    register_config()
     os.environ["RNNMEM_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"

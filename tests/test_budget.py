@@ -11,8 +11,8 @@ from rnnmem.budget import TOLERANCE, hidden_for_budget, n_params, sizing
 from rnnmem.config import ConfigError, validate
 from rnnmem.models import CELLS, RecurrentNet
 from rnnmem.results import load_run
+from rnnmem.run import train_one
 from rnnmem.tasks import TASKS
-from rnnmem.train import train_one
 
 SHAPES = [(cell, depth, bi, merge, task)
           for cell, depth, bi, merge, task in itertools.product(
@@ -23,8 +23,9 @@ SHAPES = [(cell, depth, bi, merge, task)
 @pytest.mark.parametrize("cell, depth, bidirectional, merge, task", SHAPES)
 def test_count_formula_equals_the_built_nets_parameters(cell, depth, bidirectional, merge, task):
     kind = TASKS[task]
-    net = RecurrentNet(cell, kind.input_size, 7, depth, kind.num_outputs, kind.per_step_output,
-                       bidirectional, merge)
+    net = RecurrentNet(cell, kind.input_size, 7, depth=depth, num_outputs=kind.num_outputs,
+                       per_step_output=kind.per_step_output,
+                       bidirectional=bidirectional, merge=merge)
     counted = sum(p.numel() for p in net.parameters())
     assert n_params(cell, kind.input_size, 7, depth, bidirectional, merge,
                     kind.num_outputs) == counted

@@ -45,7 +45,8 @@ def sequence_loss(cell: str, weights: dict[str, np.ndarray], x: np.ndarray, y: f
 def test_probe_state_gradient_matches_float64_finite_difference(cell):
     task = make_task("adding", 6)
     torch.manual_seed(3)
-    net = RecurrentNet(cell, task.input_size, H, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet(cell, task.input_size, H, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     with torch.no_grad():  # away from IRNN's near-silent init, so every step matters
         for p in net.parameters():
             p.add_(0.4 * torch.randn_like(p))
@@ -72,7 +73,8 @@ def test_probe_state_gradient_matches_float64_finite_difference(cell):
 
 
 def test_irnn_starts_from_identity_recurrence_and_zero_biases():
-    net = RecurrentNet("irnn", 3, H, 2, 1, False, bidirectional=True)
+    net = RecurrentNet("irnn", 3, H, depth=2, num_outputs=1, per_step_output=False,
+                       bidirectional=True)
     assert net.rnn.nonlinearity == "relu"
     for name, p in net.rnn.named_parameters():
         if name.startswith("weight_hh"):
@@ -93,7 +95,8 @@ def test_orth_recurrence_stays_orthogonal_through_training():
     """60 RMSprop steps at a large lr (1e-2) on copy: W_hh moves, and W W^T = I to 1e-6."""
     task = make_task("copy", 5)
     torch.manual_seed(0)
-    net = RecurrentNet("orth", task.input_size, 16, 2, task.num_outputs, task.per_step_output,
+    net = RecurrentNet("orth", task.input_size, 16, depth=2, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output,
                        bidirectional=True)
     start = [w.detach().clone() for w in recurrent_matrices(net)]
     optimiser = torch.optim.RMSprop(net.parameters(), lr=1e-2)
@@ -115,7 +118,8 @@ def test_orth_recurrence_stays_orthogonal_through_training():
 def test_orth_float64_twin_is_orthogonal_and_probe_finite():
     """The probe's float64 twin keeps the parametrization (its matrix exponential in float64)."""
     task = make_task("copy", 4)
-    net = RecurrentNet("orth", task.input_size, 8, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet("orth", task.input_size, 8, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     twin = net.double()
     w = twin.rnn.weight_hh_l0.detach()
     assert w.dtype == torch.float64
@@ -138,7 +142,8 @@ class Leaky(Cell):
 def test_a_cell_is_one_class_and_one_registry_entry(monkeypatch):
     monkeypatch.setitem(CELLS, "leaky", Leaky)
     task = make_task("adding", 5)
-    net = RecurrentNet("leaky", task.input_size, H, 2, 1, False, bidirectional=True)
+    net = RecurrentNet("leaky", task.input_size, H, depth=2, num_outputs=1, per_step_output=False,
+                       bidirectional=True)
     x, y = task.sample(4, torch.Generator().manual_seed(0))
     torch.testing.assert_close(net.unrolled(x).output, net(x))  # UnfusedLayers trains it
     result = probe(net, task, x, y)

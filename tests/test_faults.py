@@ -22,13 +22,14 @@ from conftest import ROOT, compose_config, run_cli
 from rnnmem import wandb_logging
 from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
+from rnnmem.directories import RunDir
 from rnnmem.identity import BOOKKEEPING, identity_config, place_id, run_hash, wandb_run_id
-from rnnmem.preemption import CHECKPOINT_FILE, resumable_checkpoint
+from rnnmem.preemption import resumable_checkpoint
 from rnnmem.record import CorruptRecord, read_record
 from rnnmem.results import load_sweep
+from rnnmem.run import train_one
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import AddingTask, heldout_set
-from rnnmem.train import train_one
 
 # A run long enough (a few seconds of training) to be stopped half-way; checkpoints every 0.6 s
 # so that the test can see training under way. The interval is bookkeeping: not in the hash.
@@ -75,7 +76,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def stop_half_way(tmp_path: Path, signum: int, *args: str) -> dict:
     """Start a real run, send it `signum` once training is under way; its record."""
     proc = start_cli(*args)
-    wait_for(tmp_path / CHECKPOINT_FILE, proc)
+    wait_for(tmp_path / RunDir.CHECKPOINT, proc)
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, stderr
@@ -102,7 +103,7 @@ def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(tmp_path,
     assert final["curves"] == uninterrupted["curves"]
     assert final["probe"]["steps"] == uninterrupted["probe"]["steps"]
     assert final["probe"]["memory_horizon"] == uninterrupted["probe"]["memory_horizon"]
-    assert not (tmp_path / CHECKPOINT_FILE).exists(), "a finished run's checkpoint is removed"
+    assert not (tmp_path / RunDir.CHECKPOINT).exists(), "a finished run's checkpoint is removed"
     starts = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(starts) == 2, "two starts of the run..."
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
@@ -161,9 +162,9 @@ def test_checkpoint_is_kept_on_request_and_a_corrupt_one_is_set_aside(tmp_path):
                          "checkpoint.keep=true")
     assert train_one(cfg, tmp_path)["status"] == "finished"
     assert resumable_checkpoint(tmp_path).step == 20
-    (tmp_path / CHECKPOINT_FILE).write_bytes(b"truncated")
+    (tmp_path / RunDir.CHECKPOINT).write_bytes(b"truncated")
     assert resumable_checkpoint(tmp_path) is None
-    assert (tmp_path / "checkpoint.corrupt").exists() and not (tmp_path / CHECKPOINT_FILE).exists()
+    assert (tmp_path / "checkpoint.corrupt").exists() and not (tmp_path / RunDir.CHECKPOINT).exists()
 
 
 # --- 1. a run is its config ---------------------------------------------------------------------

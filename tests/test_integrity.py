@@ -23,10 +23,10 @@ from make_figures import main as make_figures_main
 from rnnmem import figures
 from rnnmem.callbacks import LearningCurves
 from rnnmem.code_identity import source_digest
-from rnnmem.identity import PLACE_FILE, place_id
-from rnnmem.preemption import CHECKPOINT_FILE
+from rnnmem.directories import PLACE_FILE, RunDir
+from rnnmem.identity import place_id
 from rnnmem.record import read_record, write_record
-from rnnmem.train import train_one
+from rnnmem.run import train_one
 from test_figures import texts, write_run
 
 TINY = ("logger=none", "task.seq_len=6", "model.hidden_size=8", "data.val_size=32",
@@ -131,7 +131,7 @@ def test_one_run_dir_given_two_configs_refuses_the_other_and_touches_nothing(
     assert train_one(compose_config(*TINY), stopped_dir)["status"] == "preempted"
     monkeypatch.setattr(LearningCurves, "on_train_batch_end", original)
     stop_signal_reset.received = None
-    checkpoint = (stopped_dir / CHECKPOINT_FILE).read_bytes()
+    checkpoint = (stopped_dir / RunDir.CHECKPOINT).read_bytes()
     lr = run_cli(*TINY, "optim.lr=0.01", f"hydra.run.dir={stopped_dir}")
     assert lr.returncode == 2
     assert lr.stderr.strip() == (
@@ -143,7 +143,7 @@ def test_one_run_dir_given_two_configs_refuses_the_other_and_touches_nothing(
     assert wider.stderr.strip() == (
         f"rnnmem: error: {stopped_dir} holds the checkpoint of another config (differs in "
         "model.hidden_size); it is left untouched: give this run its own hydra.run.dir")
-    assert (stopped_dir / CHECKPOINT_FILE).read_bytes() == checkpoint, "never deleted"
+    assert (stopped_dir / RunDir.CHECKPOINT).read_bytes() == checkpoint, "never deleted"
     same = run_cli(*TINY, f"hydra.run.dir={stopped_dir}")
     assert same.returncode == 0, same.stderr
     resumed = read_record(stopped_dir)
@@ -202,7 +202,7 @@ def start_sweep(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
 
 
 def jobs_training(sweep_dir: Path, count: int) -> bool:
-    return len(list(sweep_dir.glob(f"adding/*/{CHECKPOINT_FILE}"))) >= count
+    return len(list(sweep_dir.glob(f"adding/*/{RunDir.CHECKPOINT}"))) >= count
 
 
 @pytest.mark.slow
@@ -233,7 +233,7 @@ def test_stopping_a_local_sweep_checkpoints_every_job_leaves_no_process_and_resu
     assert {r["signal"] for r in stopped.values()} == {signal.Signals(signum).name}
     for name, record in stopped.items():
         assert 0 < record["train_steps"] < 1000
-        assert (sweep_dir / "adding" / name / CHECKPOINT_FILE).exists()
+        assert (sweep_dir / "adding" / name / RunDir.CHECKPOINT).exists()
 
     rerun = run_cli(*args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -348,7 +348,7 @@ def test_a_failed_depth_zero_run_never_chooses_the_figures_and_strays_are_listed
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("x")
     (tmp_path / "adding" / "lstm-d1-uni-T4-s0").mkdir()
-    (tmp_path / "adding" / "lstm-d1-uni-T4-s0" / CHECKPOINT_FILE).write_bytes(b"x")
+    (tmp_path / "adding" / "lstm-d1-uni-T4-s0" / RunDir.CHECKPOINT).write_bytes(b"x")
     drawn: dict[str, Figure] = {}
 
     def keep(fig: Figure, stem: Path, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:

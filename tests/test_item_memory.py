@@ -31,7 +31,8 @@ def leaky_adder(forget: float = 1.0, bidirectional: bool = False) -> RecurrentNe
     candidate g = tanh(EPS v), forget gate `forget` (1: sigmoid(BIG)), output gate open, no
     recurrent weights; head 1 / EPS. So c_{T-1} = EPS sum_p f^(T-1-p) v_p and yhat = that / EPS
     (tanh(c) = c to within 1e-8): dyhat/dv_p = f^lag, an exact adder at f = 1."""
-    net = RecurrentNet("lstm", 2, 1, 1, 1, False, bidirectional)
+    net = RecurrentNet("lstm", 2, 1, depth=1, num_outputs=1, per_step_output=False,
+                       bidirectional=bidirectional)
     gate = BIG if forget == 1.0 else float(np.log(forget / (1 - forget)))
     with torch.no_grad():
         for name, p in net.rnn.named_parameters():
@@ -70,7 +71,8 @@ def copy_task(seq_len: int = 5, batch: int = 200):
 def test_memoryless_net_scores_zero_at_every_lag_and_on_every_headline(cell, bidirectional):
     task, x, y = adding()
     torch.manual_seed(0)
-    net = memoryless(RecurrentNet(cell, 2, 16, 2, 1, False, bidirectional))
+    net = memoryless(RecurrentNet(cell, 2, 16, depth=2, num_outputs=1, per_step_output=False,
+                                  bidirectional=bidirectional))
     for view in ("gradient", "intervention"):
         source = float64_twin(net) if view == "gradient" else net
         curve = item_memory(source, task, x, view)
@@ -124,7 +126,7 @@ def test_linear_regime_net_gradient_decays_at_minus_ln_a(seq_len):
     so g_d is proportional to a^d, decay rate -ln a = 0.1053605 for a = 0.9."""
     torch.manual_seed(0)
     task = make_task("adding", seq_len)
-    net = RecurrentNet("rnn", 2, 16, 1, 1, False)
+    net = RecurrentNet("rnn", 2, 16, depth=1, num_outputs=1, per_step_output=False)
     with torch.no_grad():
         q, _ = torch.linalg.qr(torch.randn(16, 16, dtype=torch.float64))
         net.rnn.weight_hh_l0.copy_(0.9 * q)
@@ -139,7 +141,7 @@ def test_linear_regime_net_gradient_decays_at_minus_ln_a(seq_len):
 def test_untrained_gru_at_the_baseline_does_not_score_full_memory():
     task, x, y = adding(20, 1000)
     torch.manual_seed(0)
-    net = RecurrentNet("gru", 2, 64, 1, 1, False)
+    net = RecurrentNet("gru", 2, 64, depth=1, num_outputs=1, per_step_output=False)
     assert float(((net(x).detach().squeeze(1) - y) ** 2).mean()) > task.baseline
     for view in ("gradient", "intervention"):
         curve = item_memory(float64_twin(net) if view == "gradient" else net, task, x, view)
@@ -189,7 +191,8 @@ def test_perfect_copier_scores_one_and_memoryless_zero_on_copy(view):
 def test_memoryless_recurrent_net_scores_zero_on_copy(view):
     task, x, _ = copy_task()
     torch.manual_seed(0)
-    net = memoryless(RecurrentNet("lstm", NUM_CLASSES, 16, 1, NUM_CLASSES, True, True))
+    net = memoryless(RecurrentNet("lstm", NUM_CLASSES, 16, depth=1, num_outputs=NUM_CLASSES,
+                                  per_step_output=True, bidirectional=True))
     source = float64_twin(net) if view == "gradient" else net
     curve = item_memory(source, task, x, view)
     assert curve[0, task.seq_len + RECALL_LEN] == 0.0

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from rnnmem.lr_search import RESULT_FILE, STORAGE_FILE, combinations, objective_of
+from rnnmem.directories import SweepDir
+from rnnmem.lr_search import combinations, objective_of
 from rnnmem.record import read_record
 from rnnmem.results import find_runs
 
@@ -31,7 +32,7 @@ def search(sweep_dir, trials: int, *extra: str):
 def test_two_trial_search_stores_and_resumes_its_study(tmp_path):
     sweep = tmp_path / "lr"
     search(sweep, 1, "model.cell=rnn,gru")
-    assert (sweep / STORAGE_FILE).exists()
+    assert (SweepDir(sweep).optuna_storage).exists()
     first = {run: read_record(run)["config"]["optim"]["lr"] for run in find_runs(sweep)}
     assert len(first) == 2  # one trial per cell
     search(sweep, 2, "model.cell=rnn,gru")  # the same command, one more trial per study
@@ -39,10 +40,10 @@ def test_two_trial_search_stores_and_resumes_its_study(tmp_path):
     assert len(runs) == 4 and set(first) <= set(runs)
     for run, lr in first.items():  # the first trials were not trained again
         assert read_record(run)["config"]["optim"]["lr"] == lr
-    storage = f"sqlite:///{sweep / STORAGE_FILE}"
+    storage = f"sqlite:///{SweepDir(sweep).optuna_storage}"
     summaries = optuna.get_all_study_summaries(storage)
     assert sorted(s.study_name for s in summaries) == ["model.cell=gru", "model.cell=rnn"]
-    result = yaml.safe_load((sweep / RESULT_FILE).read_text())
+    result = yaml.safe_load((SweepDir(sweep).lr_search).read_text())
     for study_summary in summaries:
         study = optuna.load_study(study_name=study_summary.study_name, storage=storage)
         assert study.direction == optuna.study.StudyDirection.MINIMIZE  # adding: MSE

@@ -35,7 +35,8 @@ def make_net(
     dtype: torch.dtype = torch.float64,
 ) -> RecurrentNet:
     torch.manual_seed(0)
-    net = RecurrentNet(cell, N_IN, H, depth, N_OUT, per_step_output, bidirectional, merge)
+    net = RecurrentNet(cell, N_IN, H, depth=depth, num_outputs=N_OUT,
+                       per_step_output=per_step_output, bidirectional=bidirectional, merge=merge)
     return net.to(dtype)
 
 
@@ -243,7 +244,8 @@ def test_orthogonal_init_makes_each_recurrent_gate_block_orthogonal(cell):
 
 
 def test_forget_bias_sets_effective_forget_gate_bias():
-    net = RecurrentNet("lstm", N_IN, H, 2, 1, False, bidirectional=True, forget_bias=1.5)
+    net = RecurrentNet("lstm", N_IN, H, depth=2, num_outputs=1, per_step_output=False,
+                       bidirectional=True, forget_bias=1.5)
     f = slice(H, 2 * H)  # chunk order i, f, g, o
     for layer in range(2):
         for suffix in ("", "_reverse"):
@@ -257,7 +259,8 @@ def test_forget_bias_sets_effective_forget_gate_bias():
     "bidirectional, merge, width", [(False, "concat", H), (True, "concat", 2 * H), (True, "sum", H)]
 )
 def test_head_width_follows_merge(bidirectional, merge, width):
-    net = RecurrentNet("gru", N_IN, H, 1, N_OUT, True, bidirectional=bidirectional, merge=merge)
+    net = RecurrentNet("gru", N_IN, H, depth=1, num_outputs=N_OUT, per_step_output=True,
+                       bidirectional=bidirectional, merge=merge)
     assert net.head.in_features == width
     assert net.num_directions == 1 + bidirectional
 

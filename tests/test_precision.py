@@ -15,8 +15,8 @@ from rnnmem import devices
 from rnnmem.config import ConfigError
 from rnnmem.models import CELLS, RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
+from rnnmem.run import train_one
 from rnnmem.tasks import make_task
-from rnnmem.train import train_one
 
 ONEDNN_BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
@@ -76,7 +76,8 @@ def test_bf16_lstm_is_refused_exactly_where_this_cpu_cannot_run_it():
     ("rnn", "none", "float32"), ("gru", "none", "float32"),
 ])
 def test_recurrent_dtype_is_the_dtype_the_recurrence_computes_in(cell, context, expected):
-    net = RecurrentNet(cell, 3, 8, 2, 1, False, bidirectional=True)
+    net = RecurrentNet(cell, 3, 8, depth=2, num_outputs=1, per_step_output=False,
+                       bidirectional=True)
     forward = (torch.autocast("cpu", dtype=torch.bfloat16) if context == "bf16"
                else contextlib.nullcontext())
     assert devices.recurrent_dtype(net, forward, 3, torch.device("cpu")) == expected
@@ -97,7 +98,8 @@ def test_bf16_training_is_evaluated_in_float32(tmp_path):
     task = make_task("adding", 20)
     torch.manual_seed(0)
     # rnn: CPU autocast runs it in bf16 on any CPU (an LSTM needs oneDNN's bf16 support)
-    net = RecurrentNet("rnn", task.input_size, 16, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet("rnn", task.input_size, 16, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     module = MemoryTaskModule(task, net, batch_size=16, seed=0, lr=1e-2, check_every_n_steps=5)
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", max_steps=10,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,

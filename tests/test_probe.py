@@ -92,8 +92,9 @@ def cell_state_total_grad(h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 def test_probe_matches_hand_unrolled_autograd(cell, bidirectional, task_name, seq_len):
     torch.manual_seed(0)
     task = make_task(task_name, seq_len)
-    net = RecurrentNet(cell, task.input_size, 16, 2, task.num_outputs, task.per_step_output,
-                       bidirectional).double()
+    net = RecurrentNet(cell, task.input_size, 16, depth=2, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output,
+                       bidirectional=bidirectional).double()
     x, y = task.sample(8, torch.Generator().manual_seed(1))
     x = x.double()
     y = y.double() if y.is_floating_point() else y
@@ -110,7 +111,7 @@ def test_probe_matches_hand_unrolled_autograd(cell, bidirectional, task_name, se
 
 def test_probe_leaves_training_untouched():
     task = make_task("adding", 20)
-    net = RecurrentNet("lstm", 2, 8, 1, 1, False)
+    net = RecurrentNet("lstm", 2, 8, depth=1, num_outputs=1, per_step_output=False)
     x, y = task.sample(4, torch.Generator().manual_seed(0))
     rng = torch.get_rng_state()
     before = [p.detach().clone() for p in net.parameters()]
@@ -123,7 +124,7 @@ def test_probe_leaves_training_untouched():
 def test_vanilla_rnn_gradient_vanishes_over_50_steps_at_init():
     torch.manual_seed(0)
     task = make_task("adding", 60)
-    net = RecurrentNet("rnn", 2, 64, 1, 1, False)
+    net = RecurrentNet("rnn", 2, 64, depth=1, num_outputs=1, per_step_output=False)
     x, y = task.sample(64, torch.Generator().manual_seed(0))
     g = by_distance(probe(net, task, x, y).h_norm[0, 0], task, "fwd")
     assert g[50] / g[0] < 1e-3, "a tanh RNN at init loses orders of magnitude over 50 steps"
@@ -161,7 +162,8 @@ def test_distance_runs_back_from_the_readout_forward_and_on_from_it_backward():
 def test_backward_copy_gradient_lives_only_after_the_first_recall_position():
     torch.manual_seed(0)
     task = make_task("copy", 6)
-    net = RecurrentNet("gru", task.input_size, 8, 1, task.num_outputs, True, bidirectional=True)
+    net = RecurrentNet("gru", task.input_size, 8, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=True, bidirectional=True)
     x, y = task.sample(4, torch.Generator().manual_seed(0))
     g = probe(net, task, x, y).h_norm[0, 1]
     assert (g[: task.backward_anchor] == 0).all()
@@ -171,7 +173,8 @@ def test_backward_copy_gradient_lives_only_after_the_first_recall_position():
 def test_lstm_gate_statistics_are_per_timestep_means():
     torch.manual_seed(0)
     task = make_task("adding", 10)
-    net = RecurrentNet("lstm", 2, 8, 2, 1, False, bidirectional=True)
+    net = RecurrentNet("lstm", 2, 8, depth=2, num_outputs=1, per_step_output=False,
+                       bidirectional=True)
     x, y = task.sample(4, torch.Generator().manual_seed(0))
     result = probe(net, task, x, y, saturation=0.95, chunk_size=3)
     assert result.gate_names == ("input", "forget", "output")
@@ -191,7 +194,7 @@ def test_probe_schedule_is_step_zero_every_n_and_the_end():
     callback = GradientProbe(task, x, y, every_n_steps=3)
 
     class Stub:
-        net = RecurrentNet("gru", 2, 4, 1, 1, False)
+        net = RecurrentNet("gru", 2, 4, depth=1, num_outputs=1, per_step_output=False)
         device = torch.device("cpu")
 
     class Trainer:

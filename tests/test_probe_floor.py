@@ -56,7 +56,8 @@ def test_vanilla_rnn_at_t1000_matches_log_space_backprop_below_1e154():
     underflow (1.5e-154); every value matches the floorless reference to 1e-9 relative."""
     torch.manual_seed(0)
     task = make_task("adding", 1000)
-    net = RecurrentNet("rnn", task.input_size, 128, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet("rnn", task.input_size, 128, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     x, y = task.sample(4, torch.Generator().manual_seed(1))
     result = probe(net, task, x, y, chunk_size=3)  # two chunks of unequal size
     ln_g, ln_s = log_space_backprop(net, x.double().numpy(), y.double().numpy())

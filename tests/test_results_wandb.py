@@ -12,7 +12,7 @@ from conftest import compose_config
 from rnnmem import results
 from rnnmem.record import read_record
 from rnnmem.results import load_run, load_wandb_offline, load_wandb_project, read_wandb_offline
-from rnnmem.train import train_one
+from rnnmem.run import train_one
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, compose_config, run_cli
+from rnnmem.directories import RunDir
 from rnnmem.identity import place_id, wandb_run_id
-from rnnmem.preemption import CHECKPOINT_FILE
 from rnnmem.record import read_record
-from rnnmem.train import train_one
+from rnnmem.run import train_one
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -90,7 +90,7 @@ def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path):
          f"hydra.sweep.dir={sweep_dir}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not list(sweep_dir.glob(f"adding/*/{CHECKPOINT_FILE}")):
+    while not list(sweep_dir.glob(f"adding/*/{RunDir.CHECKPOINT}")):
         assert sweep.poll() is None, sweep.communicate()
         assert time.time() < deadline, "the job never started training"
         time.sleep(0.2)
@@ -121,4 +121,4 @@ def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path):
     ids = {p.name.rsplit("-", 1)[1] for p in starts}
     assert ids == {wandb_run_id(final["config_hash"], sweep_dir.name, place_id(sweep_dir))}, \
         "...one W&B run"
-    assert not (run_dir / CHECKPOINT_FILE).exists()
+    assert not (run_dir / RunDir.CHECKPOINT).exists()

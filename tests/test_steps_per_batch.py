@@ -18,8 +18,8 @@ from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule, check_devices, steps_per_batch
 from rnnmem.record import read_record
+from rnnmem.run import train_one, weights_digest
 from rnnmem.tasks import make_task
-from rnnmem.train import train_one, weights_digest
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
 
@@ -120,7 +120,8 @@ def fit_module(tmp_path, max_steps, k, ckpt_path=None, save_every=None):
     """The module alone under a plain Trainer (checkpointing as Lightning does it)."""
     task = make_task("adding", 8)
     torch.manual_seed(0)
-    net = RecurrentNet("gru", task.input_size, 8, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet("gru", task.input_size, 8, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     module = MemoryTaskModule(task, net, batch_size=8, seed=3, lr=1e-2, check_every_n_steps=5,
                               steps_per_batch=k)
     callbacks = [] if save_every is None else [ModelCheckpoint(

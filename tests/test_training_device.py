@@ -7,15 +7,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-import rnnmem.train
+import rnnmem.run
 from conftest import compose_config
+from rnnmem.directories import RunDir
 from rnnmem.identity import run_hash
 from rnnmem.models import RecurrentNet
 from rnnmem.module import MemoryTaskModule
-from rnnmem.preemption import CHECKPOINT_FILE, DEVICE_TYPE_KEY, Resume, device_refusal
+from rnnmem.preemption import DEVICE_TYPE_KEY, Resume, device_refusal
 from rnnmem.record import read_record
+from rnnmem.run import predict, train_one
 from rnnmem.tasks import make_task
-from rnnmem.train import predict, train_one
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64",
         "model=gru", "model.hidden_size=8", "task.seq_len=6", "trainer.max_steps=10",
@@ -36,7 +37,7 @@ def test_prediction_runs_on_the_trainers_root_device(tmp_path, monkeypatch):
     moves the module to the CPU after `trainer.test`), and the record names that device."""
     trainers, seen = [], []
 
-    class Recording(rnnmem.train.pl.Trainer):
+    class Recording(rnnmem.run.pl.Trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
@@ -49,8 +50,8 @@ def test_prediction_runs_on_the_trainers_root_device(tmp_path, monkeypatch):
         finally:
             hook.remove()
 
-    monkeypatch.setattr(rnnmem.train.pl, "Trainer", Recording)
-    monkeypatch.setattr(rnnmem.train, "predict", recording_predict)
+    monkeypatch.setattr(rnnmem.run.pl, "Trainer", Recording)
+    monkeypatch.setattr(rnnmem.run, "predict", recording_predict)
     record = train_one(compose_config(*TINY), tmp_path)
     root = trainers[0].strategy.root_device
     assert seen and all(pair == (root, root) for pair in seen)
@@ -60,7 +61,8 @@ def test_prediction_runs_on_the_trainers_root_device(tmp_path, monkeypatch):
 def test_predict_moves_the_module_back_to_the_training_device():
     task = make_task("adding", 6)
     torch.manual_seed(0)
-    net = RecurrentNet("lstm", task.input_size, 8, 1, task.num_outputs, task.per_step_output)
+    net = RecurrentNet("lstm", task.input_size, 8, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output)
     module = MemoryTaskModule(task, net, batch_size=4, seed=0)
     x, _ = task.sample(2500, torch.Generator().manual_seed(0))
     moved = []
@@ -74,7 +76,7 @@ def test_predict_moves_the_module_back_to_the_training_device():
 
 def test_a_checkpoint_records_its_device_kind(tmp_path):
     task = make_task("adding", 6)
-    module = MemoryTaskModule(task, RecurrentNet("gru", task.input_size, 4, 1, 1, False), 4, 0)
+    module = MemoryTaskModule(task, RecurrentNet("gru", task.input_size, 4), 4, 0)
     module.generator = torch.Generator()
     checkpoint: dict = {}
     module.on_save_checkpoint(checkpoint)
@@ -93,13 +95,13 @@ def test_device_refusal_compares_the_checkpoints_kind_with_the_trainers(tmp_path
 def test_a_cuda_checkpoint_is_refused_on_the_cpu_and_kept(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("fakes a CUDA checkpoint on a CPU-only machine; this one trains on CUDA")
-    torch.save({"global_step": 10, DEVICE_TYPE_KEY: "cuda"}, tmp_path / CHECKPOINT_FILE)
+    torch.save({"global_step": 10, DEVICE_TYPE_KEY: "cuda"}, RunDir(tmp_path).checkpoint)
     record = train_one(compose_config(*TINY, "trainer.max_steps=20"), tmp_path)
     assert record["status"] == "failed"
     assert record["error"] == (
-        f"{tmp_path / CHECKPOINT_FILE} was written on cuda and this run trains on cpu: a run "
+        f"{RunDir(tmp_path).checkpoint} was written on cuda and this run trains on cpu: a run "
         f"resumes only on the device kind it started on (run it on cuda, or delete the "
         f"checkpoint to start over)")
-    assert (tmp_path / CHECKPOINT_FILE).exists(), "the checkpoint stays for a CUDA machine"
+    assert (RunDir(tmp_path).checkpoint).exists(), "the checkpoint stays for a CUDA machine"
     assert read_record(tmp_path)["status"] == "failed"
-    assert torch.load(tmp_path / CHECKPOINT_FILE)[DEVICE_TYPE_KEY] == "cuda"  # untouched
+    assert torch.load(RunDir(tmp_path).checkpoint)[DEVICE_TYPE_KEY] == "cuda"  # untouched

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from rnnmem.train import train_one
+from rnnmem.run import train_one
 from rnnmem.wandb_logging import MAX_HISTOGRAM_BINS, timestep_histogram
 
 WANDB = str(Path(sys.executable).with_name("wandb"))

@@ -36,8 +36,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
+from rnnmem.directories import SweepDir
 from rnnmem.forgetting import memory_span, pool
-from rnnmem.grid import SWEEP_FILE, grid_jobs, run_label, sweep_arguments
+from rnnmem.grid import grid_jobs, run_label, sweep_arguments
 from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
@@ -400,7 +401,7 @@ def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
 
 def _multirun(sweep_dir: Path) -> DictConfig | None:
     """The sweep's `multirun.yaml` (None, with a warning if it cannot be read)."""
-    path = Path(sweep_dir) / "multirun.yaml"
+    path = SweepDir(sweep_dir).multirun
     if not path.exists():
         return None
     try:
@@ -532,7 +533,7 @@ def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
 def expected_total(sweep_dir: Path) -> int | None:
     """The job count that `rnnmem.sweep` wrote to `sweep.json`, if any."""
     try:
-        return int(json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())["total"])
+        return int(json.loads(SweepDir(sweep_dir).state.read_text())["total"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

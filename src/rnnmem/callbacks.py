@@ -45,6 +45,7 @@ class GradientProbe(pl.Callback):
         x: Tensor,
         y: Tensor,
         every_n_steps: int,
+        *,
         threshold: float = 1e-2,
         saturation: float = 0.95,
         on_probe: Callable[[ProbeResult, dict[str, np.ndarray]], None] | None = None,

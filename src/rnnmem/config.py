@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -307,6 +308,28 @@ def validate_task_limits(cfg: DictConfig) -> None:
         )
 
 
-def register_schemas() -> None:
-    """Make the schema available to `conf/train.yaml` as the default `schema`."""
+def register_config() -> None:
+    """Register what `conf/train.yaml` needs before Hydra composes and resolves it: the schema
+    (its default `schema`) and the resolvers of its interpolations,
+
+        ${direction:b}    'bi' or 'uni' (`direction_label`)
+        ${basename:path}  the last component of a path
+        ${run_hash:}      the short hash of the run's config (`rnnmem.identity.short_hash`)
+        ${sweep_jobs:..}  the parallel jobs of a local sweep (`rnnmem.devices.sweep_jobs`).
+
+    Called explicitly, never by importing a module: by the entry point (`rnnmem.train`), in
+    each sweep job's process before Hydra resolves the job's directory (the launchers of
+    `hydra_plugins.rnnmem_launcher`), and by the tests and benchmarks that compose the config.
+    Registering again replaces the same functions."""
+    from rnnmem.devices import sweep_jobs
+    from rnnmem.identity import short_hash
+
     ConfigStore.instance().store(name="schema", node=RunConfig)
+    resolvers: dict[str, Callable[..., Any]] = {
+        "direction": direction_label,
+        "basename": lambda path: Path(path).name,
+        "run_hash": short_hash,
+        "sweep_jobs": sweep_jobs,
+    }
+    for name, resolver in resolvers.items():
+        OmegaConf.register_new_resolver(name, resolver, replace=True)

@@ -85,11 +85,17 @@ def visible_gpus(env: MutableMapping[str, str] = os.environ) -> list[str]:
     return gpus
 
 
+def submitit_launched(launcher_target: str) -> bool:
+    """Whether a sweep's launcher (its `_target_`) is a submitit one, Hydra's or rnnmem's
+    (`hydra_plugins.rnnmem_launcher.Submitit*`): each job is a process of its own."""
+    return "submitit" in launcher_target.lower()
+
+
 def places_own_gpu(launcher_target: str) -> bool:
     """Whether a sweep's launcher leaves GPU placement to rnnmem: joblib (and Hydra's basic,
     sequential launcher) run many jobs on this machine's GPUs; submitit runs each job in its
     own SLURM allocation, whose GPU SLURM chose."""
-    return "submitit" not in launcher_target
+    return not submitit_launched(launcher_target)
 
 
 class Placement:

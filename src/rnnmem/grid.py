@@ -7,12 +7,11 @@
     run label  = <task>/<cell>-d<depth>-<uni|bi>-T<seq_len>-s<seed>   (conf/train.yaml's `name`)
     run dir    = <sweep>/<task>/<name>-<first 8 hex digits of the run hash>
 
-`SWEEP_FILE` (`<sweep>/sweep.json`) is where a sweep records its planned total and run
-directories. The sweep's bookkeeping (`rnnmem.sweep`) and the figures' expected grid
-(`rnnmem.analysis`) both read the grid from here, so that drawing a sweep's figures needs no
-part of the training stack. Hydra's internal `BasicSweeper` comes through `rnnmem.framework`
-(the sweeper plugin in `src/hydra_plugins/` subclasses it, importing it from Hydra at Hydra's
-plugin scan).
+The files of a sweep directory are named by `rnnmem.directories.SweepDir`. The sweep's
+bookkeeping (`rnnmem.sweep`) and the figures' expected grid (`rnnmem.analysis`) both read the
+grid from here, so that drawing a sweep's figures needs no part of the training stack.
+Hydra's internal `BasicSweeper` comes through `rnnmem.framework` (the sweeper plugin in
+`src/hydra_plugins/` subclasses it, importing it from Hydra at Hydra's plugin scan).
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import direction_label
 from rnnmem.framework import BasicSweeper
-
-SWEEP_FILE = "sweep.json"
 
 
 def sweep_arguments(config: DictConfig) -> list[str]:

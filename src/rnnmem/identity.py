@@ -26,6 +26,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rnnmem.directories import PLACE_FILE
+
 BOOKKEEPING = (
     "hydra",
     "name",
@@ -39,7 +41,6 @@ BOOKKEEPING = (
     "trainer.deterministic",
     "jobs_per_gpu",
 )
-PLACE_FILE = ".place_id"  # the random id of a sweep or run directory (`place_id`)
 SHORT_HASH = 8  # hex digits of the hash in a run directory's name
 
 
@@ -72,7 +73,7 @@ def short_hash(_root_: DictConfig) -> str:
 
 
 def place_id(directory: Path) -> str:
-    """A random id written once into `directory` (PLACE_FILE) and read back ever after: two
+    """A random id written once into `directory` (its `.place_id`) and read back ever after: two
     sweep (or run) directories differ in it even where their names are the same, and a resumed
     run finds its own. The first of concurrent writers wins (a hard link is atomic)."""
     path = Path(directory) / PLACE_FILE

@@ -36,6 +36,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig
 
 from rnnmem import framework, preemption
+from rnnmem.config import register_config
 
 log = logging.getLogger(__name__)
 SWEEP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -109,7 +110,9 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
                 singleton_state: dict[Any, Any], parent: int) -> JobReturn:
     """Hydra's joblib `execute_job`, in a worker that leads its own process group and keeps
     its stop handlers; with n_jobs=1 joblib runs it in the sweep's own process (`parent`), which
-    keeps its own handlers."""
+    keeps its own handlers. The config's resolvers are registered first: Hydra resolves the
+    job's directory (`${run_hash:}`) before the job runs."""
+    register_config()
     if os.getpid() != parent and not preemption.STOP.worker:
         preemption.STOP.worker = True
         preemption.STOP.install()

@@ -39,14 +39,13 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import ConfigError
+from rnnmem.directories import SweepDir
 from rnnmem.preflight import preflight
 from rnnmem.tasks import TASKS
 
 if TYPE_CHECKING:
     import optuna
 
-STORAGE_FILE = "optuna.db"
-RESULT_FILE = "lr_search.yaml"
 FAILED_RUN = "run_failed"  # user attribute of a trial whose run failed or diverged
 
 
@@ -113,10 +112,10 @@ class LrSearch:
     def sweep(self, arguments: list[str]) -> list[dict[str, Any]]:
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder first
-        storage = f"sqlite:///{(sweep_dir / STORAGE_FILE).resolve()}"
+        storage = f"sqlite:///{SweepDir(sweep_dir).optuna_storage.resolve()}"
         results = [self._search(combo, name, storage)
                    for combo, name in combinations(arguments)]
-        write_results(sweep_dir / RESULT_FILE, results)
+        write_results(SweepDir(sweep_dir).lr_search, results)
         return results
 
     def _search(self, combo: list[str], name: str, storage: str) -> dict[str, Any]:

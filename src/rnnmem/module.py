@@ -109,6 +109,7 @@ class MemoryTaskModule(pl.LightningModule):
         net: RecurrentNet,
         batch_size: int,
         seed: int,
+        *,
         optimiser: str = "adam",
         lr: float = 1e-3,
         grad_clip: float | None = 1.0,

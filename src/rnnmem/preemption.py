@@ -34,9 +34,9 @@ import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 from rnnmem import framework
+from rnnmem.directories import RunDir
 
 log = logging.getLogger("rnnmem")
-CHECKPOINT_FILE = "checkpoint.ckpt"
 DEVICE_TYPE_KEY = "rnnmem_device_type"  # in the checkpoint: the device kind it was written on
 STAMP_KEY = "rnnmem"  # the checkpoint's stamp: config hash and code (`rnnmem.rundir`)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
@@ -177,14 +177,14 @@ class Resume:
 def resumable_checkpoint(run_dir: Path) -> Resume | None:
     """`run_dir/checkpoint.ckpt` if there is one that loads; an unreadable one (a disk that
     failed under it) is renamed `*.corrupt`, with a warning, and the run starts afresh."""
-    path = Path(run_dir) / CHECKPOINT_FILE
+    path = RunDir(run_dir).checkpoint
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         step = int(state["global_step"])
     except Exception as err:  # any unreadable file: start afresh rather than fail every retry
-        path.rename(path.with_suffix(".corrupt"))
+        path.rename(RunDir(run_dir).corrupt_checkpoint)
         log.warning("ignoring unreadable checkpoint %s (%s); training from step 0",
                     path, type(err).__name__)
         return None

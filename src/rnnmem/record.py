@@ -6,6 +6,9 @@ final held-out metrics, the memoryless baseline, `solved`, timings, the learning
 gradient-probe summaries and the code version. `probe.npz` holds the per-timestep arrays of the
 gradient probe. Both are written atomically (temporary file, then rename), the arrays first, so
 that a `record.json` present is a complete record.
+
+`RunRecord` is the record's type: `rnnmem.run` writes it, `rnnmem.sweep` writes the short
+record of a job that never started, and `rnnmem.results` reads it.
 """
 
 from __future__ import annotations
@@ -17,14 +20,81 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-RECORD_FILE = "record.json"
-PROBE_FILE = "probe.npz"
+from rnnmem.directories import RunDir
+
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
+Status = Literal["finished", "diverged", "failed", "preempted"]
+
+
+class RunRecord(TypedDict, total=False):
+    """`record.json` of one run. Every record has `status`, `solved` and `name`; a run that
+    never started (its values failed validation) has `error` and, where its config composed,
+    `config` and `config_hash`, or else the sweep's `overrides`. What a run adds, by phase:
+
+    at start (`rnnmem.run.opening_record`): the resolved config and its hash, the task's
+    memoryless baseline, the code (`version`, `git_commit`, `source_digest`), `torch_threads`,
+    `environment`, `started_at`, what the model trains with (`hidden_size`, `n_params`, `lr`)
+    and the W&B run id;
+    when it trains (`rnnmem.run.fit_and_test`): the test metrics (`test_loss` and the task's,
+    e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
+    intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
+    `steps_per_batch`, `weights_sha256`, `precision`, `determinism`; or, stopped by a signal,
+    `train_steps`, `signal` and `checkpoint`;
+    at the end (`rnnmem.run.write_outcome`): `curves`, `probe` (`GradientProbe.record_section`),
+    `wall_seconds`, `finished_at`, and any `error` or `wandb_error`.
+    """
+
+    status: Status
+    solved: bool
+    name: str
+    error: str
+    overrides: list[str]
+    config: dict[str, Any]
+    config_hash: str
+    baseline: float
+    version: str
+    git_commit: str | None
+    source_digest: str
+    torch_threads: int
+    environment: dict[str, str | None]
+    started_at: float
+    hidden_size: int
+    n_params: int
+    lr: float
+    wandb_run_id: str
+    wandb_fallback: str
+    test_loss: float
+    test_mse: float
+    test_acc: float
+    test_exact: float
+    memory_span: float
+    forgetting: dict[str, Any]
+    item_memory: dict[str, Any]
+    intervention_span: float
+    intervention_span_is_bound: bool
+    intervention_span_init: float
+    train_steps: int
+    train_seconds: float
+    train_steps_per_sec: float
+    fit_seconds: float
+    device: str
+    steps_per_batch: int
+    weights_sha256: str
+    precision: dict[str, Any]
+    determinism: dict[str, Any]
+    resumed_from_step: int
+    signal: str
+    checkpoint: str
+    curves: dict[str, list[dict[str, float]]]
+    probe: dict[str, Any]
+    wall_seconds: float
+    finished_at: float
+    wandb_error: str
 
 
 def _atomic_write(path: Path, write: Any, mode: str) -> None:
@@ -41,27 +111,27 @@ def _atomic_write(path: Path, write: Any, mode: str) -> None:
         raise
 
 
-def write_record(run_dir: Path, record: Mapping[str, Any]) -> None:
+def write_record(run_dir: Path, record: RunRecord | Mapping[str, Any]) -> None:
     """Write `record.json` atomically; `status` must be one of STATUSES."""
     if record["status"] not in STATUSES:
         raise ValueError(f"status={record['status']!r} is not one of: {', '.join(STATUSES)}")
     text = json.dumps(record, indent=1, sort_keys=True, allow_nan=True)
-    _atomic_write(Path(run_dir) / RECORD_FILE, lambda f: f.write(text), "w")
+    _atomic_write(RunDir(run_dir).record, lambda f: f.write(text), "w")
 
 
 def write_probe_arrays(run_dir: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write the gradient probe's arrays to `probe.npz` atomically."""
-    _atomic_write(Path(run_dir) / PROBE_FILE, lambda f: np.savez(f, **arrays), "wb")
+    _atomic_write(RunDir(run_dir).probe, lambda f: np.savez(f, **arrays), "wb")
 
 
 class CorruptRecord(ValueError):
     """A `record.json` that is not a JSON object with a status; the message names the file."""
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
+def read_record(run_dir: Path) -> RunRecord:
     """The parsed `record.json` of a run; FileNotFoundError if the run never completed,
     CorruptRecord (naming the file) if it is truncated or otherwise unreadable."""
-    path = Path(run_dir) / RECORD_FILE
+    path = RunDir(run_dir).record
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -73,7 +143,7 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 def read_probe_arrays(run_dir: Path) -> dict[str, np.ndarray]:
     """The arrays of `probe.npz` ({} if the run has none)."""
-    path = Path(run_dir) / PROBE_FILE
+    path = RunDir(run_dir).probe
     if not path.exists():
         return {}
     with np.load(path, allow_pickle=False) as data:

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from rnnmem.config import direction_label
+from rnnmem.directories import SweepDir
 from rnnmem.probe import DIRECTIONS
-from rnnmem.record import RECORD_FILE, CorruptRecord, read_probe_arrays, read_record
+from rnnmem.record import CorruptRecord, read_probe_arrays, read_record
 from rnnmem.tasks import TASKS
 
 TRAINED_WITH = ("hidden_size", "n_params", "lr")  # record keys beside the config
@@ -87,7 +88,7 @@ def load_run(run_dir: Path | str) -> dict[str, Any]:
 
 def find_runs(sweep_dir: Path | str) -> list[Path]:
     """Every directory under `sweep_dir` that holds a run record, sorted."""
-    return sorted(path.parent for path in Path(sweep_dir).rglob(RECORD_FILE))
+    return SweepDir(sweep_dir).run_dirs()
 
 
 def readable_records(run_dirs: list[Path]) -> list[tuple[Path, dict[str, Any]]]:

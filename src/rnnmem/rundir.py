@@ -27,8 +27,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from rnnmem.code_identity import code_identity, describe, other_code
+from rnnmem.directories import RunDir
 from rnnmem.identity import config_differences, identity_config
-from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
+from rnnmem.preemption import checkpoint_stamp
 from rnnmem.record import COMPLETE, CorruptRecord, read_record
 
 log = logging.getLogger("rnnmem")
@@ -68,7 +69,7 @@ def verdict(run_dir: Path, config_hash: str, identity: dict[str, Any],
         record: dict[str, Any] | None = read_record(run_dir)
     except (FileNotFoundError, CorruptRecord):
         record = None
-    stamp = checkpoint_stamp(run_dir / CHECKPOINT_FILE)
+    stamp = checkpoint_stamp(RunDir(run_dir).checkpoint)
     if record is not None:
         _other_config(run_dir, f"{record['status']} record", record, config_hash, identity)
     if stamp is not None:
@@ -88,7 +89,7 @@ def verdict(run_dir: Path, config_hash: str, identity: dict[str, Any],
     if on_code_change == "keep":
         return Verdict(complete, f"{run_dir} holds a {what} of other code ({change}), kept "
                        "(on_code_change=keep)")
-    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    RunDir(run_dir).checkpoint.unlink(missing_ok=True)
     log.info("%s holds a %s of other code (%s): training again (on_code_change=rerun)",
              run_dir, what, change)
     return Verdict(False, "train")

@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-LOCK_FILE = ".lock"
+from rnnmem.directories import RunDir
 
 
 class RunLock:
@@ -20,7 +20,7 @@ class RunLock:
     `release()` (or process exit) gives it back."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+        self.path = RunDir(run_dir).lock
         self._fd: int | None = None
 
     def acquire(self) -> bool:

@@ -31,13 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 from rnnmem import launcher, wandb_logging
 from rnnmem.code_identity import code_identity, describe, other_code
 from rnnmem.config import ConfigError
-from rnnmem.grid import SWEEP_FILE, grid_jobs, name_of_run_dir
+from rnnmem.directories import RunDir, SweepDir
+from rnnmem.grid import grid_jobs, name_of_run_dir
 from rnnmem.identity import config_differences, identity_config, place_id
-from rnnmem.preemption import CHECKPOINT_FILE, checkpoint_stamp
+from rnnmem.preemption import checkpoint_stamp
 from rnnmem.preflight import preflight
-from rnnmem.record import COMPLETE, RECORD_FILE, CorruptRecord, read_record, write_record
+from rnnmem.record import COMPLETE, CorruptRecord, read_record, write_record
 from rnnmem.results import find_runs, load_sweep, readable_records, summary_frame
-from rnnmem.runlock import LOCK_FILE, RunLock
+from rnnmem.runlock import RunLock
 from rnnmem.tables import markdown_table
 
 
@@ -96,7 +97,7 @@ def code_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
         except (FileNotFoundError, CorruptRecord):
             record = None
         held = (record if record is not None and record["status"] in COMPLETE
-                else checkpoint_stamp(run_dir / CHECKPOINT_FILE))
+                else checkpoint_stamp(RunDir(run_dir).checkpoint))
         if held is not None and other_code(held):
             changes[describe(held)] += 1
     return changes
@@ -113,7 +114,7 @@ def config_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
     changes: Counter = Counter()
     for job in planned:
         rel_dir, identity = job.rel_dir, job.identity
-        if identity is None or (sweep_dir / rel_dir / RECORD_FILE).exists():
+        if identity is None or SweepDir(sweep_dir).run(rel_dir).record.exists():
             continue
         task_dir, dir_name = Path(rel_dir).parent.name, Path(rel_dir).name
         name = name_of_run_dir(dir_name)
@@ -125,7 +126,7 @@ def config_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
 
 
 def start_sweep_dir(sweep_dir: Path, planned: list[Planned]) -> None:
-    """Create the sweep directory with its `place_id` (the W&B ids' salt), SWEEP_FILE, and a
+    """Create the sweep directory with its `place_id` (the W&B ids' salt), `sweep.json`, and a
     `failed` record for every job whose values do not compose; OSError where it cannot."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     place_id(sweep_dir)
@@ -136,7 +137,7 @@ def start_sweep_dir(sweep_dir: Path, planned: list[Planned]) -> None:
                 "name": " ".join(job.overrides), "overrides": list(job.overrides)})
     state = {"total": len(planned), "started": time.time(),
              "runs": [job.rel_dir for job in planned]}
-    (sweep_dir / SWEEP_FILE).write_text(json.dumps(state))
+    SweepDir(sweep_dir).state.write_text(json.dumps(state))
 
 
 def storage_error(err: OSError) -> str:
@@ -147,7 +148,7 @@ def storage_error(err: OSError) -> str:
 
 def locked_elsewhere(run_dir: Path) -> bool:
     """Whether another process holds `run_dir`'s lock (is training it right now)."""
-    if not (run_dir / LOCK_FILE).exists():
+    if not RunDir(run_dir).lock.exists():
         return False
     lock = RunLock(run_dir)
     if lock.acquire():
@@ -159,7 +160,7 @@ def locked_elsewhere(run_dir: Path) -> bool:
 def _statuses(sweep_dir: Path, run_dirs: list[str]) -> list[tuple[str, float]]:
     """(status, time written) of the grid's records so far."""
     paths = [sweep_dir / rel for rel in run_dirs]
-    return [(record["status"], (run_dir / RECORD_FILE).stat().st_mtime)
+    return [(record["status"], RunDir(run_dir).record.stat().st_mtime)
             for run_dir, record in readable_records(paths)]
 
 
@@ -209,7 +210,7 @@ class SweepMonitor(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            state = json.loads((sweep_dir / SWEEP_FILE).read_text())
+            state = json.loads(SweepDir(sweep_dir).state.read_text())
         except (OSError, ValueError):
             return
         statuses = _statuses(sweep_dir, state["runs"])
@@ -229,15 +230,16 @@ class SweepMonitor(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        run_dirs = json.loads((sweep_dir / SWEEP_FILE).read_text())["runs"]
+        sweep = SweepDir(sweep_dir)
+        run_dirs = json.loads(sweep.state.read_text())["runs"]
         total = len(run_dirs)
         runs = load_sweep(sweep_dir, [sweep_dir / rel for rel in run_dirs])
         summary = summary_frame(runs)
-        elsewhere = [rel for rel in run_dirs if not (sweep_dir / rel / RECORD_FILE).exists()
+        elsewhere = [rel for rel in run_dirs if not sweep.run(rel).record.exists()
                      and locked_elsewhere(sweep_dir / rel)]
         table = markdown_table(summary)
-        (sweep_dir / "summary.md").write_text(table)
-        summary.to_csv(sweep_dir / "summary.csv", index=False)
+        sweep.summary_md.write_text(table)
+        summary.to_csv(sweep.summary_csv, index=False)
         print(table, flush=True)
         failed = runs[runs["status"] == "failed"]
         preempted = (summary["status"] == "preempted").sum()

@@ -90,7 +90,7 @@ def check_online(if_unreachable: str) -> str | None:
 
 
 def make_logger(
-    save_dir: Path, name: str, project: str, entity: str | None, group: str | None,
+    save_dir: Path, *, name: str, project: str, entity: str | None, group: str | None,
     job_type: str, config: Mapping[str, Any], run_id: str,
 ) -> WandbLogger:
     """A WandbLogger around the W&B run `run_id`, started now (so that a crash later is recorded

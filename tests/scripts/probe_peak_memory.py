@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     task = make_task("adding", length)
-    net = RecurrentNet("lstm", 2, hidden, 1, 1, False)
+    net = RecurrentNet("lstm", 2, hidden, depth=1, num_outputs=1, per_step_output=False)
     x, y = task.sample(batch, torch.Generator().manual_seed(0))
     before = anonymous_mib()
     sampler = PeakSampler()

@@ -1,13 +1,19 @@
-"""The sweeper and the local launcher of rnnmem's sweeps, where Hydra looks for plugins (the
-`hydra_plugins` namespace); what they do is `rnnmem.launcher`'s."""
+"""The sweeper and the launchers of rnnmem's sweeps, where Hydra looks for plugins (the
+`hydra_plugins` namespace); what they do is `rnnmem.launcher`'s. The submitit launchers are
+Hydra's, with the config's schema and resolvers registered in each job's process before the job
+runs (`rnnmem.config.register_config`)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 # Directly from Hydra, not through rnnmem.framework: Hydra's plugin scan executes its core
 # plugin modules again, and a subclass must derive from the class that scan made (one imported
 # earlier is another class object, and BasicSweeper's own super() call then fails).
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.utils import JobReturn
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
+from rnnmem.config import register_config
 from rnnmem.launcher import JobsLauncher, composes
 
 
@@ -26,3 +32,19 @@ class JobsSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Every job of the batch composed in `get_job_batch`."""
+
+
+class SubmititLocalLauncher(submitit_launcher.LocalLauncher):
+    """`hydra/launcher=slurm_local`: submitit's local executor."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        register_config()
+        return super().__call__(*args, **kwargs)
+
+
+class SubmititSlurmLauncher(submitit_launcher.SlurmLauncher):
+    """`hydra/launcher=slurm`: one SLURM array per sweep, requeued on preemption."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        register_config()
+        return super().__call__(*args, **kwargs)

@@ -1,0 +1,323 @@
+"""One run's lifecycle: train, test and record one grid point in its run directory.
+
+    train_one = opening_record               what is known before training
+              ; build (rnnmem.build)          logger, held-out sets, probe, net, module, trainer
+              ; fit_and_test                  Lightning's fit, the test set, the memory measures
+              ; write_outcome                 probe arrays, W&B, then record.json, each atomic
+
+Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a record
+is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
+`preempted` with the step of the checkpoint the next attempt resumes from. The record's type is
+`rnnmem.record.RunRecord`. The entry point, its exit codes and the run directory's lock are
+`rnnmem.train`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+import rnnmem
+from rnnmem import devices, item_memory, preemption, wandb_logging
+from rnnmem.budget import sizing
+from rnnmem.build import (
+    build_checkpointer,
+    build_logger,
+    build_module,
+    build_net,
+    build_probe,
+    build_trainer,
+)
+from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
+from rnnmem.code_identity import code_identity
+from rnnmem.config import learning_rate
+from rnnmem.directories import RunDir
+from rnnmem.environment import environment
+from rnnmem.forgetting import forgetting_record
+from rnnmem.identity import place_id, run_hash, wandb_run_id
+from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
+from rnnmem.preemption import device_refusal, resumable_checkpoint
+from rnnmem.record import RunRecord, write_probe_arrays, write_record
+from rnnmem.tasks import MemoryTask, heldout_set, make_task
+
+log = logging.getLogger("rnnmem")
+EVAL_BATCH = 1000  # held-out sequences per forward pass
+
+
+def quiet_libraries() -> None:
+    """Keep a run's console to what matters (Hydra configures logging after import)."""
+    for noisy in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*litlogger.*",
+                    ".*`srun` command is available.*"):
+        warnings.filterwarnings("ignore", message)
+    datasets.disable_progress_bars()
+
+
+def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
+    """Torch threads: `threads` if set, else the cores shared among `n_jobs` parallel jobs.
+
+    `n_jobs` follows joblib: -1 is one job per core, -2 all cores but one, None a single job.
+    """
+    if cfg.threads is not None:
+        return int(cfg.threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    jobs = 1 if n_jobs is None else n_jobs if n_jobs > 0 else cores + 1 + n_jobs
+    return max(1, cores // max(1, jobs))
+
+
+def weights_digest(net: torch.nn.Module) -> str:
+    """sha256 of the trained parameters' bytes, in state-dict order: equal digests, equal bits."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def refused_record(cfg: DictConfig, error: str) -> RunRecord:
+    """The record of a run whose values the preflight refused: nothing trained."""
+    return {"status": "failed", "solved": False, "error": error, "name": cfg.name,
+            "config_hash": run_hash(cfg), "config": OmegaConf.to_container(cfg, resolve=True)}
+
+
+def opening_record(cfg: DictConfig, task: MemoryTask, run_dir: Path,
+                   place: str | None) -> RunRecord:
+    """What the record states before training: `failed` until the run says otherwise, the
+    config and its hash, the code, the environment, and what the model trains with."""
+    record: RunRecord = {
+        "status": "failed",
+        "solved": False,
+        "name": cfg.name,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config_hash": run_hash(cfg),
+        "baseline": task.baseline,
+        "version": rnnmem.__version__,
+        **code_identity(),
+        "torch_threads": torch.get_num_threads(),
+        "environment": environment(torch.device("cpu")),  # the training device's, once known
+        "started_at": time.time(),
+        **sizing(cfg.model, task),
+        "lr": learning_rate(cfg.optim, cfg.model.cell),
+    }
+    if cfg.logger.name == "wandb":
+        record["wandb_run_id"] = wandb_run_id(record["config_hash"], cfg.logger.group,
+                                              place or place_id(run_dir))
+        if os.environ.get(wandb_logging.FALLBACK_ENV):
+            record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
+    return record
+
+
+def train_one(
+    cfg: DictConfig, run_dir: Path, *, n_jobs: int | None = None, gpu_index: int | None = None,
+    place: str | None = None, steps_per_batch: int | None = None,
+) -> RunRecord:
+    """Train, test and record one grid point; returns the record written to `run_dir`.
+
+    W&B gets the same numbers, in the one W&B run that the config's hash names. `n_jobs` is
+    the number of parallel jobs sharing the cores (`threads_for_job`); `gpu_index` the CUDA
+    device a sweep placed the job on (`rnnmem.devices.Placement`); `place` salts the W&B run id
+    (the sweep directory's `place_id`; default: the run directory's); `steps_per_batch` what
+    the caller's preflight found (`rnnmem.preflight`; checked here when not given). A run stopped
+    by Ctrl-C without a checkpoint records `failed` and raises KeyboardInterrupt."""
+    started = time.perf_counter()
+    preemption.STOP.install()
+    logging.raiseExceptions = False  # a full disk under the log file: no traceback per line
+    quiet_libraries()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads_for_job(cfg, n_jobs))
+    pl.seed_everything(cfg.seed, verbose=False)
+    task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
+    record = opening_record(cfg, task, run_dir, place)
+    logger = None
+    curves = LearningCurves(cfg.trainer.log_every_n_steps)
+    probe: GradientProbe | None = None
+    interrupted = False
+    try:
+        if steps_per_batch is None:  # a run not started by `rnnmem.train.main`
+            steps_per_batch = check_devices(cfg)
+        if cfg.logger.name == "wandb":
+            trained_with = {key: record[key] for key in ("hidden_size", "n_params", "lr")}
+            logger = build_logger(
+                cfg.logger, run_dir=run_dir, name=cfg.name, job_type=cfg.task.name,
+                config={**record["config"], **trained_with}, run_id=record["wandb_run_id"])
+        val, test = (
+            heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
+            for split, size in (("val", cfg.data.val_size), ("test", cfg.data.test_size))
+        )
+        if cfg.probe.enabled:
+            probe = build_probe(cfg.probe, task=task, val=val, logger=logger)
+        fit = fit_and_test(cfg, task=task, run_dir=run_dir, heldout=(val, test), logger=logger,
+                           callbacks=(curves, probe), gpu_index=gpu_index,
+                           steps_per_batch=steps_per_batch)
+        record.update(fit.fields)
+        interrupted = fit.interrupted
+    except Exception as err:  # any failure is recorded, never lost
+        record["error"] = f"{type(err).__name__}: {err}"
+        with contextlib.suppress(OSError):
+            RunDir(run_dir).error_log.write_text(traceback.format_exc())
+        log.error("run %s failed: %s", cfg.name, record["error"])
+    record["curves"] = {"train": curves.train, "val": curves.val}
+    write_outcome(cfg, run_dir, record, probe=probe, logger=logger, started=started)
+    if preemption.STOP.received is None:
+        preemption.STOP.restore()
+    if interrupted:
+        raise KeyboardInterrupt
+    return record
+
+
+def write_outcome(cfg: DictConfig, run_dir: Path, record: RunRecord, *,
+                  probe: GradientProbe | None, logger: Any, started: float) -> None:
+    """The record-writing path: probe arrays, then W&B, then `record.json`, each atomic.
+
+    An artefact that cannot be written (a full disk) turns the record into `failed` naming the
+    error, so a `finished` record never stands beside a broken artefact; a record that cannot
+    be written either is reported in one line (the run has no record and trains again on
+    resume). The checkpoint of a run that ended is removed once its record is written; one the
+    record names (`checkpoint`: a preempted run, or one refused on another device kind) stays."""
+    files = RunDir(run_dir)
+    arrays = probe.arrays() if probe is not None else {}
+    record["wall_seconds"] = time.perf_counter() - started
+    record["finished_at"] = record["started_at"] + record["wall_seconds"]
+    try:
+        if arrays:
+            record["probe"] = probe.record_section()
+            write_probe_arrays(run_dir, arrays)
+    except Exception as err:  # a full disk: the record says so
+        fail(record, f"writing {files.probe} failed: {type(err).__name__}: {err}")
+    if logger is not None:
+        try:
+            wandb_logging.finish(logger, record, arrays)
+        except Exception as err:
+            message = f"finishing the W&B run failed: {type(err).__name__}: {err}"
+            if preemption.STOP.received is None:
+                fail(record, message)  # a full disk: W&B's files are incomplete
+            else:  # the stop signal reached W&B's service process too; the numbers are local
+                record["wandb_error"] = message
+                log.warning("run %s: %s", cfg.name, message)
+    try:
+        write_record(run_dir, record)
+    except OSError as err:
+        fail(record, f"cannot write {files.record}: {err}")
+        return
+    if "checkpoint" not in record and not cfg.checkpoint.keep:  # kept: preempted, or refused
+        files.checkpoint.unlink(missing_ok=True)
+
+
+def fail(record: RunRecord, error: str) -> None:
+    """Mark `record` failed with `error` (one line), and say so."""
+    record.update(status="failed", solved=False, error=error)
+    log.error("run %s failed: %s", record["name"], error)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What `fit_and_test` adds to the record, and whether Ctrl-C interrupted the fit before
+    any checkpoint (the run then raises KeyboardInterrupt once its record is written)."""
+
+    fields: RunRecord
+    interrupted: bool = False
+
+
+def fit_and_test(
+    cfg: DictConfig, *, task: MemoryTask, run_dir: Path,
+    heldout: tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]], logger: Any,
+    callbacks: tuple[LearningCurves, GradientProbe | None], gpu_index: int | None,
+    steps_per_batch: int,
+) -> Fit:
+    """Fit the fused network with Lightning, score it on the test set; the record's numbers.
+
+    `heldout` is (validation, test) as (inputs, targets); `callbacks` the learning curves and
+    the probe (None when it is off), which the caller records whatever happens here."""
+    (val, test), (curves, probe) = heldout, callbacks
+    devices.set_tf32(cfg.trainer.tf32)
+    net = build_net(cfg.model, task)
+    # the intervention view at init, on the test set (the same initial weights on resume)
+    items_init = (item_memory.item_memory(net, task, test[0], "intervention")
+                  if item_memory.defined_for(task) else None)
+    module = build_module(cfg, task=task, net=net, steps_per_batch=steps_per_batch)
+    clock = TrainingClock()
+    checkpointer = build_checkpointer(cfg, run_dir=run_dir)
+    # the clock comes after the probe (at batch start), which is not training time; the
+    # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
+    trainer = build_trainer(
+        cfg.trainer, callbacks=[curves, *([probe] if probe is not None else []), clock,
+                                checkpointer],
+        logger=logger, run_dir=run_dir, gpu_index=gpu_index, steps_per_batch=steps_per_batch)
+    resume = resumable_checkpoint(run_dir)
+    device = trainer.strategy.root_device
+    refusal = device_refusal(resume, device) if resume else None
+    if refusal is not None:  # the checkpoint stays for a run on its own device kind
+        return Fit({"status": "failed", "error": refusal, "checkpoint": RunDir.CHECKPOINT})
+    determinism = devices.set_determinism(cfg.trainer.deterministic, device)
+    fit_started = time.perf_counter()
+    resumed: RunRecord = {"resumed_from_step": resume.step} if resume else {}
+    try:
+        trainer.fit(module, ckpt_path=resume.path if resume else None, weights_only=False,
+                    val_dataloaders=device_batches(*val, device, EVAL_BATCH))
+    except Exception as err:
+        if checkpointer.stopped_at is None:
+            raise
+        # after the checkpoint: on SLURM the signal also stops W&B's service process
+        resumed["wandb_error"] = f"{type(err).__name__}: {err}"
+    fit_seconds = time.perf_counter() - fit_started
+    if trainer.interrupted and checkpointer.stopped_at is None:
+        return Fit({"status": "failed", "error": "interrupted", **resumed}, interrupted=True)
+    if checkpointer.stopped_at is not None:
+        return Fit({"status": "preempted", "train_steps": checkpointer.stopped_at,
+                    "signal": preemption.STOP.name, "checkpoint": RunDir.CHECKPOINT,
+                    **resumed})
+    trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
+    metrics = metrics_of(trainer.callback_metrics, "test")
+    solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
+    forgetting = forgetting_record(task, test[0], predict(module, test[0], device), test[1])
+    items = item_memory.intervention_section(module.net, task, test[0], trainer.global_step,
+                                             items_init)
+    return Fit({
+        **metrics,
+        "memory_span": forgetting["memory_span"],
+        "forgetting": forgetting,
+        **items,
+        "status": "diverged" if module.diverged else "finished",
+        "solved": bool(solved),
+        "train_steps": trainer.global_step,
+        "train_seconds": clock.seconds,
+        "train_steps_per_sec": clock.steps_per_sec,
+        "fit_seconds": fit_seconds,
+        "device": str(device),
+        "steps_per_batch": steps_per_batch,
+        "weights_sha256": weights_digest(net),
+        "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
+                      "recurrent_dtype": devices.recurrent_dtype(
+                          net, trainer.precision_plugin.forward_context(), task.input_size,
+                          device),
+                      **devices.tf32_flags()},
+        "determinism": determinism,
+        "environment": environment(device),
+        **resumed,
+    })
+
+
+def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor:
+    """The trained network's outputs for held-out inputs `x`, computed on `device`, the one it
+    trained on (Lightning's teardown after `trainer.test` moved it to the CPU), returned on
+    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32."""
+    module.to(device).eval()
+    with torch.no_grad():
+        return torch.cat([module(batch.to(device)).float().cpu()
+                          for batch in x.split(EVAL_BATCH)])
