@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from rnnmem.preemption import STOP
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+SCRIPTS = ROOT / "tests" / "scripts"  # gates.py: Hydra callbacks that make a run wait for its test
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +45,44 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Co
         [sys.executable, "-m", "rnnmem.train", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def gated_env(**extra: str) -> dict[str, str]:
+    """The environment of a run that a test starts with a gate: tests/scripts first on
+    PYTHONPATH, so that the run, its sweep's workers and its SLURM jobs import `gates`."""
+    path = os.pathsep.join(filter(None, (str(SCRIPTS), os.environ.get("PYTHONPATH"))))
+    return dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=path, **extra)
+
+
+def gate(name: str, directory: Path, **params: object) -> tuple[str, ...]:
+    """The overrides that add the Hydra callback `gates.<name>` (tests/scripts/gates.py), with
+    its markers in `directory`, to a run started with `gated_env()`."""
+    return (f"+hydra.callbacks.gate._target_=gates.{name}",
+            f"+hydra.callbacks.gate.dir={directory}",
+            *(f"+hydra.callbacks.gate.{key}={value}" for key, value in params.items()))
+
+
+def paused_steps(directory: Path) -> dict[str, int]:
+    """The markers of `gates.PauseAfterFirstCheckpoint`: run directory name -> paused step."""
+    return {p.name: int(p.read_text()) for p in sorted(directory.glob("[!.]*"))}
+
+
+def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen | None = None,
+               timeout: float = 300) -> None:
+    """Poll `condition` (an event: a file, a line, a process gone) until it holds; `proc` must
+    not end before it. The timeout only guards against a hang; no test acts on it."""
+    deadline = time.time() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended before {what}: {proc.communicate()}")
+        assert time.time() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def gate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty directory for a gate's markers, outside the test's run directories."""
+    return tmp_path_factory.mktemp("gate")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_config, run_cli
+from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
 from rnnmem import wandb_logging
 from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
@@ -31,17 +30,19 @@ from rnnmem.run import train_one
 from rnnmem.runlock import RunLock
 from rnnmem.tasks import AddingTask, heldout_set
 
-# A run long enough (a few seconds of training) to be stopped half-way; checkpoints every 0.6 s
-# so that the test can see training under way. The interval is bookkeeping: not in the hash.
-# On the CPU on every machine: the bit-exact resume is claimed for the CPU only (on CUDA it has
-# not been checked yet: README, GPU).
+# A run long enough (a few seconds of training) to be stopped half-way. On the CPU on every
+# machine: the bit-exact resume is claimed for the CPU only (on CUDA it has not been checked yet:
+# README, GPU).
 SIGNAL_RUN = (
     "trainer.accelerator=cpu", "task.seq_len=6", "model.hidden_size=8", "data.val_size=32",
     "data.test_size=32",
     "trainer.max_steps=1500", "trainer.val_every_n_steps=100", "trainer.log_every_n_steps=50",
     "probe.every_n_steps=100", "trainer.progress_bar=false", "threads=1",
 )
-CHECK_OFTEN = "checkpoint.every_minutes=0.01"
+# A checkpoint at every batch end (a billionth of a minute apart), so that the gate pauses the
+# run at its first batch end, however fast the machine. The interval is bookkeeping: not in
+# the hash.
+CHECK_EVERY_BATCH = "checkpoint.every_minutes=1e-9"
 
 
 def records(sweep_dir: Path) -> dict[str, dict]:
@@ -50,17 +51,9 @@ def records(sweep_dir: Path) -> dict[str, dict]:
 
 
 def start_cli(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the run ended before {path.name}: {proc.communicate()}"
-        assert time.time() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.05)
+    return subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT,
+                            env=gated_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 @pytest.fixture(scope="module")
@@ -73,25 +66,32 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 # --- 2. preemption: a real signal to a real run, then the same command again ---------------------
 
 
-def stop_half_way(tmp_path: Path, signum: int, *args: str) -> dict:
-    """Start a real run, send it `signum` once training is under way; its record."""
-    proc = start_cli(*args)
-    wait_for(tmp_path / RunDir.CHECKPOINT, proc)
+def stop_half_way(tmp_path: Path, gate_dir: Path, signum: int, *args: str) -> dict:
+    """Start a real run in `tmp_path` that pauses after its first checkpoint (its gate), send it
+    `signum` there; its record. It stops one batch later: 50 optimiser steps, the schedules'
+    greatest common divisor (`rnnmem.module.steps_per_batch`)."""
+    proc = start_cli(*args, *gate("PauseAfterFirstCheckpoint", gate_dir))
+    wait_until(lambda: tmp_path.name in paused_steps(gate_dir), "the run paused", proc)
+    paused = paused_steps(gate_dir)[tmp_path.name]
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr
     stopped = read_record(tmp_path)
     assert stopped["status"] == "preempted" and stopped["signal"] == signal.Signals(signum).name
-    assert 0 < stopped["train_steps"] < 1500, "stopped half-way"
-    assert resumable_checkpoint(tmp_path).step == stopped["train_steps"]
+    assert paused == 50, "the first checkpoint, at the first batch end"
+    assert stopped["train_steps"] == 100, "the next batch end, after its validation"
+    assert resumable_checkpoint(tmp_path).step == 100
     return stopped
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(tmp_path, uninterrupted):
-    args = ("logger=wandb", *SIGNAL_RUN, CHECK_OFTEN, f"hydra.run.dir={tmp_path}")
-    k = stop_half_way(tmp_path, signal.SIGTERM, *args)["train_steps"]
+def test_sigterm_checkpoints_records_preempted_and_resume_is_bit_exact(
+        tmp_path, gate_dir, uninterrupted):
+    args = ("logger=wandb", *SIGNAL_RUN, CHECK_EVERY_BATCH, f"hydra.run.dir={tmp_path}")
+    stopped = stop_half_way(tmp_path, gate_dir, signal.SIGTERM, *args)
+    assert stopped["config_hash"] == uninterrupted["config_hash"], "the gate is not in the hash"
+    k = stopped["train_steps"]
 
     resumed = run_cli(*args)
     assert resumed.returncode == 0, resumed.stderr
@@ -149,8 +149,8 @@ def test_signal_at_each_kind_of_step_resumes_to_the_uninterrupted_run(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1])
-def test_ctrl_c_and_sigusr1_checkpoint_and_record_preempted(tmp_path, signum):
-    stop_half_way(tmp_path, signum, "logger=none", *SIGNAL_RUN, CHECK_OFTEN,
+def test_ctrl_c_and_sigusr1_checkpoint_and_record_preempted(tmp_path, gate_dir, signum):
+    stop_half_way(tmp_path, gate_dir, signum, "logger=none", *SIGNAL_RUN, CHECK_EVERY_BATCH,
                   f"hydra.run.dir={tmp_path}")
 
 
@@ -162,9 +162,10 @@ def test_checkpoint_is_kept_on_request_and_a_corrupt_one_is_set_aside(tmp_path):
                          "checkpoint.keep=true")
     assert train_one(cfg, tmp_path)["status"] == "finished"
     assert resumable_checkpoint(tmp_path).step == 20
-    (tmp_path / RunDir.CHECKPOINT).write_bytes(b"truncated")
+    files = RunDir(tmp_path)
+    files.checkpoint.write_bytes(b"truncated")
     assert resumable_checkpoint(tmp_path) is None
-    assert (tmp_path / "checkpoint.corrupt").exists() and not (tmp_path / RunDir.CHECKPOINT).exists()
+    assert files.corrupt_checkpoint.exists() and not files.checkpoint.exists()
 
 
 # --- 1. a run is its config ---------------------------------------------------------------------

@@ -11,14 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
 from matplotlib.figure import Figure
 
-from conftest import ROOT, compose_config, run_cli
+from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
 from make_figures import main as make_figures_main
 from rnnmem import figures
 from rnnmem.callbacks import LearningCurves
@@ -33,16 +32,6 @@ TINY = ("logger=none", "task.seq_len=6", "model.hidden_size=8", "data.val_size=3
         "data.test_size=32", "trainer.max_steps=20", "trainer.val_every_n_steps=10",
         "trainer.log_every_n_steps=5", "probe.every_n_steps=10", "trainer.progress_bar=false",
         "threads=1")
-
-
-def wait_until(condition, what: str, proc: subprocess.Popen | None = None,
-               timeout: float = 300) -> None:
-    """Poll `condition` (an event: a file, a line, a process gone) until it holds."""
-    deadline = time.time() + timeout
-    while not condition():
-        assert proc is None or proc.poll() is None, f"the process ended before {what}"
-        assert time.time() < deadline, f"no {what} after {timeout} s"
-        time.sleep(0.05)
 
 
 # --- 1. code identity: a generator edited in a copied package tree ------------------------------
@@ -152,12 +141,12 @@ def test_one_run_dir_given_two_configs_refuses_the_other_and_touches_nothing(
 
 # --- 3. stopping a local sweep ------------------------------------------------------------------
 
-# three jobs on two workers, long enough to be stopped half-way; a checkpoint every 0.6 s
-# (bookkeeping) shows that both running jobs train
+# three jobs on two workers, long enough to be stopped half-way; a checkpoint at every batch end
+# (bookkeeping, not in the hash), so that the gate pauses each job at its first batch end
 STOP_SWEEP = ("+experiment=smoke", "model.cell=rnn,gru,lstm", "hydra.launcher.n_jobs=2",
               "trainer.max_steps=1000", "trainer.val_every_n_steps=100",
               "trainer.log_every_n_steps=50", "probe.every_n_steps=100", "threads=1",
-              "checkpoint.every_minutes=0.01")
+              "checkpoint.every_minutes=1e-9")
 
 
 def process_table() -> dict[int, tuple[int, int, str]]:
@@ -194,15 +183,10 @@ def alive(processes: dict[int, str]) -> list[int]:
 
 def start_sweep(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "sweep.out"
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT,
+                            env=gated_env(), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     return proc, log
-
-
-def jobs_training(sweep_dir: Path, count: int) -> bool:
-    return len(list(sweep_dir.glob(f"adding/*/{RunDir.CHECKPOINT}"))) >= count
 
 
 @pytest.mark.slow
@@ -211,11 +195,12 @@ def jobs_training(sweep_dir: Path, count: int) -> bool:
     (signal.SIGINT, "group", "none"),
 ])
 def test_stopping_a_local_sweep_checkpoints_every_job_leaves_no_process_and_resumes(
-        tmp_path, signum, target, logger):
+        tmp_path, gate_dir, signum, target, logger):
     sweep_dir = tmp_path / "sweep"
     args = (*STOP_SWEEP, f"logger={logger}", f"hydra.sweep.dir={sweep_dir}")
-    proc, log = start_sweep(tmp_path, *args)
-    wait_until(lambda: jobs_training(sweep_dir, 2), "two jobs training", proc)
+    # each job pauses after its first checkpoint until the stop signal reaches it
+    proc, log = start_sweep(tmp_path, *args, *gate("PauseAfterFirstCheckpoint", gate_dir))
+    wait_until(lambda: len(paused_steps(gate_dir)) == 2, "two jobs paused", proc)
     processes = sweep_processes(proc.pid)
     assert len(processes) >= 3, "the parent and its two workers"
     if target == "parent":
@@ -231,8 +216,11 @@ def test_stopping_a_local_sweep_checkpoints_every_job_leaves_no_process_and_resu
     stopped = {p.parent.name: read_record(p.parent) for p in sweep_dir.rglob("record.json")}
     assert [r["status"] for r in stopped.values()] == ["preempted", "preempted"]
     assert {r["signal"] for r in stopped.values()} == {signal.Signals(signum).name}
+    # paused after the first checkpoint (the first batch end: 50 optimiser steps per batch),
+    # stopped at the next batch end
+    assert paused_steps(gate_dir) == dict.fromkeys(stopped, 50)
     for name, record in stopped.items():
-        assert 0 < record["train_steps"] < 1000
+        assert record["train_steps"] == 100
         assert (sweep_dir / "adding" / name / RunDir.CHECKPOINT).exists()
 
     rerun = run_cli(*args)
@@ -249,11 +237,12 @@ def test_stopping_a_local_sweep_checkpoints_every_job_leaves_no_process_and_resu
 
 
 @pytest.mark.slow
-def test_a_second_signal_stops_the_sweep_at_once_leaving_no_process(tmp_path):
+def test_a_second_signal_stops_the_sweep_at_once_leaving_no_process(tmp_path, gate_dir):
     sweep_dir = tmp_path / "sweep"
-    proc, log = start_sweep(tmp_path, *STOP_SWEEP, "logger=none",
-                            f"hydra.sweep.dir={sweep_dir}")
-    wait_until(lambda: jobs_training(sweep_dir, 2), "two jobs training", proc)
+    # each job holds after its first checkpoint until killed: only the second signal ends it
+    proc, log = start_sweep(tmp_path, *STOP_SWEEP, "logger=none", f"hydra.sweep.dir={sweep_dir}",
+                            *gate("PauseAfterFirstCheckpoint", gate_dir, forever="true"))
+    wait_until(lambda: len(paused_steps(gate_dir)) == 2, "two jobs paused", proc)
     processes = sweep_processes(proc.pid)
     proc.send_signal(signal.SIGINT)
     wait_until(lambda: "[sweep] received SIGINT:" in log.read_text(), "the first signal seen",
@@ -262,7 +251,9 @@ def test_a_second_signal_stops_the_sweep_at_once_leaving_no_process(tmp_path):
     assert proc.wait(timeout=60) == 130
     assert "[sweep] received SIGINT again: stopping at once" in log.read_text()
     wait_until(lambda: not alive(processes), "the sweep's processes gone", timeout=60)
-    assert jobs_training(sweep_dir, 1), "the jobs resume from their last checkpoints"
+    assert not list(sweep_dir.rglob("record.json")), "no job got to record"
+    assert len(list(sweep_dir.glob(f"adding/*/{RunDir.CHECKPOINT}"))) == 2, \
+        "the jobs resume from their last checkpoints"
 
 
 def test_a_stopped_worker_handles_every_later_signal():

@@ -13,12 +13,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, compose_config, run_cli
+from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
 from rnnmem.directories import RunDir
 from rnnmem.identity import place_id, wandb_run_id
 from rnnmem.record import read_record
@@ -32,8 +31,8 @@ ON_SLURM = (
     "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10",
 )
-# long enough (a few seconds of training) to be requeued half-way; the checkpoint interval is
-# bookkeeping (not in the hash): a checkpoint every 1.2 s shows the test that training runs
+# long enough (a few seconds of training) to be requeued half-way; a checkpoint at every batch
+# end (bookkeeping, not in the hash), so that the gate pauses the job at its first batch end
 REQUEUE_RUN = (
     "task=adding", "model.cell=lstm", "task.seq_len=6", "model.hidden_size=8", "data.batch_size=8",
     "data.val_size=32", "data.test_size=32", "trainer.max_steps=3000",
@@ -80,27 +79,23 @@ def test_smoke_sweep_runs_through_slurm(tmp_path):
     assert "[sweep] 2/2 recorded: 2 finished" in result.stdout
 
 
-def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path):
+def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path, gate_dir):
     reference = train_one(compose_config("logger=none", *REQUEUE_RUN), tmp_path / "reference")
     sweep_dir = tmp_path / "sweep"
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    # the gate pauses the job after its first checkpoint until SIGTERM; not again once requeued
     sweep = subprocess.Popen(
         [sys.executable, "-m", "rnnmem.train", "+experiment=smoke", "logger=wandb",
-         *REQUEUE_RUN, "checkpoint.every_minutes=0.02", *ON_SLURM,
-         f"hydra.sweep.dir={sweep_dir}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not list(sweep_dir.glob(f"adding/*/{RunDir.CHECKPOINT}")):
-        assert sweep.poll() is None, sweep.communicate()
-        assert time.time() < deadline, "the job never started training"
-        time.sleep(0.2)
+         *REQUEUE_RUN, "checkpoint.every_minutes=1e-9", *ON_SLURM,
+         f"hydra.sweep.dir={sweep_dir}", *gate("PauseAfterFirstCheckpoint", gate_dir)],
+        cwd=ROOT, env=gated_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: len(paused_steps(gate_dir)) == 1, "the job paused", sweep)
+    ((paused_run, paused),) = paused_steps(gate_dir).items()
     (job_id,) = [p.name for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()]
     subprocess.run(["scontrol", "requeue", job_id], check=True)
     # SLURM holds a requeued job for about two minutes before it may start again; release it
-    while "JobState=PENDING" not in subprocess.run(
-            ["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout:
-        assert time.time() < deadline, "the job was not requeued"
-        time.sleep(0.2)
+    wait_until(lambda: "JobState=PENDING" in subprocess.run(
+        ["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout,
+        "the job requeued", sweep)
     subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)
     stdout, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, stderr[-3000:]
@@ -109,7 +104,8 @@ def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path):
     final = read_record(run_dir)
     assert final["config_hash"] == reference["config_hash"]
     assert final["status"] == "finished" and final["train_steps"] == 3000
-    assert 0 < final["resumed_from_step"] < 3000, "it resumed from a checkpoint half-way"
+    assert run_dir.name == paused_run and paused == 50, "paused after its first checkpoint"
+    assert final["resumed_from_step"] == 100, "stopped at the next batch end, and resumed there"
     log = (sweep_dir / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()
     assert "received SIGTERM" in log
     assert f"preempted at step {final['resumed_from_step']} by SIGTERM" in log

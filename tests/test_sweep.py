@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, gate, gated_env, run_cli, wait_until
 from rnnmem.results import load_sweep, summary_frame
 from test_wandb_logging import inspect_records
 
@@ -72,28 +71,28 @@ def test_one_failing_job_is_recorded_and_named_while_the_rest_finish(tmp_path):
         "lstm": "finished", "rnn": "failed"}
 
 
-def test_killed_sweep_resumes_to_completion_without_rerunning_finished_jobs(tmp_path):
+def test_killed_sweep_resumes_to_completion_without_rerunning_finished_jobs(tmp_path, gate_dir):
+    sweep_dir = tmp_path / "sweep"
     args = ["+experiment=smoke", "model.cell=rnn,lstm,gru", "task.seq_len=6,8",
-            "hydra.launcher.n_jobs=1", "trainer.max_steps=60", f"hydra.sweep.dir={tmp_path}"]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    first = subprocess.Popen([sys.executable, "-m", "rnnmem.train", *args], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    deadline = time.time() + 300
-    while len(records(tmp_path)) < 2 and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
+            "hydra.launcher.n_jobs=1", "trainer.max_steps=60", f"hydra.sweep.dir={sweep_dir}"]
+    # the gate holds the sweep once two jobs have ended (it writes `held`), until it is killed
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rnnmem.train", *args, *gate("HoldAfterJobs", gate_dir, jobs=2)],
+        cwd=ROOT, env=gated_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    wait_until((gate_dir / "held").exists, "two jobs ended", first)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    before = {job: (tmp_path / job / "record.json").read_bytes() for job in records(tmp_path)}
-    assert 2 <= len(before) < 6, "the sweep was killed half-way"
+    before = {job: (sweep_dir / job / "record.json").read_bytes() for job in records(sweep_dir)}
+    assert len(before) == 2, "killed after two of six jobs"
 
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    after = records(tmp_path)
+    after = records(sweep_dir)
     assert len(after) == 6 and all(r["status"] == "finished" for r in after.values())
     for job, raw in before.items():
-        assert (tmp_path / job / "record.json").read_bytes() == raw, f"{job} ran twice"
-    assert result.stdout.count("already holds a complete record") == len(before)
+        assert (sweep_dir / job / "record.json").read_bytes() == raw, f"{job} ran twice"
+    assert result.stdout.count("already holds a complete record") == 2
 
 
 def test_submitit_local_executor_runs_the_smoke_sweep(tmp_path):
