@@ -79,14 +79,19 @@ def test_smoke_sweep_runs_through_slurm(tmp_path):
     assert "[sweep] 2/2 recorded: 2 finished" in result.stdout
 
 
-def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path, gate_dir):
+@pytest.mark.parametrize("right_after_save", [False, True], ids=["mid-run", "before-logging"])
+def test_requeued_job_resumes_from_its_checkpoint_with_one_wandb_run(tmp_path, gate_dir,
+                                                                     right_after_save):
+    """SLURM's SIGTERM reaches the job mid-run, or right after a checkpoint with the batch's
+    logging still to do (W&B's service, signalled too, is gone by then: `RunLogger`)."""
     reference = train_one(compose_config("logger=none", *REQUEUE_RUN), tmp_path / "reference")
     sweep_dir = tmp_path / "sweep"
     # the gate pauses the job after its first checkpoint until SIGTERM; not again once requeued
     sweep = subprocess.Popen(
         [sys.executable, "-m", "rnnmem.train", "+experiment=smoke", "logger=wandb",
          *REQUEUE_RUN, "checkpoint.every_minutes=1e-9", *ON_SLURM,
-         f"hydra.sweep.dir={sweep_dir}", *gate("PauseAfterFirstCheckpoint", gate_dir)],
+         f"hydra.sweep.dir={sweep_dir}",
+         *gate("PauseAfterFirstCheckpoint", gate_dir, right_after_save=right_after_save)],
         cwd=ROOT, env=gated_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: len(paused_steps(gate_dir)) == 1, "the job paused", sweep)
     ((paused_run, paused),) = paused_steps(gate_dir).items()

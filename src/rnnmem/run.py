@@ -201,6 +201,8 @@ def write_outcome(cfg: DictConfig, run_dir: Path, record: RunRecord, *,
     except Exception as err:  # a full disk: the record says so
         fail(record, f"writing {files.probe} failed: {type(err).__name__}: {err}")
     if logger is not None:
+        if logger.error is not None:  # logging after a stop signal failed (`RunLogger`)
+            record.setdefault("wandb_error", logger.error)
         try:
             wandb_logging.finish(logger, record, arrays)
         except Exception as err:
@@ -208,7 +210,7 @@ def write_outcome(cfg: DictConfig, run_dir: Path, record: RunRecord, *,
             if preemption.STOP.received is None:
                 fail(record, message)  # a full disk: W&B's files are incomplete
             else:  # the stop signal reached W&B's service process too; the numbers are local
-                record["wandb_error"] = message
+                record.setdefault("wandb_error", message)
                 log.warning("run %s: %s", cfg.name, message)
     try:
         write_record(run_dir, record)

@@ -27,7 +27,7 @@ import numpy as np
 import wandb
 from pytorch_lightning.loggers import WandbLogger
 
-from rnnmem import run_images
+from rnnmem import preemption, run_images
 from rnnmem.probe import DIRECTIONS, ProbeResult
 
 MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
@@ -89,11 +89,34 @@ def check_online(if_unreachable: str) -> str | None:
     return note
 
 
+class RunLogger(WandbLogger):
+    """Lightning's WandbLogger, whose logging after a stop signal cannot fail the run.
+
+    On SLURM a preemption or requeue signals every process of the job, W&B's service among
+    them; Lightning may still log the current step (its metrics, the probe's, validation's)
+    before the run reaches the checkpoint that the signal asked for. Once `preemption.STOP` has
+    received a signal, an error of `log_metrics` is kept in `error` (the record's
+    `wandb_error`; the numbers are in the record) instead of raised. Before a signal it raises,
+    as any logging error does."""
+
+    error: str | None = None
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        try:
+            super().log_metrics(metrics, step)
+        except Exception as err:
+            if preemption.STOP.received is None:
+                raise
+            if self.error is None:
+                self.error = (f"logging after {preemption.STOP.name} failed: "
+                              f"{type(err).__name__}: {err}")
+
+
 def make_logger(
     save_dir: Path, *, name: str, project: str, entity: str | None, group: str | None,
     job_type: str, config: Mapping[str, Any], run_id: str,
-) -> WandbLogger:
-    """A WandbLogger around the W&B run `run_id`, started now (so that a crash later is recorded
+) -> RunLogger:
+    """A RunLogger around the W&B run `run_id`, started now (so that a crash later is recorded
     too) or, when a preempted run resumes, continued (`resume="allow"`): one W&B run per run
     however often it restarts. Offline files go to `save_dir/wandb/offline-run-*-<run_id>`. The
     package list is not uploaded: the record holds the version and git commit, and scanning the
@@ -106,7 +129,7 @@ def make_logger(
         id=run_id, resume="allow", dir=str(save_dir), config=dict(config), reinit="finish_previous",
         settings=wandb.Settings(x_save_requirements=False),
     )
-    return WandbLogger(experiment=run)
+    return RunLogger(experiment=run)
 
 
 def timestep_histogram(values: np.ndarray) -> wandb.Histogram:

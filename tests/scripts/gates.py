@@ -53,11 +53,16 @@ class PauseAfterFirstCheckpoint(Callback):
     until `rnnmem.preemption.STOP` has received a signal (with `forever`: until the process is
     killed). The run then trains that batch and stops at its end, as any signalled run does:
     `preempted` at the paused step + `steps_per_batch`. A run whose marker exists (the same job
-    started again, e.g. requeued by SLURM) does not pause."""
+    started again, e.g. requeued by SLURM) does not pause.
 
-    def __init__(self, dir: str, forever: bool = False) -> None:
+    With `right_after_save` it pauses inside the checkpoint's batch end instead, before
+    Lightning logs that batch: a signal that lands there (SLURM's also stops W&B's service)
+    finds logging still to do before the run's next checkpoint."""
+
+    def __init__(self, dir: str, forever: bool = False, right_after_save: bool = False) -> None:
         self.dir = Path(dir)
         self.forever = forever
+        self.right_after_save = right_after_save
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         gate = self
@@ -65,6 +70,8 @@ class PauseAfterFirstCheckpoint(Callback):
         def save_and_arm(checkpointer: Checkpointer, trainer: pl.Trainer) -> None:
             SAVE(checkpointer, trainer)
             checkpointer.gate_armed = True
+            if gate.right_after_save:
+                pause_once(checkpointer, trainer)
 
         def pause_once(checkpointer: Checkpointer, trainer: pl.Trainer, *args: Any) -> None:
             marker = gate.dir / checkpointer.path.parent.name
