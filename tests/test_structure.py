@@ -72,3 +72,23 @@ def test_importing_the_package_registers_nothing_until_register_config_is_called
     before, after = result.stdout.splitlines()
     assert before == "([False, False, False, False], False)"
     assert after == "([True, True, True, True], True)"
+
+
+def test_the_code_that_makes_a_run_is_in_the_source_digest():
+    """Every package module that `rnnmem.run` and `rnnmem.build` import to train, test and
+    measure is a RESULT_SOURCE; what they import for bookkeeping only is listed here."""
+    from rnnmem import code_identity, run
+
+    bookkeeping = {"code_identity", "config", "directories", "environment", "identity",
+                   "preflight", "record", "wandb_logging"}
+    used = set()
+    for module in (run, build):
+        used |= {value.__module__ if not inspect.ismodule(value) else value.__name__
+                 for value in vars(module).values()
+                 if (inspect.ismodule(value) or inspect.isfunction(value)
+                     or inspect.isclass(value))}
+    package = {name.split(".")[1] for name in used if name.startswith("rnnmem.")
+               and name.count(".") >= 1}
+    digested = {entry.removesuffix(".py") for entry in code_identity.RESULT_SOURCES}
+    assert package - bookkeeping <= digested, package - bookkeeping - digested
+    assert {"run", "build"} <= digested

@@ -4,8 +4,9 @@
                             path(f) NUL bytes(f) NUL )
 
 RESULT_SOURCES are the package files whose edit can change a number a run computes: the tasks,
-the models and their sizing under a parameter budget, training (entry point, Lightning module,
-callbacks, checkpointing, devices, the forgetting curve), the gradient probe and item memory.
+the models and their sizing under a parameter budget, training (entry point, the run's lifecycle
+and builders, Lightning module, callbacks, checkpointing, devices, the forgetting curve), the
+gradient probe and item memory.
 Records' readers, figures, tables, the sweep's bookkeeping and W&B logging are not among them: a
 figure tweak leaves the digest alone, while any edit of a result-producing file, committed or
 not, changes it. `git_commit` (with `+dirty`) says which checkout it was; the digest is what is
@@ -28,9 +29,9 @@ from typing import Any
 from rnnmem.record import git_commit
 
 PACKAGE = Path(__file__).resolve().parent
-RESULT_SOURCES = ("tasks", "models", "train.py", "module.py", "callbacks.py", "preemption.py",
-                  "devices.py", "framework.py", "optimisers.py", "budget.py", "forgetting.py",
-                  "probe.py", "item_memory.py")
+RESULT_SOURCES = ("tasks", "models", "train.py", "run.py", "build.py", "module.py",
+                  "callbacks.py", "preemption.py", "devices.py", "framework.py", "optimisers.py",
+                  "budget.py", "forgetting.py", "probe.py", "item_memory.py")
 SHORT = 8  # hex digits of a digest in messages
 
 

@@ -9,7 +9,7 @@ readable name (itself a function of the config), how a sweep packs jobs onto GPU
 (`jobs_per_gpu`; the launcher's settings are in Hydra's node), whether CUDA picks deterministic
 kernels (the same function, a fixed summation order) and Hydra's own node. The device kind (CPU
 or CUDA: they draw different batches from one seed) is not in the hash: a checkpoint records it
-and resumes only on its own kind (`rnnmem.train.fit_and_test` refuses another, in one line).
+and resumes only on its own kind (`rnnmem.run.fit_and_test` refuses another, in one line).
 Two configs with the same hash train the same network on the same data; any other change
 (steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
 `<task>/<name>-<run_hash[:8]>`, and a new W&B run.

@@ -230,7 +230,7 @@ def _wandb_record(
         "error": summary.get("error"),
         "probe": {key: [summary[f"probe/{key}"]] for key in HEADLINE_SUMMARIES
                   if f"probe/{key}" in summary},
-        # what the model trained with, beside the config (`rnnmem.train`: trained_with)
+        # what the model trained with, beside the config (`rnnmem.run.opening_record`)
         **{key: config[key] for key in TRAINED_WITH if key in config},
     }
     if probes:
