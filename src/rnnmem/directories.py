@@ -22,7 +22,7 @@ and a sweep directory (`hydra.sweep.dir`) holds its run directories and
     lr_search.yaml      a learning-rate search's outcome, its studies in optuna.db
 
 Paths only: nothing here reads or writes a file. Readers and writers of each file are the
-modules named above.
+modules named above; `wandb/` is W&B's own (its `dir`, `rnnmem.build.build_logger`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PLACE_FILE = ".place_id"
-WANDB_DIR = "wandb"
+PLACE_FILE = ".place_id"  # written and read by `rnnmem.identity.place_id`, in either kind
 
 
 @dataclass(frozen=True)
@@ -67,16 +66,8 @@ class RunDir:
         return self.path / ".lock"
 
     @property
-    def place(self) -> Path:
-        return self.path / PLACE_FILE
-
-    @property
     def error_log(self) -> Path:
         return self.path / "error.log"
-
-    @property
-    def wandb(self) -> Path:
-        return self.path / WANDB_DIR
 
 
 @dataclass(frozen=True)
@@ -111,14 +102,6 @@ class SweepDir:
     @property
     def summary_csv(self) -> Path:
         return self.path / "summary.csv"
-
-    @property
-    def place(self) -> Path:
-        return self.path / PLACE_FILE
-
-    @property
-    def wandb(self) -> Path:
-        return self.path / WANDB_DIR
 
     @property
     def figures(self) -> Path:

@@ -29,6 +29,7 @@ from rnnmem.directories import RunDir
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
 Status = Literal["finished", "diverged", "failed", "preempted"]
+TRAINED_WITH = ("hidden_size", "n_params", "lr")  # what the model trains with, beside the config
 
 
 class RunRecord(TypedDict, total=False):

@@ -26,10 +26,9 @@ import pandas as pd
 from rnnmem.config import direction_label
 from rnnmem.directories import SweepDir
 from rnnmem.probe import DIRECTIONS
-from rnnmem.record import CorruptRecord, read_probe_arrays, read_record
+from rnnmem.record import TRAINED_WITH, CorruptRecord, read_probe_arrays, read_record
 from rnnmem.tasks import TASKS
 
-TRAINED_WITH = ("hidden_size", "n_params", "lr")  # record keys beside the config
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
 # The last probe's headline measures (`rnnmem.probe`, `rnnmem.item_memory`): input-sensitivity
 # coverage and its scale, the gradient view's item-memory span and its bound flag, and the

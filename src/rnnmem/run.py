@@ -51,7 +51,7 @@ from rnnmem.forgetting import forgetting_record
 from rnnmem.identity import place_id, run_hash, wandb_run_id
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import device_refusal, resumable_checkpoint
-from rnnmem.record import RunRecord, write_probe_arrays, write_record
+from rnnmem.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
 
 log = logging.getLogger("rnnmem")
@@ -152,7 +152,7 @@ def train_one(
         if steps_per_batch is None:  # a run not started by `rnnmem.train.main`
             steps_per_batch = check_devices(cfg)
         if cfg.logger.name == "wandb":
-            trained_with = {key: record[key] for key in ("hidden_size", "n_params", "lr")}
+            trained_with = {key: record[key] for key in TRAINED_WITH}
             logger = build_logger(
                 cfg.logger, run_dir=run_dir, name=cfg.name, job_type=cfg.task.name,
                 config={**record["config"], **trained_with}, run_id=record["wandb_run_id"])
