@@ -52,13 +52,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from rnnmem import devices
+from rnnmem import hardware
 from rnnmem.config import register_config
+from rnnmem.measures.probe import probe
 from rnnmem.models import CELLS as REGISTERED_CELLS
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import probe
-from rnnmem.run import train_one
 from rnnmem.tasks import make_task
+from rnnmem.train import train_one
+from rnnmem.training import precision
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = tuple(REGISTERED_CELLS)  # every registered cell, fused or not
@@ -71,7 +72,7 @@ PACKED_JOBS = 8  # the fixed work of the packing measurement: this many jobs, N 
 HEAVY_PROBE = ("lstm", 3, True, 128, "copy", 1000, 128)
 SECTIONS = ("harness", "jobs", "determinism", "step_overhead", "probe", "heavy_probe",
             "fixed_cost", "sweep", "unrolled")
-devices.deterministic_environment(True)  # before anything calls cuBLAS
+precision.deterministic_environment(True)  # before anything calls cuBLAS
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -183,7 +184,7 @@ def packed_jobs(workdir: Path, at_once: int, jobs: int, steps: int) -> dict:
     env = dict(os.environ)
     if DEVICE.type == "cuda":
         env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
-        env.pop(devices.GPU_LIST_VARIABLE, None)
+        env.pop(hardware.GPU_LIST_VARIABLE, None)
     start = time.perf_counter()
     subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
     command = time.perf_counter() - start
@@ -228,7 +229,7 @@ def bench_determinism(reps: int) -> list[dict]:
     rows = []
 
     def steps_per_sec(cell: str, deterministic: bool) -> float:
-        devices.set_determinism(deterministic, DEVICE)
+        precision.set_determinism(deterministic, DEVICE)
         return plain_steps_per_sec(cell, "adding", seq_len, hidden, batch, 300)
 
     for cell in CELLS:
@@ -239,7 +240,7 @@ def bench_determinism(reps: int) -> list[dict]:
                      "ratio": fixed / free})
         print(f"  determinism {cell:4s} H={hidden} B={batch} T={seq_len}: {free:7.1f}/s free, "
               f"{fixed:7.1f}/s deterministic ({fixed / free:.3f})", flush=True)
-    devices.set_determinism(True, DEVICE)
+    precision.set_determinism(True, DEVICE)
     return rows
 
 
@@ -512,8 +513,8 @@ def main() -> None:
         torch.set_num_threads(1)
         # once, before either side of any comparison: TF32 off (the harness's default) and,
         # on CUDA, deterministic kernels (trainer.deterministic's default)
-        devices.set_tf32(False)
-        devices.set_determinism(True, DEVICE)
+        precision.set_tf32(False)
+        precision.set_determinism(True, DEVICE)
         print(f"rnnmem bench on {DEVICE}: {args.reps} repetitions, torch {torch.__version__}, "
               f"{torch.get_num_threads()} thread per run", flush=True)
         run = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import analysis, figures
+from rnnmem.reporting import analysis, figures
 
 CAPTION = """
 Held-out metric of the trained networks against T (adding: test MSE, log scale; copy: recall

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import analysis, figures
+from rnnmem.reporting import analysis, figures
 
 CAPTION = """
 Each cell x (depth, direction) of the grid. Top: the item-memory span after training
-(`rnnmem.item_memory`, the intervention view on the held-out test set): the largest lag l such
-that at every measured lag up to l the network's output still moves with the item by more than
-half of perfect recall (95% interval), at the task's longest T (mean +- std over finished
+(`rnnmem.measures.item_memory`, the intervention view on the held-out test set): the largest
+lag l such that at every measured lag up to l the network's output still moves with the item by
+more than half of perfect recall (95% interval), at the task's longest T (mean +- std over finished
 seeds); absolute, so a network at the memoryless baseline scores 0. For records that predate
 it, memory coverage or the memory horizon. Bottom: the longest T that most
 completed seeds solved ('none': no T). Grey: no finished run, and why; '*': some runs of that

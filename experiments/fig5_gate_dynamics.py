@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import analysis, figures
-from rnnmem.record import read_probe_arrays
+from rnnmem.reporting import analysis, figures
+from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
 CAPTION = """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import analysis, figures
+from rnnmem.reporting import analysis, figures
 
 CAPTION = """
 The held-out metric of the trained networks against lag, the number of steps between the

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem import analysis, figures
+from rnnmem.reporting import analysis, figures
 
 CAPTION = """
 Item memory on an absolute scale (1: the output moves one-for-one with the item, perfect
@@ -77,8 +77,8 @@ def findings(points: pd.DataFrame, rho: dict[str, float], runs: pd.DataFrame) ->
                      f"{f'{difference:.3g}' if len(data) else 'n/a'} |")
     return [*lines, "", "Item-memory span per T, after training (the largest lag up to which "
             "memory stays above half of perfect recall with 95% confidence, "
-            "`rnnmem.item_memory`; mean over finished seeds; '>=': every seed's span is the "
-            "largest measured lag, a lower bound; 'differ': the views' means are more than one "
+            "`rnnmem.measures.item_memory`; mean over finished seeds; '>=': every seed's span is "
+            "the largest measured lag, a lower bound; 'differ': the views' means are more than one "
             "lag apart):", "", *span_table(runs)]
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem import analysis
-from rnnmem.record import read_probe_arrays
-from rnnmem.tables import mean_std
+from rnnmem.reporting import analysis
+from rnnmem.reporting.tables import mean_std
+from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import TASKS
 
 AT_BASELINE = 0.9  # loss / baseline at or above which a run sits on the baseline's plateau

@@ -2,14 +2,14 @@
 
     python experiments/make_figures.py SWEEP_DIR [--out DIR]   (default DIR: SWEEP_DIR/figures)
 
-`rnnmem.analysis.sweep_runs` gives one row per grid point of the sweep (recorded, or status
-"missing"). Each experiment module beside this file (EXPERIMENTS, in order) draws its figure or
-table from those rows into DIR; `report.md` shows the PNGs and Table 1 together with what each
+`rnnmem.reporting.analysis.sweep_runs` gives one row per grid point of the sweep (recorded, or
+status "missing"). Each experiment module beside this file (EXPERIMENTS, in order) draws its figure
+or table from those rows into DIR; `report.md` shows the PNGs and Table 1 together with what each
 experiment found, computed from the data (its `.md` files), and lists the failed, diverged,
-preempted and missing runs, and every directory of the sweep that is not a run, with the
-reason. A failed run never chooses what a figure shows (`rnnmem.analysis.not_failed`). The
-experiments use the `rnnmem` package; nothing in the package loads them. Storage that cannot
-be written (read-only, full) is one line naming the path and the error.
+preempted and missing runs, and every directory of the sweep that is not a run, with the reason. A
+failed run never chooses what a figure shows (`rnnmem.reporting.analysis.not_failed`). The
+experiments use the `rnnmem` package; nothing in the package loads them. Storage that cannot be
+written (read-only, full) is one line naming the path and the error.
 
 Same records in, same bytes out: nothing written depends on clocks, absolute paths or the
 order of the file system (every selection is sorted; `figures.save` fixes the metadata).
@@ -35,11 +35,11 @@ import fig6_learning_curves
 import fig7_forgetting
 import fig8_gradient_vs_behaviour
 import table1
-from rnnmem.analysis import GAP_STATUSES, run_names, sweep_preset, sweep_runs
-from rnnmem.directories import SweepDir
-from rnnmem.figures import close
-from rnnmem.results import find_runs
-from rnnmem.tables import markdown_table
+from rnnmem.reporting.analysis import GAP_STATUSES, run_names, sweep_preset, sweep_runs
+from rnnmem.reporting.figures import close
+from rnnmem.reporting.records import find_runs
+from rnnmem.reporting.tables import markdown_table
+from rnnmem.rundir.paths import SweepDir
 
 EXPERIMENTS: tuple[ModuleType, ...] = (
     fig1_gradient_vanishing,

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 import literature
-from rnnmem import analysis
 from rnnmem.config import direction_label
-from rnnmem.results import summary_frame
-from rnnmem.tables import latex_grouped_table, markdown_table, mean_std
+from rnnmem.reporting import analysis
+from rnnmem.reporting.records import summary_frame
+from rnnmem.reporting.tables import latex_grouped_table, markdown_table, mean_std
 
 CAPTION = """
 Rows: cell x depth x direction (and any other swept configuration key), with the parameter
@@ -27,7 +27,7 @@ they differ); columns: task x T.
 Each entry is the task's held-out metric (adding: test MSE, solved below 0.01; copy: recall
 accuracy, solved at 0.99 or more), mean +- sample std over the finished seeds; bold: solved by
 most completed seeds. 'span' is the item-memory span after training at the task's longest T
-(`rnnmem.item_memory`, intervention view on the test set: the largest lag up to which the
+(`rnnmem.measures.item_memory`, intervention view on the test set: the largest lag up to which the
 output still moves with the item by more than half of perfect recall, mean over seeds; memory
 coverage or the memory horizon where the records predate it). '*': some seeds of that entry
 failed, diverged, were preempted or left no record; '—': none finished. One row per run:

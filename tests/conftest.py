@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from rnnmem.config import register_config
-from rnnmem.preemption import STOP
+from rnnmem.training.preemption import STOP
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

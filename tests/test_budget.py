@@ -7,12 +7,12 @@ import itertools
 import pytest
 
 from conftest import compose_config
-from rnnmem.budget import TOLERANCE, hidden_for_budget, n_params, sizing
 from rnnmem.config import ConfigError, validate
 from rnnmem.models import CELLS, RecurrentNet
-from rnnmem.results import load_run
-from rnnmem.run import train_one
+from rnnmem.models.budget import TOLERANCE, hidden_for_budget, n_params, sizing
+from rnnmem.reporting.records import load_run
 from rnnmem.tasks import TASKS
+from rnnmem.train import train_one
 
 SHAPES = [(cell, depth, bi, merge, task)
           for cell, depth, bi, merge, task in itertools.product(

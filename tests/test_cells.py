@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from rnnmem.config import ConfigError, RunConfig, validate_fields
+from rnnmem.measures.probe import probe
 from rnnmem.models import CELLS, RecurrentNet
 from rnnmem.models.cells import Cell, Gates
-from rnnmem.probe import probe
 from rnnmem.tasks import make_task
 
 H = 4

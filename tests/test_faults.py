@@ -18,17 +18,17 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
-from rnnmem import wandb_logging
-from rnnmem.callbacks import LearningCurves
 from rnnmem.config import ConfigError, validate
-from rnnmem.directories import RunDir
-from rnnmem.identity import BOOKKEEPING, identity_config, place_id, run_hash, wandb_run_id
-from rnnmem.preemption import resumable_checkpoint
-from rnnmem.record import CorruptRecord, read_record
-from rnnmem.results import load_sweep
-from rnnmem.run import train_one
-from rnnmem.runlock import RunLock
+from rnnmem.reporting.records import load_sweep
+from rnnmem.rundir.checkpoint import resumable_checkpoint
+from rnnmem.rundir.identity import BOOKKEEPING, identity_config, place_id, run_hash, wandb_run_id
+from rnnmem.rundir.lock import RunLock
+from rnnmem.rundir.paths import RunDir
+from rnnmem.rundir.record import CorruptRecord, read_record
 from rnnmem.tasks import AddingTask, heldout_set
+from rnnmem.tracking import wandb_run
+from rnnmem.train import train_one
+from rnnmem.training.callbacks import LearningCurves
 
 # A run long enough (a few seconds of training) to be stopped half-way. On the CPU on every
 # machine: the bit-exact resume is claimed for the CPU only (on CUDA it has not been checked yet:
@@ -69,7 +69,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def stop_half_way(tmp_path: Path, gate_dir: Path, signum: int, *args: str) -> dict:
     """Start a real run in `tmp_path` that pauses after its first checkpoint (its gate), send it
     `signum` there; its record. It stops one batch later: 50 optimiser steps, the schedules'
-    greatest common divisor (`rnnmem.module.steps_per_batch`)."""
+    greatest common divisor (`rnnmem.training.module.steps_per_batch`)."""
     proc = start_cli(*args, *gate("PauseAfterFirstCheckpoint", gate_dir))
     wait_until(lambda: tmp_path.name in paused_steps(gate_dir), "the run paused", proc)
     paused = paused_steps(gate_dir)[tmp_path.name]
@@ -255,7 +255,7 @@ def test_two_concurrent_sweeps_of_one_directory_train_each_job_once(tmp_path):
 
 def test_run_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from rnnmem.runlock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from rnnmem.rundir.lock import RunLock; "
          f"assert RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); "
          "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -389,12 +389,12 @@ def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs)
 def test_online_without_key_or_server_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    assert "no W&B API key" in wandb_logging.online_problem()
+    assert "no W&B API key" in wandb_run.online_problem()
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on port 9
     # refused at once (nothing listens), not left to the reach timeout
-    assert "cannot reach http://127.0.0.1:9" in wandb_logging.online_problem()
-    assert "Connection refused" in wandb_logging.online_problem()
+    assert "cannot reach http://127.0.0.1:9" in wandb_run.online_problem()
+    assert "Connection refused" in wandb_run.online_problem()
 
 
 def test_online_unreachable_is_one_line_before_training(tmp_path):

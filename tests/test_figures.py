@@ -23,11 +23,11 @@ from matplotlib.figure import Figure
 
 import table1
 from make_figures import EXPERIMENTS, main
-from rnnmem import analysis, figures
-from rnnmem.analysis import expected_grid, sweep_runs
-from rnnmem.item_memory import span as item_span
-from rnnmem.probe import by_distance
-from rnnmem.record import write_probe_arrays, write_record
+from rnnmem.measures.item_memory import span as item_span
+from rnnmem.measures.probe import by_distance
+from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.analysis import expected_grid, sweep_runs
+from rnnmem.rundir.record import write_probe_arrays, write_record
 from rnnmem.tasks import make_task
 
 TASKS, CELLS, LENGTHS, SEEDS = ("adding", "copy"), ("rnn", "lstm", "gru"), (4, 8), (0, 1)
@@ -626,7 +626,8 @@ def loaded_training_stack(code: str) -> list[str]:
 
 
 def test_analysis_and_figure_modules_load_no_training_stack():
-    assert loaded_training_stack("import rnnmem.figures, rnnmem.analysis, rnnmem.results") == []
+    assert loaded_training_stack("import rnnmem.reporting.figures, rnnmem.reporting.analysis, "
+                                 "rnnmem.reporting.records") == []
 
 
 def test_redrawing_a_recorded_sweep_loads_no_training_stack(sweep, tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnmem.forgetting import curve, forgetting_record, memory_span, pool
+from rnnmem.measures.forgetting import curve, forgetting_record, memory_span, pool
 from rnnmem.tasks import make_task
 from rnnmem.tasks.copy import NUM_CLASSES
 

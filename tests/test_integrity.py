@@ -19,13 +19,13 @@ from matplotlib.figure import Figure
 
 from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
 from make_figures import main as make_figures_main
-from rnnmem import figures
-from rnnmem.callbacks import LearningCurves
-from rnnmem.code_identity import source_digest
-from rnnmem.directories import PLACE_FILE, RunDir
-from rnnmem.identity import place_id
-from rnnmem.record import read_record, write_record
-from rnnmem.run import train_one
+from rnnmem.reporting import figures
+from rnnmem.rundir.code import source_digest
+from rnnmem.rundir.identity import place_id
+from rnnmem.rundir.paths import PLACE_FILE, RunDir
+from rnnmem.rundir.record import read_record, write_record
+from rnnmem.train import train_one
+from rnnmem.training.callbacks import LearningCurves
 from test_figures import texts, write_run
 
 TINY = ("logger=none", "task.seq_len=6", "model.hidden_size=8", "data.val_size=32",
@@ -258,7 +258,7 @@ def test_a_second_signal_stops_the_sweep_at_once_leaving_no_process(tmp_path, ga
 
 def test_a_stopped_worker_handles_every_later_signal():
     """A sweep worker that was stopped once ends at the next signal (exit 128 + signal)."""
-    code = ("import os, signal; from rnnmem.preemption import STOP; STOP.worker = True; "
+    code = ("import os, signal; from rnnmem.training.preemption import STOP; STOP.worker = True; "
             "STOP.install(); os.kill(os.getpid(), signal.SIGTERM); assert STOP.received; "
             "STOP.restore(); print('stopped once', flush=True); "
             "os.kill(os.getpid(), signal.SIGTERM); print('still here')")

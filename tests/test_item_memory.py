@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem.item_memory import (
+from rnnmem.measures.item_memory import (
     Items,
     gradient_items,
     intervention_items,
@@ -17,8 +17,8 @@ from rnnmem.item_memory import (
     per_lag,
     span,
 )
+from rnnmem.measures.probe import by_distance, float64_twin, memory_coverage, probe, summarise
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import by_distance, float64_twin, memory_coverage, probe, summarise
 from rnnmem.tasks import make_task
 from rnnmem.tasks.copy import NUM_CLASSES, RECALL_LEN
 

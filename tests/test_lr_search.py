@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from rnnmem.directories import SweepDir
-from rnnmem.lr_search import combinations, objective_of
-from rnnmem.record import read_record
-from rnnmem.results import find_runs
+from rnnmem.reporting.records import find_runs, objective_of
+from rnnmem.rundir.paths import SweepDir
+from rnnmem.rundir.record import read_record
+from rnnmem.sweeps.lr_search import combinations
 
 optuna = pytest.importorskip("optuna")
 

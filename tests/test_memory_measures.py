@@ -18,8 +18,7 @@ import torch
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
-from rnnmem.models import RecurrentNet
-from rnnmem.probe import (
+from rnnmem.measures.probe import (
     FLOOR,
     by_distance,
     memory_coverage,
@@ -28,6 +27,7 @@ from rnnmem.probe import (
     summarise,
     summarise_all,
 )
+from rnnmem.models import RecurrentNet
 from rnnmem.tasks import make_task
 from test_probe import reference_norms, single_layer_copy
 

@@ -25,8 +25,8 @@ from torch import Tensor
 
 import table1
 from make_figures import main as make_figures_main
-from rnnmem.analysis import sweep_runs
-from rnnmem.record import read_record
+from rnnmem.reporting.analysis import sweep_runs
+from rnnmem.rundir.record import read_record
 from rnnmem.tasks import TASKS, MemoryTask
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,9 +180,9 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
 
 
 def test_training_does_not_import_the_paper_figure_code():
-    code = ("import sys, rnnmem.train, rnnmem.wandb_logging; "
-            "print(sorted(m for m in sys.modules if m in ('rnnmem.figures', 'rnnmem.analysis', "
-            "'make_figures')))")
+    code = ("import sys, rnnmem.train, rnnmem.tracking.wandb_run; "
+            "print(sorted(m for m in sys.modules if m in ('rnnmem.reporting.figures', "
+            "'rnnmem.reporting.analysis', 'make_figures')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"

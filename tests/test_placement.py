@@ -18,15 +18,16 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from conftest import CONF
-from rnnmem import devices
-from rnnmem.gpu_ledger import LOG_FILE, GpuLedger, ledger_dir
+from rnnmem import hardware
+from rnnmem.sweeps import placement
+from rnnmem.sweeps.ledger import LOG_FILE, GpuLedger, ledger_dir
 
 GPUS = [str(i) for i in range(8)]
 WORKERS = 16
 # a worker process: takes a slot, says which GPU, holds it until told to go (or killed)
 WORKER = """
 import sys
-from rnnmem.gpu_ledger import GpuLedger
+from rnnmem.sweeps.ledger import GpuLedger
 slot = GpuLedger(sys.argv[1], sys.argv[2].split(",")).take()
 print(slot.gpu, slot.path.name, flush=True)
 if sys.stdin.readline().strip() == "release":
@@ -152,7 +153,9 @@ def test_a_crashed_workers_slot_is_free_again(tmp_path):
 
 @pytest.fixture
 def cuda_build(monkeypatch):
-    monkeypatch.setattr(devices, "cuda_built", lambda: True)
+    """A CUDA build of torch, as far as the placement and the job count can tell."""
+    monkeypatch.setattr(placement, "cuda_built", lambda: True)
+    monkeypatch.setattr(hardware, "cuda_built", lambda: True)
 
 
 def test_joblib_inside_a_slurm_allocation_places_over_its_gpus(tmp_path, cuda_build):
@@ -162,41 +165,41 @@ def test_joblib_inside_a_slurm_allocation_places_over_its_gpus(tmp_path, cuda_bu
     chosen = []
     for _ in range(8):  # eight worker processes, each with its own environment
         env = dict(allocation)
-        assert devices.Placement().place(tmp_path, env, cuda_initialised=False) == 0
+        assert placement.Placement().place(tmp_path, env, cuda_initialised=False) == 0
         chosen.append(env["CUDA_VISIBLE_DEVICES"])
-        assert env[devices.GPU_LIST_VARIABLE] == "4,5,6,7"
+        assert env[hardware.GPU_LIST_VARIABLE] == "4,5,6,7"
     # the Placement objects are gone but their slots' files are still open: still held
     assert Counter(chosen) == {"4": 2, "5": 2, "6": 2, "7": 2}
     assert (ledger_dir(tmp_path) / LOG_FILE).exists()
 
 
 def test_slurm_gpu_lists_are_read_where_cuda_visible_devices_is_not_set(tmp_path, cuda_build):
-    assert devices.visible_gpus({"SLURM_STEP_GPUS": "2,3", "SLURM_JOB_GPUS": "0,1,2,3"}) == [
+    assert hardware.visible_gpus({"SLURM_STEP_GPUS": "2,3", "SLURM_JOB_GPUS": "0,1,2,3"}) == [
         "2", "3"]
-    assert devices.visible_gpus({"SLURM_JOB_GPUS": "0,1"}) == ["0", "1"]
+    assert hardware.visible_gpus({"SLURM_JOB_GPUS": "0,1"}) == ["0", "1"]
     env = {"SLURM_JOB_ID": "9", "SLURM_JOB_GPUS": "6,7"}
-    assert devices.Placement().place(tmp_path, env, cuda_initialised=False) == 0
+    assert placement.Placement().place(tmp_path, env, cuda_initialised=False) == 0
     assert env["CUDA_VISIBLE_DEVICES"] == "6"
 
 
 def test_sweep_jobs_count_the_allocations_gpus(monkeypatch, cuda_build):
-    for name in ("CUDA_VISIBLE_DEVICES", devices.GPU_LIST_VARIABLE, *devices.SLURM_GPU_VARIABLES):
+    for name in ("CUDA_VISIBLE_DEVICES", hardware.GPU_LIST_VARIABLE, *hardware.SLURM_GPU_VARIABLES):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5,6,7")
-    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(64)))
-    assert devices.sweep_jobs(2, "auto") == 16
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert hardware.sweep_jobs(2, "auto") == 16
 
 
 def test_a_reused_worker_keeps_its_gpu_and_sees_no_other(tmp_path, cuda_build):
     env = {"CUDA_VISIBLE_DEVICES": "0,1,2"}
-    placement = devices.Placement()
-    assert placement.place(tmp_path, env, cuda_initialised=False) == 0
+    worker = placement.Placement()
+    assert worker.place(tmp_path, env, cuda_initialised=False) == 0
     assert env["CUDA_VISIBLE_DEVICES"] == "0"
-    other = devices.Placement()  # another worker meanwhile takes GPU 1
+    other = placement.Placement()  # another worker meanwhile takes GPU 1
     assert other.place(tmp_path, {"CUDA_VISIBLE_DEVICES": "0,1,2"}, cuda_initialised=False) == 0
     # the first worker's next job: CUDA is initialised with GPU 0 alone, and it stays there
-    assert placement.place(tmp_path, env, cuda_initialised=True) == 0
+    assert worker.place(tmp_path, env, cuda_initialised=True) == 0
     assert env["CUDA_VISIBLE_DEVICES"] == "0"
     ledger = GpuLedger(ledger_dir(tmp_path), ["0", "1", "2"])
     with ledger.locked():
@@ -206,19 +209,19 @@ def test_a_reused_worker_keeps_its_gpu_and_sees_no_other(tmp_path, cuda_build):
 def test_cuda_initialised_before_placement_indexes_the_visible_gpus(tmp_path, cuda_build):
     GpuLedger(ledger_dir(tmp_path), ["3", "5", "7"]).take()  # held by this test: "3" is busy
     env = {"CUDA_VISIBLE_DEVICES": "3,5,7"}
-    assert devices.Placement().place(tmp_path, env, cuda_initialised=True) == 1
+    assert placement.Placement().place(tmp_path, env, cuda_initialised=True) == 1
     assert env["CUDA_VISIBLE_DEVICES"] == "3,5,7"
 
 
 def test_one_visible_gpu_or_none_or_a_cpu_build_is_left_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(devices, "cuda_built", lambda: True)
+    monkeypatch.setattr(placement, "cuda_built", lambda: True)
     for listed in ("", "3"):
         env = {"CUDA_VISIBLE_DEVICES": listed}
-        assert devices.Placement().place(tmp_path, env, cuda_initialised=False) is None
+        assert placement.Placement().place(tmp_path, env, cuda_initialised=False) is None
         assert env["CUDA_VISIBLE_DEVICES"] == listed
-    monkeypatch.setattr(devices, "cuda_built", lambda: False)
+    monkeypatch.setattr(placement, "cuda_built", lambda: False)
     env = {"CUDA_VISIBLE_DEVICES": "0,1"}
-    assert devices.Placement().place(tmp_path, env, cuda_initialised=False) is None
+    assert placement.Placement().place(tmp_path, env, cuda_initialised=False) is None
     assert env["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert not (tmp_path / ".gpus").exists()
 
@@ -230,7 +233,7 @@ def test_the_launcher_decides_who_places(launcher, places):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={launcher}"],
                       return_hydra_config=True)
-    assert devices.places_own_gpu(cfg.hydra.launcher._target_) is places
+    assert placement.places_own_gpu(cfg.hydra.launcher._target_) is places
 
 
 def test_ledgers_are_per_host(tmp_path):

@@ -11,12 +11,13 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import compose_config
-from rnnmem import devices
 from rnnmem.config import ConfigError
 from rnnmem.models import CELLS, RecurrentNet
-from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
-from rnnmem.run import train_one
+from rnnmem.preflight import check_devices
 from rnnmem.tasks import make_task
+from rnnmem.train import train_one
+from rnnmem.training import precision
+from rnnmem.training.module import MemoryTaskModule, device_batches, metrics_of
 
 ONEDNN_BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
@@ -24,13 +25,13 @@ ONEDNN_BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
 @pytest.fixture
 def fake_cuda(monkeypatch):
     """A CUDA device of compute capability 9.0, as far as the precision checks can tell."""
-    monkeypatch.setattr(devices, "trains_on_cuda", lambda accelerator: accelerator != "cpu")
-    monkeypatch.setattr(devices.torch.cuda, "get_device_capability", lambda *args: (9, 0))
+    monkeypatch.setattr(precision, "trains_on_cuda", lambda accelerator: accelerator != "cpu")
+    monkeypatch.setattr(precision.torch.cuda, "get_device_capability", lambda *args: (9, 0))
 
 
 @pytest.mark.parametrize("cell", sorted(name for name in CELLS if CELLS[name].fused is not None))
 def test_bf16_mixed_is_refused_for_fused_cudnn_cells_on_cuda(fake_cuda, cell):
-    assert devices.fused_cudnn_cell(cell)
+    assert precision.fused_cudnn_cell(cell)
     with pytest.raises(ConfigError) as refused:
         check_devices(compose_config(f"model={cell}", "trainer.precision=bf16-mixed"))
     assert str(refused.value) == (
@@ -39,15 +40,15 @@ def test_bf16_mixed_is_refused_for_fused_cudnn_cells_on_cuda(fake_cuda, cell):
         f"without loss scaling; use trainer.precision=32-true")
     assert check_devices(compose_config(f"model={cell}", "trainer.precision=32-true")) >= 1
     # the same cell on the CPU is not refused on that ground
-    assert devices.check_precision("bf16-mixed", "cpu", cell) in (
-        None, devices.cpu_bf16_refusal(cell, ONEDNN_BF16))
+    assert precision.check_precision("bf16-mixed", "cpu", cell) in (
+        None, precision.cpu_bf16_refusal(cell, ONEDNN_BF16))
 
 
 def test_a_cell_without_a_fused_kernel_takes_bf16_on_ampere_and_later():
     assert sorted(name for name in CELLS if CELLS[name].fused is None) == ["orth"]
-    assert not devices.fused_cudnn_cell("orth")
-    assert devices.bf16_refusal("orth", (8, 0)) is None
-    assert devices.bf16_refusal("orth", (7, 5)) == (
+    assert not precision.fused_cudnn_cell("orth")
+    assert precision.bf16_refusal("orth", (8, 0)) is None
+    assert precision.bf16_refusal("orth", (7, 5)) == (
         "trainer.precision=bf16-mixed needs a GPU of compute capability >= 8.0 (this one: 7.5); "
         "use trainer.precision=32-true")
 
@@ -62,13 +63,13 @@ def test_bf16_lstm_is_refused_exactly_where_this_cpu_cannot_run_it():
     except RuntimeError as err:
         assert "primitive descriptor" in str(err)
         runs = False
-    refusal = devices.check_precision("bf16-mixed", "cpu", "lstm")
+    refusal = precision.check_precision("bf16-mixed", "cpu", "lstm")
     assert (refusal is None) == runs
-    assert devices.cpu_bf16_refusal("lstm", False) == (
+    assert precision.cpu_bf16_refusal("lstm", False) == (
         "trainer.precision=bf16-mixed: this CPU has no bf16 support in oneDNN, through which "
         "autocast runs model.cell=lstm; use trainer.precision=32-true")
-    assert devices.cpu_bf16_refusal("lstm", True) is None
-    assert devices.cpu_bf16_refusal("gru", False) is None
+    assert precision.cpu_bf16_refusal("lstm", True) is None
+    assert precision.cpu_bf16_refusal("gru", False) is None
 
 
 @pytest.mark.parametrize("cell,context,expected", [
@@ -80,7 +81,7 @@ def test_recurrent_dtype_is_the_dtype_the_recurrence_computes_in(cell, context, 
                        bidirectional=True)
     forward = (torch.autocast("cpu", dtype=torch.bfloat16) if context == "bf16"
                else contextlib.nullcontext())
-    assert devices.recurrent_dtype(net, forward, 3, torch.device("cpu")) == expected
+    assert precision.recurrent_dtype(net, forward, 3, torch.device("cpu")) == expected
 
 
 def test_a_bf16_run_records_the_recurrence_in_bf16(tmp_path):

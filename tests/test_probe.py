@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem.callbacks import GradientProbe
+from rnnmem.measures.probe import by_distance, probe, summarise
 from rnnmem.models import CELLS, RecurrentNet
-from rnnmem.probe import by_distance, probe, summarise
 from rnnmem.tasks import make_task
+from rnnmem.training.callbacks import GradientProbe
 
 
 def single_layer_copy(net: RecurrentNet, layer: int, direction: int) -> nn.Module:

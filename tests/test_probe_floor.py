@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from rnnmem.measures.probe import FLOOR, ScaledSquares, by_distance, probe, summarise
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import FLOOR, ScaledSquares, by_distance, probe, summarise
 from rnnmem.tasks import make_task
 
 

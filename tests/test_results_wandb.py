@@ -1,4 +1,5 @@
-"""`rnnmem.results` reads the same run back from W&B: an offline run, or a project via the API."""
+"""`rnnmem.tracking.readback` reads a run back from W&B as `rnnmem.reporting.records` reads it
+from disk: an offline run, or a project via the API."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import compose_config
-from rnnmem import results
-from rnnmem.record import read_record
-from rnnmem.results import load_run, load_wandb_offline, load_wandb_project, read_wandb_offline
-from rnnmem.run import train_one
+from rnnmem.reporting import records as results
+from rnnmem.reporting.records import load_run
+from rnnmem.rundir.record import read_record
+from rnnmem.tracking.readback import load_wandb_offline, load_wandb_project, read_wandb_offline
+from rnnmem.train import train_one
 
 
 @pytest.fixture(scope="module")

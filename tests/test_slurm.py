@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
-from rnnmem.directories import RunDir
-from rnnmem.identity import place_id, wandb_run_id
-from rnnmem.record import read_record
-from rnnmem.run import train_one
+from rnnmem.rundir.identity import place_id, wandb_run_id
+from rnnmem.rundir.paths import RunDir
+from rnnmem.rundir.record import read_record
+from rnnmem.train import train_one
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

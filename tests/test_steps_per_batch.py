@@ -16,10 +16,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule, check_devices, steps_per_batch
-from rnnmem.record import read_record
-from rnnmem.run import train_one, weights_digest
+from rnnmem.preflight import check_devices
+from rnnmem.rundir.record import read_record
 from rnnmem.tasks import make_task
+from rnnmem.train import train_one
+from rnnmem.training.lifecycle import weights_digest
+from rnnmem.training.module import MemoryTaskModule
+from rnnmem.training.schedule import steps_per_batch
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, gate, gated_env, run_cli, wait_until
-from rnnmem.results import load_sweep, summary_frame
+from rnnmem.reporting.records import load_sweep, summary_frame
 from test_wandb_logging import inspect_records
 
 pytestmark = pytest.mark.slow

@@ -11,12 +11,12 @@ import torch
 
 from conftest import compose_config, run_cli
 from rnnmem.config import ConfigError, validate
-from rnnmem.item_memory import span
-from rnnmem.module import EXPLODED_LOSS_FACTOR
-from rnnmem.optimisers import OPTIMISERS
-from rnnmem.record import read_probe_arrays, read_record
-from rnnmem.results import load_item_memory, load_run
-from rnnmem.run import train_one
+from rnnmem.measures.item_memory import span
+from rnnmem.models.optimisers import OPTIMISERS
+from rnnmem.reporting.records import load_item_memory, load_run
+from rnnmem.rundir.record import read_probe_arrays, read_record
+from rnnmem.train import train_one
+from rnnmem.training.module import EXPLODED_LOSS_FACTOR
 
 TEST_SIZE = 64
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64",
@@ -200,11 +200,12 @@ def test_make_train_cli_leaves_a_loadable_record(tmp_path):
                          [(None, None, 8, 8), (None, -1, 8, 1), (None, 2, 8, 4), (None, -2, 8, 1),
                           (None, 16, 8, 1), (3, -1, 8, 3)])
 def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, expected):
-    from rnnmem import run as train
+    from rnnmem import hardware
+    from rnnmem.training import lifecycle
 
-    monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(cores)))
     cfg = compose_config(f"threads={'null' if threads is None else threads}")
-    assert train.threads_for_job(cfg, n_jobs) == expected
+    assert lifecycle.threads_for_job(cfg, n_jobs) == expected
 
 
 @pytest.mark.parametrize("task_name,lags", [("adding", list(range(5))), ("copy", [15])])

@@ -7,16 +7,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-import rnnmem.run
+import rnnmem.training.lifecycle
 from conftest import compose_config
-from rnnmem.directories import RunDir
-from rnnmem.identity import run_hash
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule
-from rnnmem.preemption import DEVICE_TYPE_KEY, Resume, device_refusal
-from rnnmem.record import read_record
-from rnnmem.run import predict, train_one
+from rnnmem.rundir.checkpoint import DEVICE_TYPE_KEY, Resume, device_refusal
+from rnnmem.rundir.identity import run_hash
+from rnnmem.rundir.paths import RunDir
+from rnnmem.rundir.record import read_record
 from rnnmem.tasks import make_task
+from rnnmem.train import train_one
+from rnnmem.training.lifecycle import predict
+from rnnmem.training.module import MemoryTaskModule
 
 TINY = ("logger=none", "trainer.progress_bar=false", "data.val_size=64", "data.test_size=64",
         "model=gru", "model.hidden_size=8", "task.seq_len=6", "trainer.max_steps=10",
@@ -37,7 +38,7 @@ def test_prediction_runs_on_the_trainers_root_device(tmp_path, monkeypatch):
     moves the module to the CPU after `trainer.test`), and the record names that device."""
     trainers, seen = [], []
 
-    class Recording(rnnmem.run.pl.Trainer):
+    class Recording(rnnmem.training.lifecycle.pl.Trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
@@ -50,8 +51,8 @@ def test_prediction_runs_on_the_trainers_root_device(tmp_path, monkeypatch):
         finally:
             hook.remove()
 
-    monkeypatch.setattr(rnnmem.run.pl, "Trainer", Recording)
-    monkeypatch.setattr(rnnmem.run, "predict", recording_predict)
+    monkeypatch.setattr(rnnmem.training.lifecycle.pl, "Trainer", Recording)
+    monkeypatch.setattr(rnnmem.training.lifecycle, "predict", recording_predict)
     record = train_one(compose_config(*TINY), tmp_path)
     root = trainers[0].strategy.root_device
     assert seen and all(pair == (root, root) for pair in seen)

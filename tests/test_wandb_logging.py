@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from rnnmem.run import train_one
-from rnnmem.wandb_logging import MAX_HISTOGRAM_BINS, timestep_histogram
+from rnnmem.tracking.wandb_run import MAX_HISTOGRAM_BINS, timestep_histogram
+from rnnmem.train import train_one
 
 WANDB = str(Path(sys.executable).with_name("wandb"))
 

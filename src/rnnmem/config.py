@@ -52,8 +52,8 @@ def registered_inits() -> tuple[str, ...]:
 
 
 def registered_optimisers() -> tuple[str, ...]:
-    """The optimiser names of the registry `rnnmem.optimisers.OPTIMISERS`."""
-    from rnnmem.optimisers import OPTIMISERS
+    """The optimiser names of the registry `rnnmem.models.optimisers.OPTIMISERS`."""
+    from rnnmem.models.optimisers import OPTIMISERS
 
     return tuple(OPTIMISERS)
 
@@ -87,7 +87,7 @@ class ModelConfig:
     hidden_size: int = at_least(128, 1)
     # {cell: size}: a cell named here has its own hidden size (e.g. a positive control)
     hidden_size_by_cell: Any = None
-    # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
+    # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.models.budget`)
     param_budget: int | None = positive_or_null(None)
     init: str = choice("default", registered_inits)
     forget_bias: float | None = None
@@ -102,11 +102,6 @@ class OptimConfig:
     grad_clip: float | None = positive_or_null(1.0)
     # per-cell learning rates (e.g. from `hparams_search=lr`); a cell not named trains at `lr`
     lr_by_cell: Any = None  # {cell: lr}; untyped, so that the CLI can set the whole mapping
-
-
-def learning_rate(optim: Any, cell: str) -> float:
-    """The lr a `cell` trains at: `optim.lr_by_cell[cell]` where given, else `optim.lr`."""
-    return float((optim.lr_by_cell or {}).get(cell, optim.lr))
 
 
 @dataclass
@@ -130,11 +125,13 @@ class TrainerConfig:
     val_every_n_steps: int = at_least(250, 1)
     log_every_n_steps: int = at_least(50, 1)
     accelerator: str = "auto"
-    # bf16-mixed: autocast, refused on CUDA for fused cuDNN cells (rnnmem.devices.bf16_refusal)
+    # bf16-mixed: autocast, refused on CUDA for fused cuDNN cells
+    # (rnnmem.training.precision.bf16_refusal)
     precision: str = choice("32-true", ("32-true", "bf16-mixed"))
     # TF32 in cuDNN (the fused RNNs) and matmuls; off: training and probe see one function
     tf32: bool = False
-    # on CUDA: deterministic algorithms, cuDNN deterministic, cuBLAS workspace (rnnmem.devices)
+    # on CUDA: deterministic algorithms, cuDNN deterministic, cuBLAS workspace
+    # (rnnmem.training.precision)
     deterministic: bool = True
     # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
     steps_per_batch: int | None = None
@@ -194,7 +191,7 @@ class RunConfig:
     threads: int | None = None
     jobs_per_gpu: int = at_least(4, 1)
     name: str = MISSING
-    # a record or checkpoint in the run's directory made by other code (`rnnmem.code_identity`):
+    # a record or checkpoint in the run's directory made by other code (`rnnmem.rundir.code`):
     # stop with one line (`error`), train again from scratch (`rerun`), or keep it (`keep`)
     on_code_change: str = choice("error", ("error", "rerun", "keep"))
 
@@ -219,13 +216,22 @@ def validate(cfg: DictConfig) -> None:
     validate_task_limits(cfg)
 
 
+def schedule_intervals(cfg: Any) -> dict[str, int]:
+    """Every schedule of a run in optimiser steps, by config key: the run's length
+    (`trainer.max_steps`), validation, logging and, when it is enabled, the probe."""
+    keys = ["trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps"]
+    keys += ["probe.every_n_steps"] if cfg.probe.enabled else []
+    intervals = {}
+    for key in keys:
+        section, name = key.split(".")
+        intervals[key] = int(getattr(getattr(cfg, section), name))
+    return intervals
+
+
 def validate_schedules(cfg: DictConfig) -> None:
     """Every schedule must fire at least once within `trainer.max_steps`: a validation or probe
     interval beyond it would leave an empty validation curve or no gradient probe."""
-    schedules = ["trainer.val_every_n_steps", "trainer.log_every_n_steps"]
-    schedules += ["probe.every_n_steps"] if cfg.probe.enabled else []
-    for key in schedules:
-        value = OmegaConf.select(cfg, key)
+    for key, value in schedule_intervals(cfg).items():
         if value > cfg.trainer.max_steps:
             raise ConfigError(f"{key}={value} is larger than trainer.max_steps="
                               f"{cfg.trainer.max_steps}: it would never run")
@@ -293,7 +299,7 @@ def validate_task_limits(cfg: DictConfig) -> None:
                           f"{', '.join(task_class.delays)} for task={cfg.task.name}")
     task = task_class(cfg.task.seq_len, cfg.task.delay)
     if cfg.model.param_budget is not None:
-        from rnnmem.budget import sizing
+        from rnnmem.models.budget import sizing
 
         try:
             sizing(cfg.model, task)
@@ -314,15 +320,15 @@ def register_config() -> None:
 
         ${direction:b}    'bi' or 'uni' (`direction_label`)
         ${basename:path}  the last component of a path
-        ${run_hash:}      the short hash of the run's config (`rnnmem.identity.short_hash`)
-        ${sweep_jobs:..}  the parallel jobs of a local sweep (`rnnmem.devices.sweep_jobs`).
+        ${run_hash:}      the short hash of the run's config (`rnnmem.rundir.identity.short_hash`)
+        ${sweep_jobs:..}  the parallel jobs of a local sweep (`rnnmem.hardware.sweep_jobs`).
 
     Called explicitly, never by importing a module: by the entry point (`rnnmem.train`), in
     each sweep job's process before Hydra resolves the job's directory (the launchers of
     `hydra_plugins.rnnmem_launcher`), and by the tests and benchmarks that compose the config.
     Registering again replaces the same functions."""
-    from rnnmem.devices import sweep_jobs
-    from rnnmem.identity import short_hash
+    from rnnmem.hardware import sweep_jobs
+    from rnnmem.rundir.identity import short_hash
 
     ConfigStore.instance().store(name="schema", node=RunConfig)
     resolvers: dict[str, Callable[..., Any]] = {

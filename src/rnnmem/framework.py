@@ -2,12 +2,12 @@
 when a Lightning or Hydra upgrade moves one of them).
 
 - Lightning (2.6): the manual-optimisation step counter that `global_step` reads
-  (`fit_loop.epoch_loop.manual_optimization.optim_step_progress`), which the training step
-  advances itself (`rnnmem.module`), and the epoch loop's `_skip_next_val` flag, which keeps a
-  stopped run from validating off its schedule (`rnnmem.preemption`).
+  (`fit_loop.epoch_loop.manual_optimization.optim_step_progress`), which the training step advances
+  itself (`rnnmem.training.module`), and the epoch loop's `_skip_next_val` flag, which keeps a
+  stopped run from validating off its schedule (`rnnmem.training.preemption`).
 - Hydra (1.3): its basic sweeper, `hydra._internal.core_plugins.basic_sweeper.BasicSweeper`,
   whose `split_arguments` expands a sweep's grid (`rnnmem.grid`); the joblib launcher plugin's
-  private `_core` (`execute_job`, `process_joblib_cfg`), through which `rnnmem.launcher` runs
+  private `_core` (`execute_job`, `process_joblib_cfg`), through which `rnnmem.sweeps.launcher` runs
   jobs as that launcher does. The sweeper plugin in `src/hydra_plugins/rnnmem_launcher/`
   subclasses BasicSweeper and imports it from Hydra itself, at Hydra's plugin scan (which
   executes Hydra's core plugin modules again: a class imported before it is another object);

@@ -3,12 +3,13 @@
     preflight(cfg) = validate(cfg)        every value and name, one line each (rnnmem.config)
                    ; check_devices(cfg)   the accelerator, the precision for the cell's kernel
                                           and the optimiser steps per batch the schedules allow
-                   ; W&B reachable         when the run logs to W&B online (rnnmem.wandb_logging)
+                   ; W&B reachable         when the run logs to W&B online
+                                          (rnnmem.tracking.wandb_run)
 
 A failure raises ConfigError or WandbUnavailable with its one-line message. `rnnmem.train.main`
-clears its own run with it; `rnnmem.sweep` clears, once, the values every job of a sweep shares
-(each job then clears its own), and `rnnmem.lr_search` those of a search (without W&B, which
-each trial checks).
+clears its own run with it; `rnnmem.sweeps.monitor` clears, once, the values every job of a sweep
+shares (each job then clears its own), and `rnnmem.sweeps.lr_search` those of a search (without W&B,
+which each trial checks).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from rnnmem import wandb_logging
-from rnnmem.config import validate
-from rnnmem.module import check_devices
+from rnnmem.config import ConfigError, schedule_intervals, validate
+from rnnmem.tracking import wandb_run
+from rnnmem.training import precision
+from rnnmem.training.schedule import steps_per_batch
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,20 @@ def preflight(cfg: DictConfig, *, wandb: bool = True) -> Cleared:
     """Validate `cfg`, check its devices and (with `wandb`) W&B; raise on the first problem."""
     validate(cfg)
     steps = check_devices(cfg)
-    note = (wandb_logging.check_online(cfg.logger.if_unreachable)
+    note = (wandb_run.check_online(cfg.logger.if_unreachable)
             if wandb and cfg.logger.name == "wandb" else None)
     return Cleared(steps, note)
+
+
+def check_devices(cfg: DictConfig) -> int:
+    """Optimiser steps per batch (`rnnmem.training.schedule.steps_per_batch`), after checking
+    that the accelerator and the precision can train the cell here; raises ConfigError with a
+    one-line reason otherwise."""
+    refusal = precision.check_accelerator(cfg.trainer.accelerator) or precision.check_precision(
+        cfg.trainer.precision, cfg.trainer.accelerator, cfg.model.cell)
+    if refusal is not None:
+        raise ConfigError(refusal)
+    try:
+        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

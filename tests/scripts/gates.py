@@ -10,8 +10,8 @@ exports the environment) inherit. The run writes a marker file in D at a known p
 there until the test has acted, so that no load on the machine lets it run past that point
 first; the test waits for the marker, an event, never for a while. A marker is written
 atomically: a test that sees it reads all of it. Hydra's node is not part of a run's identity
-(`rnnmem.identity.BOOKKEEPING`): a gated run has the hash, the directory and the numbers of the
-same run without a gate.
+(`rnnmem.rundir.identity.BOOKKEEPING`): a gated run has the hash, the directory and the numbers of
+the same run without a gate.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pytorch_lightning as pl
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from rnnmem import preemption
-from rnnmem.preemption import Checkpointer
+from rnnmem.training import preemption
+from rnnmem.training.preemption import Checkpointer
 
 SAVE = Checkpointer.save  # the checkpointer's own hooks, restored at the end of each gated job
 BATCH_START = Checkpointer.on_train_batch_start
@@ -50,10 +50,10 @@ class PauseAfterFirstCheckpoint(Callback):
     a stop signal usually lands), until it receives a stop signal.
 
     Writes `<dir>/<run directory name>` holding the step (that of the checkpoint), then waits
-    until `rnnmem.preemption.STOP` has received a signal (with `forever`: until the process is
-    killed). The run then trains that batch and stops at its end, as any signalled run does:
-    `preempted` at the paused step + `steps_per_batch`. A run whose marker exists (the same job
-    started again, e.g. requeued by SLURM) does not pause.
+    until `rnnmem.training.preemption.STOP` has received a signal (with `forever`: until the
+    process is killed). The run then trains that batch and stops at its end, as any signalled run
+    does: `preempted` at the paused step + `steps_per_batch`. A run whose marker exists (the same
+    job started again, e.g. requeued by SLURM) does not pause.
 
     With `right_after_save` it pauses inside the checkpoint's batch end instead, before
     Lightning logs that batch: a signal that lands there (SLURM's also stops W&B's service)

@@ -2,7 +2,7 @@
 
     python probe_peak_memory.py probe|bare HIDDEN LENGTH BATCH
 
-`probe` runs `rnnmem.probe.probe` (gate statistics included); `bare` only the same float64
+`probe` runs `rnnmem.measures.probe.probe` (gate statistics included); `bare` only the same float64
 unrolled pass and its state and input gradients, without gates: the floor any probe pays.
 A thread samples RssAnon (the process's own heap, not the shared libraries' pages, which a
 busy machine may evict) every millisecond. Prints `<MiB before> <peak MiB during the work>`.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
+from rnnmem.measures.probe import float64_twin, probe
 from rnnmem.models import RecurrentNet
-from rnnmem.probe import float64_twin, probe
 from rnnmem.tasks import make_task
 
 

@@ -1,5 +1,5 @@
 """The sweeper and the launchers of rnnmem's sweeps, where Hydra looks for plugins (the
-`hydra_plugins` namespace); what they do is `rnnmem.launcher`'s. The submitit launchers are
+`hydra_plugins` namespace); what they do is `rnnmem.sweeps.launcher`'s. The submitit launchers are
 Hydra's, with the config's schema and resolvers registered in each job's process before the job
 runs (`rnnmem.config.register_config`)."""
 
@@ -14,16 +14,16 @@ from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 from rnnmem.config import register_config
-from rnnmem.launcher import JobsLauncher, composes
+from rnnmem.sweeps.launcher import JobsLauncher, composes
 
 
 class LocalLauncher(JobsLauncher):
-    """Hydra's joblib launcher whose jobs stop together (`rnnmem.launcher`)."""
+    """Hydra's joblib launcher whose jobs stop together (`rnnmem.sweeps.launcher`)."""
 
 
 class JobsSweeper(BasicSweeper):
     """Hydra's basic sweeper, less the jobs whose values do not compose: each fails alone
-    (`rnnmem.sweep` records it), and the others run."""
+    (`rnnmem.sweeps.monitor` records it), and the others run."""
 
     def get_job_batch(self) -> Sequence[Sequence[str]]:
         assert self.config is not None and self.hydra_context is not None

@@ -1,2 +1,2 @@
 """Hydra's plugins must live in the `hydra_plugins` namespace: the learning-rate search sweeper
-(`rnnmem.lr_search`) registered there."""
+(`rnnmem.sweeps.lr_search`) registered there."""

@@ -1,8 +1,8 @@
-"""`hydra/sweeper=lr_search` (conf/hydra/sweeper/lr_search.yaml): see `rnnmem.lr_search`."""
+"""`hydra/sweeper=lr_search` (conf/hydra/sweeper/lr_search.yaml): see `rnnmem.sweeps.lr_search`."""
 
 from hydra.plugins.sweeper import Sweeper
 
-from rnnmem.lr_search import LrSearch
+from rnnmem.sweeps.lr_search import LrSearch
 
 
 class LrSearchSweeper(LrSearch, Sweeper):

@@ -193,7 +193,7 @@ class OrthRNN(Cell):
     uniform in [-0.01, 0.01] (expRNN's); W_ih and b_ih keep PyTorch's default
     U(-1/sqrt(H), 1/sqrt(H)). Recommended: RMSprop, lr 1e-3, gradient norm clipped at 1 (copy
     T = 30, 64 units: recall 0.98 after 750 steps). No fused kernel: trains through
-    UnfusedLayers. Its parameter count (`rnnmem.budget`) counts the stored H x H matrix A,
+    UnfusedLayers. Its parameter count (`rnnmem.models.budget`) counts the stored H x H matrix A,
     though an orthogonal matrix has H(H-1)/2 degrees of freedom.
     xp (B, H), h (B, H), w_hh (H, H), b_hh (H,) the modReLU bias b.
     """

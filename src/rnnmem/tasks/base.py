@@ -143,10 +143,10 @@ class MemoryTask(ABC):
     def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
         """The held-out metric item by item, with where its information was and how long ago.
 
-        Returns equal-length 1-d arrays: `position` (time index of the information the item
-        needs), `lag` (steps from that position to where the readout reads it), `value` (the
-        item's contribution to the solved metric, e.g. a squared error or 0/1 correct; the
-        metric is their mean), and any task-specific grouping keys. `rnnmem.forgetting` bins
+        Returns equal-length 1-d arrays: `position` (time index of the information the item needs),
+        `lag` (steps from that position to where the readout reads it), `value` (the item's
+        contribution to the solved metric, e.g. a squared error or 0/1 correct; the metric is their
+        mean), and any task-specific grouping keys. `rnnmem.measures.forgetting` bins
         them into the forgetting curve."""
 
     def params(self) -> dict[str, object]:

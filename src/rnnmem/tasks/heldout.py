@@ -3,7 +3,7 @@
 A set is keyed by its fingerprint, sha256 of the sorted JSON of `{params: task.params(),
 generator: generator_digest(the task's class), split, size, seed, storage_version}`, so
 changing any parameter or any line of the generator's source gives a new set and the same ones
-reuse the cached one (`rnnmem.code_identity`). Sets are generated on the
+reuse the cached one (`rnnmem.rundir.code`). Sets are generated on the
 CPU (the same numbers on every machine) from a generator seeded by (seed, split), so "val" and
 "test" never share sequences by construction of the seed.
 
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnmem.code_identity import generator_digest
+from rnnmem.rundir.code import generator_digest
 from rnnmem.tasks.base import MemoryTask
 
 if TYPE_CHECKING:

@@ -3,16 +3,15 @@
     run_hash(cfg) = sha256(JSON of the resolved config, keys sorted, minus BOOKKEEPING)
 
 BOOKKEEPING lists, in one place, the keys that change where or how a run is reported but not a
-number it computes: threads, where W&B and the held-out cache live, the progress bar, the
-checkpoint interval, the held-out memory budget, what to do with records of other code, the
-readable name (itself a function of the config), how a sweep packs jobs onto GPUs
-(`jobs_per_gpu`; the launcher's settings are in Hydra's node), whether CUDA picks deterministic
-kernels (the same function, a fixed summation order) and Hydra's own node. The device kind (CPU
-or CUDA: they draw different batches from one seed) is not in the hash: a checkpoint records it
-and resumes only on its own kind (`rnnmem.run.fit_and_test` refuses another, in one line).
-Two configs with the same hash train the same network on the same data; any other change
-(steps, hidden size, lr, init, probe settings...) is a new run in a new directory,
-`<task>/<name>-<run_hash[:8]>`, and a new W&B run.
+number it computes: threads, where W&B and the held-out cache live, the progress bar, the checkpoint
+interval, the held-out memory budget, what to do with records of other code, the readable name
+(itself a function of the config), how a sweep packs jobs onto GPUs (`jobs_per_gpu`; the launcher's
+settings are in Hydra's node), whether CUDA picks deterministic kernels (the same function, a fixed
+summation order) and Hydra's own node. The device kind (CPU or CUDA: they draw different batches
+from one seed) is not in the hash: a checkpoint records it and resumes only on its own kind
+(`rnnmem.training.lifecycle.fit_and_test` refuses another, in one line). Two configs with the same
+hash train the same network on the same data; any other change (steps, hidden size, lr, init, probe
+settings...) is a new run in a new directory, `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem.directories import PLACE_FILE
+from rnnmem.rundir.paths import PLACE_FILE
 
 BOOKKEEPING = (
     "hydra",

@@ -3,7 +3,7 @@
 Hydra's launchers (joblib on one machine, submitit on SLURM) run the jobs; this callback only
 watches the sweep directory. `on_multirun_start` validates the values every job shares (a bad
 one stops the sweep with one line before any job starts), checks W&B once for all jobs, composes
-every job's config to know its run directory (`<task>/<name>-<hash>`, `rnnmem.identity`) and
+every job's config to know its run directory (`<task>/<name>-<hash>`, `rnnmem.rundir.identity`) and
 says, one line per kind of change, which jobs differ from records already in the directory
 (they are new runs; the old records stay). `on_job_end` (in the job's process) prints one line
 `done/total, failures, ETA` from this grid's records on disk, and `on_multirun_end` prints and
@@ -28,18 +28,20 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem import launcher, wandb_logging
-from rnnmem.code_identity import code_identity, describe, other_code
+from rnnmem.sweeps import launcher
+
+from rnnmem.tracking import wandb_run
+from rnnmem.rundir.code import code_identity, describe, other_code
 from rnnmem.config import ConfigError
-from rnnmem.directories import RunDir, SweepDir
+from rnnmem.rundir.paths import RunDir, SweepDir
 from rnnmem.grid import grid_jobs, name_of_run_dir
-from rnnmem.identity import config_differences, identity_config, place_id
-from rnnmem.preemption import checkpoint_stamp
+from rnnmem.rundir.identity import config_differences, identity_config, place_id
+from rnnmem.rundir.checkpoint import checkpoint_stamp
 from rnnmem.preflight import preflight
-from rnnmem.record import COMPLETE, CorruptRecord, read_record, write_record
-from rnnmem.results import find_runs, load_sweep, readable_records, summary_frame
-from rnnmem.runlock import RunLock
-from rnnmem.tables import markdown_table
+from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record, write_record
+from rnnmem.reporting.records import find_runs, load_sweep, readable_records, summary_frame
+from rnnmem.rundir.lock import RunLock
+from rnnmem.reporting.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def planned_runs(config: DictConfig) -> list[Planned]:
             job = loader.load_sweep_config(config, list(overrides))
             planned.append(Planned(str(OmegaConf.select(job, "hydra.sweep.subdir")),
                                    identity_config(job), tuple(overrides)))
-        except Exception as err:  # this job's values: it fails alone (rnnmem.launcher)
+        except Exception as err:  # this job's values: it fails alone (rnnmem.sweeps.launcher)
             slug = ",".join(swept).replace("/", "_") or "job"
             planned.append(Planned(f"invalid/{slug}", None, tuple(swept), one_line(err)))
     return planned
@@ -86,7 +88,7 @@ def planned_runs(config: DictConfig) -> list[Planned]:
 
 def code_changes(sweep_dir: Path, planned: list[Planned]) -> Counter:
     """For the planned jobs whose directory holds a finished or diverged record, or else a
-    checkpoint, made by other code (`rnnmem.code_identity`): {that code, described: jobs}."""
+    checkpoint, made by other code (`rnnmem.rundir.code`): {that code, described: jobs}."""
     changes: Counter = Counter()
     for job in planned:
         if job.identity is None:
@@ -177,7 +179,7 @@ class SweepMonitor(Callback):
         # checked once for every job (they inherit the outcome)
         try:
             cleared = preflight(config)
-        except (ConfigError, wandb_logging.WandbUnavailable) as err:
+        except (ConfigError, wandb_run.WandbUnavailable) as err:
             print(f"rnnmem: error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
         if cleared.wandb_note:
@@ -254,8 +256,8 @@ class SweepMonitor(Callback):
         others = len(find_runs(sweep_dir)) - len(summary)
         if others > 0:
             print(f"[sweep] {others} records of other configs kept in {sweep_dir}", flush=True)
-        if os.environ.get(wandb_logging.FALLBACK_ENV):
-            print(f"[sweep] {os.environ[wandb_logging.FALLBACK_ENV]}", flush=True)
+        if os.environ.get(wandb_run.FALLBACK_ENV):
+            print(f"[sweep] {os.environ[wandb_run.FALLBACK_ENV]}", flush=True)
         for run in failed.itertuples():
             print(f"[sweep] failed: {run.run_dir}: {run.error}", file=sys.stderr, flush=True)
         if launcher.STOP.received is not None:

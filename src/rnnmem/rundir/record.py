@@ -1,22 +1,20 @@
 """The local run record: one source of truth per run, in the run's output directory.
 
-`record.json` holds the resolved config, its hash (`rnnmem.identity`), the status (`finished`,
-`diverged`, `failed`, or `preempted` with the step of its checkpoint), the
+`record.json` holds the resolved config, its hash (`rnnmem.rundir.identity`), the status
+(`finished`, `diverged`, `failed`, or `preempted` with the step of its checkpoint), the
 final held-out metrics, the memoryless baseline, `solved`, timings, the learning curves, the
 gradient-probe summaries and the code version. `probe.npz` holds the per-timestep arrays of the
 gradient probe. Both are written atomically (temporary file, then rename), the arrays first, so
 that a `record.json` present is a complete record.
 
-`RunRecord` is the record's type: `rnnmem.run` writes it, `rnnmem.sweep` writes the short
-record of a job that never started, and `rnnmem.results` reads it.
+`RunRecord` is the record's type: `rnnmem.training.lifecycle` writes it, `rnnmem.sweeps.monitor`
+writes the short record of a job that never started, and `rnnmem.reporting.records` reads it.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-from rnnmem.directories import RunDir
+from rnnmem.rundir.paths import RunDir
 
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
@@ -37,17 +35,18 @@ class RunRecord(TypedDict, total=False):
     never started (its values failed validation) has `error` and, where its config composed,
     `config` and `config_hash`, or else the sweep's `overrides`. What a run adds, by phase:
 
-    at start (`rnnmem.run.opening_record`): the resolved config and its hash, the task's
-    memoryless baseline, the code (`version`, `git_commit`, `source_digest`), `torch_threads`,
-    `environment`, `started_at`, what the model trains with (`hidden_size`, `n_params`, `lr`)
-    and the W&B run id;
-    when it trains (`rnnmem.run.fit_and_test`): the test metrics (`test_loss` and the task's,
-    e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
-    intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
+    at start (`rnnmem.training.lifecycle.opening_record`): the resolved config and its hash,
+    the task's memoryless baseline, the code (`version`, `git_commit`, `source_digest`),
+    `torch_threads`, `environment`, `started_at`, what the model trains with (`hidden_size`,
+    `n_params`, `lr`) and the W&B run id;
+    when it trains (`rnnmem.training.lifecycle.fit_and_test`): the test metrics (`test_loss`
+    and the task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`,
+    the intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
     `steps_per_batch`, `weights_sha256`, `precision`, `determinism`; or, stopped by a signal,
     `train_steps`, `signal` and `checkpoint`;
-    at the end (`rnnmem.run.write_outcome`): `curves`, `probe` (`GradientProbe.record_section`),
-    `wall_seconds`, `finished_at`, and any `error` or `wandb_error`.
+    at the end (`rnnmem.training.lifecycle.write_outcome`): `curves`, `probe`
+    (`GradientProbe.record_section`), `wall_seconds`, `finished_at`, and any `error` or
+    `wandb_error`.
     """
 
     status: Status
@@ -149,21 +148,3 @@ def read_probe_arrays(run_dir: Path) -> dict[str, np.ndarray]:
         return {}
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
-
-
-@functools.cache
-def git_commit() -> str | None:
-    """The commit of the checkout this package runs from (with `+dirty` if modified); asked
-    once per process, which a sweep's worker reuses for job after job."""
-    root = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit

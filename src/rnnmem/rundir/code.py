@@ -1,16 +1,17 @@
 """The code that made a number: the commit and a digest of the source that produces results.
 
-    source_digest = sha256( for each file f of RESULT_SOURCES, by relative path:
-                            path(f) NUL bytes(f) NUL )
+    source_digest = sha256( for each .py file f under the RESULT_SOURCES folders, by path
+                            relative to the package:  path(f) NUL bytes(f) NUL )
 
-RESULT_SOURCES are the package files whose edit can change a number a run computes: the tasks,
-the models and their sizing under a parameter budget, training (entry point, the run's lifecycle
-and builders, Lightning module, callbacks, checkpointing, devices, the forgetting curve), the
-gradient probe and item memory.
-Records' readers, figures, tables, the sweep's bookkeeping and W&B logging are not among them: a
-figure tweak leaves the digest alone, while any edit of a result-producing file, committed or
-not, changes it. `git_commit` (with `+dirty`) says which checkout it was; the digest is what is
-compared.
+RESULT_SOURCES are the package's folders whose code computes what a run records: the tasks
+(`tasks/`), the networks, their sizing and optimisers (`models/`), the measures (`measures/`:
+the gradient probe, item memory, the forgetting curve) and one run's training (`training/`: its
+lifecycle and builders, the Lightning module, callbacks, checkpointing, precision). A module
+that makes results lives in one of them, so the rule is the folder, never a list of files.
+Everything else is bookkeeping or reading: the entry point and config, run directories and
+records, W&B, sweeps, figures and tables. A figure tweak leaves the digest alone, while any edit
+of a result-producing file, committed or not, changes it. `git_commit` (with `+dirty`) says
+which checkout it was; the digest is what is compared.
 
     generator_digest(task class) = sha256 of the source files of the class and of its bases
                                    (within packages, not builtins), by module name
@@ -23,15 +24,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from rnnmem.record import git_commit
-
-PACKAGE = Path(__file__).resolve().parent
-RESULT_SOURCES = ("tasks", "models", "train.py", "run.py", "build.py", "module.py",
-                  "callbacks.py", "preemption.py", "devices.py", "framework.py", "optimisers.py",
-                  "budget.py", "forgetting.py", "probe.py", "item_memory.py")
+PACKAGE = Path(__file__).resolve().parents[1]  # src/rnnmem
+RESULT_SOURCES = ("tasks", "models", "measures", "training")  # folders of PACKAGE
 SHORT = 8  # hex digits of a digest in messages
 
 
@@ -44,12 +42,10 @@ def _files_digest(files: list[tuple[str, Path]]) -> str:
 
 @functools.cache
 def source_digest(root: Path = PACKAGE) -> str:
-    """sha256 of the RESULT_SOURCES (.py files) under the package directory `root`."""
-    files = []
-    for entry in RESULT_SOURCES:
-        path = root / entry
-        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        files += [(p.relative_to(root).as_posix(), p) for p in found]
+    """sha256 of the .py files under the RESULT_SOURCES folders of the package directory
+    `root`."""
+    files = [(path.relative_to(root).as_posix(), path)
+             for folder in RESULT_SOURCES for path in sorted((root / folder).rglob("*.py"))]
     return _files_digest(files)
 
 
@@ -83,3 +79,21 @@ def other_code(stated: dict[str, Any]) -> bool:
     """Whether a record or checkpoint (its `source_digest`) was made by other code than this
     process runs; one that states no digest counts as other code."""
     return stated.get("source_digest") != source_digest()
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from (with `+dirty` if modified); asked
+    once per process, which a sweep's worker reuses for job after job."""
+    root = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit

@@ -1,18 +1,8 @@
-"""Which device a job trains on, in which precision, and how deterministically.
+"""One run's device, precision and determinism: what Lightning trains on and how.
 
-Placement. A local sweep (Hydra's joblib launcher) runs `jobs_per_gpu` jobs per visible GPU at
-once (`sweep_jobs`). The GPUs are those the sweep's process may use (`visible_gpus`):
-CUDA_VISIBLE_DEVICES where it is set (inside a SLURM allocation SLURM sets it to the
-allocation's GPUs), else SLURM_STEP_GPUS or SLURM_JOB_GPUS, else every GPU torch counts. Each
-worker process takes the least-loaded of them from a lock-file ledger in the sweep directory
-(`rnnmem.gpu_ledger`) when its first job starts, before anything in the process calls CUDA,
-and narrows CUDA_VISIBLE_DEVICES to that one GPU (`Placement.place`). The process keeps that GPU
-and its slot for its life: a loky worker reused for later jobs trains all of them there and
-never creates a CUDA context on another GPU, and the ledger counts the processes that hold a
-context on each GPU, so W workers on G GPUs sit ceil(W / G) or floor(W / G) to a GPU. The slot
-is released when the process exits, however it exits. With submitit (SLURM) each job is its own
-allocation and SLURM sets its GPU: rnnmem leaves it alone, as it does a single run and a process
-that sees one GPU only (nothing to choose). Without a GPU, nothing changes.
+Device. `trainer.accelerator` (auto, cpu, gpu, cuda) is checked against what torch sees
+(`check_accelerator`); a sweep's placed GPU becomes Lightning's `devices` (`trainer_devices`;
+the placement itself is `rnnmem.sweeps.placement`'s).
 
 Precision. `trainer.tf32` sets both TF32 switches of torch (matmuls and cuDNN, which includes
 the fused RNN kernels); off by default, so that the network that trains computes the same
@@ -33,119 +23,16 @@ already; the flag changes nothing there.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import MutableMapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from rnnmem.gpu_ledger import GpuLedger, Slot, ledger_dir
 from rnnmem.models import CELLS
 
-log = logging.getLogger("rnnmem")
-GPU_LIST_VARIABLE = "RNNMEM_SWEEP_GPUS"  # the GPUs the sweep saw, before any job narrowed them
-# where SLURM lists a job's GPUs, step first (physical indices: CUDA's own numbering where SLURM
-# does not confine devices; where it does, it also sets CUDA_VISIBLE_DEVICES, which wins)
-SLURM_GPU_VARIABLES = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
 MIN_BF16_CAPABILITY = (8, 0)
 CUBLAS_WORKSPACE = ":4096:8"  # cuBLAS's deterministic workspace setting (CUDA >= 10.2)
-
-
-def cuda_built() -> bool:
-    """Whether this torch can use CUDA at all (a CPU build cannot, whatever the environment
-    lists); asks no driver, so CUDA_VISIBLE_DEVICES can still be set after it."""
-    return torch.backends.cuda.is_built()
-
-
-def _device_list(listed: str) -> list[str]:
-    """A CUDA_VISIBLE_DEVICES-style list; CUDA stops at the first entry that is not a device:
-    "-1" or "" hides them all."""
-    gpus = [gpu.strip() for gpu in listed.split(",") if gpu.strip()]
-    return gpus[: next((i for i, gpu in enumerate(gpus) if gpu.startswith("-")), len(gpus))]
-
-
-def visible_gpus(env: MutableMapping[str, str] = os.environ) -> list[str]:
-    """The GPUs this sweep may use, as CUDA_VISIBLE_DEVICES entries (indices or UUIDs):
-    CUDA_VISIBLE_DEVICES, else SLURM's lists, else every GPU torch counts.
-
-    The first call in a process tree records them in RNNMEM_SWEEP_GPUS, which job processes
-    inherit, so that a worker that narrowed CUDA_VISIBLE_DEVICES still knows the sweep's set."""
-    if GPU_LIST_VARIABLE in env:
-        recorded = env[GPU_LIST_VARIABLE]
-        return recorded.split(",") if recorded else []
-    if "CUDA_VISIBLE_DEVICES" in env:
-        gpus = _device_list(env["CUDA_VISIBLE_DEVICES"])
-    elif any(name in env for name in SLURM_GPU_VARIABLES):
-        gpus = _device_list(env[next(name for name in SLURM_GPU_VARIABLES if name in env)])
-    else:
-        gpus = [str(i) for i in range(torch.cuda.device_count())]
-    env[GPU_LIST_VARIABLE] = ",".join(gpus)
-    return gpus
-
-
-def submitit_launched(launcher_target: str) -> bool:
-    """Whether a sweep's launcher (its `_target_`) is a submitit one, Hydra's or rnnmem's
-    (`hydra_plugins.rnnmem_launcher.Submitit*`): each job is a process of its own."""
-    return "submitit" in launcher_target.lower()
-
-
-def places_own_gpu(launcher_target: str) -> bool:
-    """Whether a sweep's launcher leaves GPU placement to rnnmem: joblib (and Hydra's basic,
-    sequential launcher) run many jobs on this machine's GPUs; submitit runs each job in its
-    own SLURM allocation, whose GPU SLURM chose."""
-    return not submitit_launched(launcher_target)
-
-
-class Placement:
-    """This process's GPU: chosen once, from the ledger, and held for the process's life."""
-
-    def __init__(self) -> None:
-        self.slot: Slot | None = None
-
-    def place(self, sweep_dir: Path, env: MutableMapping[str, str] = os.environ,
-              cuda_initialised: bool | None = None) -> int | None:
-        """Put this process on the least-loaded GPU of the sweep at `sweep_dir`; returns the
-        CUDA device index for the Trainer, or None where there is nothing to choose (no CUDA
-        build, one GPU or none).
-
-        The first call in a process takes a slot (`GpuLedger.take`) and, before CUDA
-        initialises, narrows CUDA_VISIBLE_DEVICES to the chosen GPU (device 0 of the process);
-        later calls return the same device. Were CUDA already initialised (it reads
-        CUDA_VISIBLE_DEVICES once), the chosen GPU's index among the visible ones is returned
-        instead, and a warning says the process may hold contexts elsewhere."""
-        gpus = visible_gpus(env)
-        if not cuda_built() or len(gpus) < 2:
-            return None
-        if cuda_initialised is None:
-            cuda_initialised = torch.cuda.is_initialized()
-        if self.slot is None:
-            self.slot = GpuLedger(ledger_dir(sweep_dir), gpus).take()
-            if cuda_initialised:
-                log.warning("CUDA was initialised before placement: GPU %s is chosen among "
-                            "all visible ones", self.slot.gpu)
-            else:
-                env["CUDA_VISIBLE_DEVICES"] = self.slot.gpu
-        if env.get("CUDA_VISIBLE_DEVICES") == self.slot.gpu:
-            return 0
-        return gpus.index(self.slot.gpu)
-
-
-PLACEMENT = Placement()  # this process's
-
-
-def sweep_jobs(jobs_per_gpu: int, accelerator: str) -> int:
-    """Parallel jobs of a local sweep (joblib's n_jobs): `jobs_per_gpu` per visible GPU when the
-    jobs train on GPUs, never more than the CPU cores (each job's host thread launches its
-    kernels); -1 (one per core) when they train on the CPU."""
-    if accelerator == "cpu" or not cuda_built():
-        return -1
-    gpus = len(visible_gpus())
-    if gpus == 0:
-        return -1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(jobs_per_gpu * gpus, cores or 1))
 
 
 def trainer_devices(gpu_index: int | None) -> int | list[int]:

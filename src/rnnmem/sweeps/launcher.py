@@ -5,10 +5,10 @@
 
 - a job whose config cannot be composed (`optim.lr=abc`, `task=nosuch`) is left out by the
   sweeper (`hydra_plugins.rnnmem_launcher.JobsSweeper`, through `composes`), so the other jobs
-  run; the sweep's callback (`rnnmem.sweep`) has already recorded it as failed, with a one-line
+  run; the sweep's callback (`rnnmem.sweeps.monitor`) has already recorded it as failed, with a one-line
   error, before any job started;
 - each worker process leads its own process group and keeps the stop-signal handlers of
-  `rnnmem.preemption.STOP` between jobs: a signal for the whole sweep (Ctrl-C in a terminal,
+  `rnnmem.training.preemption.STOP` between jobs: a signal for the whole sweep (Ctrl-C in a terminal,
   `kill -- -PGID`) reaches the parent only, which passes it on to each worker once;
 - the parent's SIGINT/SIGTERM handler (`SweepStop`) does that passing on: every running job
   checkpoints at its next step and records `preempted`, every job not started is skipped, the
@@ -35,7 +35,9 @@ from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib import Parallel, delayed
 from omegaconf import DictConfig
 
-from rnnmem import framework, preemption
+from rnnmem import framework
+
+from rnnmem.training import preemption
 from rnnmem.config import register_config
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ def _signal(pid: int, signum: int, send: Any) -> None:
         pass  # it ended meanwhile
 
 
-STOP = SweepStop()  # the sweep's parent process (`rnnmem.sweep` exits 128 + STOP.received)
+STOP = SweepStop()  # the sweep's parent process (`rnnmem.sweeps.monitor` exits 128 + STOP.received)
 
 
 def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
@@ -122,7 +124,7 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
 
 
 def composes(loader: ConfigLoader, config: DictConfig, overrides: Sequence[str]) -> bool:
-    """Whether the job of `overrides` composes (its failure is recorded by `rnnmem.sweep`)."""
+    """Whether the job of `overrides` composes (its failure is recorded by `rnnmem.sweeps.monitor`)."""
     try:
         loader.load_sweep_config(config, list(overrides))
     except Exception:  # any composition error: this job alone fails

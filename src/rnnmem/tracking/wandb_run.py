@@ -6,10 +6,10 @@ uploadable with `wandb sync`). Per probe: memory coverage and the gradient summa
 scalars, and each per-timestep vector (the input sensitivity s_t, every g_t) as a
 `wandb.Histogram` whose bins are the timesteps and whose heights are the norms, so that W&B
 draws the training-step x timestep heatmap. At the end: a heatmap image and a line plot of g_t
-at the first and last probe (`rnnmem.run_images`), and the forgetting curve as a table and a
+at the first and last probe (`rnnmem.tracking.images`), and the forgetting curve as a table and a
 line plot (`forgetting/table`, `forgetting/curve`). Item memory per lag
-(`rnnmem.item_memory`) as line plots: the gradient view at every probe, the intervention view
-at the end (`item_memory/gradient`, `item_memory/intervention`).
+(`rnnmem.measures.item_memory`) as line plots: the gradient view at every probe, the
+intervention view at the end (`item_memory/gradient`, `item_memory/intervention`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import wandb
 from pytorch_lightning.loggers import WandbLogger
 
-from rnnmem import preemption, run_images
-from rnnmem.probe import DIRECTIONS, ProbeResult
+from rnnmem.measures.probe import DIRECTIONS, ProbeResult
+from rnnmem.tracking import images as run_images
 
 MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
 REACH_TIMEOUT_S = 5.0  # how long the one up-front check waits for the W&B server
@@ -89,36 +89,48 @@ def check_online(if_unreachable: str) -> str | None:
     return note
 
 
+class StopFlag(Protocol):
+    """The process's stop signal as a run sees it (`rnnmem.training.preemption.STOP`): the
+    signal number received, None before any, and its name."""
+
+    received: int | None
+
+    @property
+    def name(self) -> str | None: ...
+
+
 class RunLogger(WandbLogger):
     """Lightning's WandbLogger, whose logging after a stop signal cannot fail the run.
 
     On SLURM a preemption or requeue signals every process of the job, W&B's service among
     them; Lightning may still log the current step (its metrics, the probe's, validation's)
-    before the run reaches the checkpoint that the signal asked for. Once `preemption.STOP` has
-    received a signal, an error of `log_metrics` is kept in `error` (the record's
-    `wandb_error`; the numbers are in the record) instead of raised. Before a signal it raises,
-    as any logging error does."""
+    before the run reaches the checkpoint that the signal asked for. Once `stop` has received a
+    signal, an error of `log_metrics` is kept in `error` (the record's `wandb_error`; the
+    numbers are in the record) instead of raised. Before a signal it raises, as any logging
+    error does."""
 
     error: str | None = None
+    stop: StopFlag | None = None
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         try:
             super().log_metrics(metrics, step)
         except Exception as err:
-            if preemption.STOP.received is None:
+            if self.stop is None or self.stop.received is None:
                 raise
             if self.error is None:
-                self.error = (f"logging after {preemption.STOP.name} failed: "
+                self.error = (f"logging after {self.stop.name} failed: "
                               f"{type(err).__name__}: {err}")
 
 
 def make_logger(
     save_dir: Path, *, name: str, project: str, entity: str | None, group: str | None,
-    job_type: str, config: Mapping[str, Any], run_id: str,
+    job_type: str, config: Mapping[str, Any], run_id: str, stop: StopFlag,
 ) -> RunLogger:
     """A RunLogger around the W&B run `run_id`, started now (so that a crash later is recorded
     too) or, when a preempted run resumes, continued (`resume="allow"`): one W&B run per run
-    however often it restarts. Offline files go to `save_dir/wandb/offline-run-*-<run_id>`. The
+    however often it restarts; its logging errors after `stop` has received a signal are kept,
+    not raised. Offline files go to `save_dir/wandb/offline-run-*-<run_id>`. The
     package list is not uploaded: the record holds the version and git commit, and scanning the
     environment costs half a second."""
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -129,7 +141,9 @@ def make_logger(
         id=run_id, resume="allow", dir=str(save_dir), config=dict(config), reinit="finish_previous",
         settings=wandb.Settings(x_save_requirements=False),
     )
-    return RunLogger(experiment=run)
+    logger = RunLogger(experiment=run)
+    logger.stop = stop
+    return logger
 
 
 def timestep_histogram(values: np.ndarray) -> wandb.Histogram:
@@ -181,7 +195,7 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
 
 
 def item_memory_payload(curve: np.ndarray, view: str, step: int) -> dict[str, Any]:
-    """One view's item memory per lag (`rnnmem.item_memory`, curve (3, K)) as a W&B table
+    """One view's item memory per lag (`rnnmem.measures.item_memory`, curve (3, K)) as a W&B table
     (lag, memory, stderr, count; measured lags only) and its line plot, `item_memory/<view>`."""
     lags = np.flatnonzero(curve[2] > 0)
     table = wandb.Table(columns=["lag", "memory", "stderr", "count"],
@@ -192,7 +206,8 @@ def item_memory_payload(curve: np.ndarray, view: str, step: int) -> dict[str, An
 
 
 def forgetting_payload(forgetting: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The run's forgetting curve (`rnnmem.forgetting`) as a W&B table and a line plot of the
+    """The run's forgetting curve (`rnnmem.measures.forgetting`) as a W&B table and a line plot of
+    the
     held-out metric against lag; {} without one."""
     if not forgetting:
         return {}

@@ -9,7 +9,7 @@
 
 Every argument beyond the config section is keyword-only, so that two values of one type (a
 learning rate and a clip norm, two flags) cannot be swapped by position. Nothing here trains,
-writes or decides: the run's lifecycle is `rnnmem.run`'s.
+writes or decides: the run's lifecycle is `rnnmem.training.lifecycle`'s.
 """
 
 from __future__ import annotations
@@ -22,22 +22,23 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 from torch import Tensor
 
-from rnnmem import devices, preemption, wandb_logging
-from rnnmem.budget import sizing
-from rnnmem.callbacks import GradientProbe
-from rnnmem.code_identity import code_identity
-from rnnmem.config import learning_rate
-from rnnmem.directories import RunDir
-from rnnmem.identity import identity_config, run_hash
+from rnnmem.measures.probe import ProbeResult
 from rnnmem.models import RecurrentNet
-from rnnmem.module import MemoryTaskModule
-from rnnmem.probe import ProbeResult
+from rnnmem.models.budget import sizing
+from rnnmem.models.optimisers import learning_rate
+from rnnmem.rundir.code import code_identity
+from rnnmem.rundir.identity import identity_config, run_hash
+from rnnmem.rundir.paths import RunDir
 from rnnmem.tasks import MemoryTask
+from rnnmem.tracking import wandb_run
+from rnnmem.training import precision, preemption
+from rnnmem.training.callbacks import GradientProbe
+from rnnmem.training.module import MemoryTaskModule
 
 
 def build_net(model: DictConfig, task: MemoryTask) -> RecurrentNet:
     """`model.cell` stacked `model.depth` deep, with the hidden size `model.param_budget`
-    picks where it is set (`rnnmem.budget.sizing`), and the task's input and output sizes."""
+    picks where it is set (`rnnmem.models.budget.sizing`), and the task's input and output sizes."""
     return RecurrentNet(
         model.cell, task.input_size, sizing(model, task)["hidden_size"],
         depth=model.depth, num_outputs=task.num_outputs, per_step_output=task.per_step_output,
@@ -49,8 +50,8 @@ def build_net(model: DictConfig, task: MemoryTask) -> RecurrentNet:
 def build_module(cfg: DictConfig, *, task: MemoryTask, net: RecurrentNet,
                  steps_per_batch: int) -> MemoryTaskModule:
     """The module training `net`: `data.batch_size` fresh sequences per step, `optim`'s
-    optimiser at the cell's learning rate (`rnnmem.config.learning_rate`), the divergence check
-    every `trainer.log_every_n_steps`, seeded by `seed`."""
+    optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), the
+    divergence check every `trainer.log_every_n_steps`, seeded by `seed`."""
     return MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed,
         optimiser=cfg.optim.name, lr=learning_rate(cfg.optim, cfg.model.cell),
@@ -66,7 +67,7 @@ def build_probe(probe: DictConfig, *, task: MemoryTask, val: tuple[Tensor, Tenso
     on_probe = None
     if logger is not None:
         def on_probe(result: ProbeResult, summaries: dict[str, Any]) -> None:
-            logger.log_metrics(wandb_logging.probe_payload(result, summaries), result.step)
+            logger.log_metrics(wandb_run.probe_payload(result, summaries), result.step)
     size = min(probe.batch_size, len(val[0]))
     return GradientProbe(
         task, val[0][:size], val[1][:size], probe.every_n_steps,
@@ -77,7 +78,7 @@ def build_probe(probe: DictConfig, *, task: MemoryTask, val: tuple[Tensor, Tenso
 
 def build_checkpointer(cfg: DictConfig, *, run_dir: Path) -> preemption.Checkpointer:
     """The checkpoint of `run_dir`, every `checkpoint.every_minutes` and at a stop signal,
-    stamped with the config and the code it belongs to (`rnnmem.rundir` reads the stamp)."""
+    stamped with the config and the code it belongs to (`rnnmem.rundir.verdict` reads the stamp)."""
     stamp = {"config_hash": run_hash(cfg), "config": identity_config(cfg), **code_identity()}
     return preemption.Checkpointer(
         RunDir(run_dir).checkpoint, cfg.checkpoint.every_minutes * 60, preemption.STOP,
@@ -92,7 +93,7 @@ def build_trainer(trainer: DictConfig, *, callbacks: Sequence[pl.Callback], logg
     own (`preemption.Checkpointer` is among the callbacks)."""
     return pl.Trainer(
         accelerator=trainer.accelerator,
-        devices=devices.trainer_devices(gpu_index),
+        devices=precision.trainer_devices(gpu_index),
         precision=trainer.precision,
         max_steps=trainer.max_steps,  # optimiser steps, as global_step counts them
         val_check_interval=trainer.val_every_n_steps // steps_per_batch,
@@ -110,9 +111,9 @@ def build_trainer(trainer: DictConfig, *, callbacks: Sequence[pl.Callback], logg
 
 def build_logger(logger: DictConfig, *, run_dir: Path, name: str, job_type: str,
                  config: Mapping[str, Any], run_id: str) -> Any:
-    """The W&B run `run_id` (`rnnmem.wandb_logging.make_logger`), its files under
+    """The W&B run `run_id` (`rnnmem.tracking.wandb_run.make_logger`), its files under
     `logger.save_dir` or else the run directory."""
-    return wandb_logging.make_logger(
+    return wandb_run.make_logger(
         Path(logger.save_dir or run_dir), name=name, project=logger.project,
         entity=logger.entity, group=logger.group, job_type=job_type, config=config,
-        run_id=run_id)
+        run_id=run_id, stop=preemption.STOP)

@@ -1,14 +1,14 @@
 """One run's lifecycle: train, test and record one grid point in its run directory.
 
     train_one = opening_record               what is known before training
-              ; build (rnnmem.build)          logger, held-out sets, probe, net, module, trainer
-              ; fit_and_test                  Lightning's fit, the test set, the memory measures
-              ; write_outcome                 probe arrays, W&B, then record.json, each atomic
+              ; build (rnnmem.training.build)  logger, held-out sets, probe, net, module, trainer
+              ; fit_and_test             Lightning's fit, the test set, the memory measures
+              ; write_outcome            probe arrays, W&B, then record.json, each atomic
 
 Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a record
 is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
 `preempted` with the step of the checkpoint the next attempt resumes from. The record's type is
-`rnnmem.record.RunRecord`. The entry point, its exit codes and the run directory's lock are
+`rnnmem.rundir.record.RunRecord`. The entry point, its exit codes and the run directory's lock are
 `rnnmem.train`'s.
 """
 
@@ -32,9 +32,21 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import rnnmem
-from rnnmem import devices, item_memory, preemption, wandb_logging
-from rnnmem.budget import sizing
-from rnnmem.build import (
+from rnnmem.hardware import cores
+from rnnmem.measures import item_memory
+from rnnmem.measures.forgetting import forgetting_record
+from rnnmem.models.budget import sizing
+from rnnmem.models.optimisers import learning_rate
+from rnnmem.rundir.checkpoint import device_refusal, resumable_checkpoint
+from rnnmem.rundir.code import code_identity
+from rnnmem.rundir.environment import environment
+from rnnmem.rundir.identity import place_id, run_hash, wandb_run_id
+from rnnmem.rundir.paths import RunDir
+from rnnmem.rundir.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
+from rnnmem.tasks import MemoryTask, heldout_set, make_task
+from rnnmem.tracking import wandb_run
+from rnnmem.training import precision, preemption
+from rnnmem.training.build import (
     build_checkpointer,
     build_logger,
     build_module,
@@ -42,17 +54,8 @@ from rnnmem.build import (
     build_probe,
     build_trainer,
 )
-from rnnmem.callbacks import GradientProbe, LearningCurves, TrainingClock
-from rnnmem.code_identity import code_identity
-from rnnmem.config import learning_rate
-from rnnmem.directories import RunDir
-from rnnmem.environment import environment
-from rnnmem.forgetting import forgetting_record
-from rnnmem.identity import place_id, run_hash, wandb_run_id
-from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
-from rnnmem.preemption import device_refusal, resumable_checkpoint
-from rnnmem.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
-from rnnmem.tasks import MemoryTask, heldout_set, make_task
+from rnnmem.training.callbacks import GradientProbe, LearningCurves, TrainingClock
+from rnnmem.training.module import MemoryTaskModule, device_batches, metrics_of
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
@@ -75,10 +78,9 @@ def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
     """
     if cfg.threads is not None:
         return int(cfg.threads)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
-    jobs = 1 if n_jobs is None else n_jobs if n_jobs > 0 else cores + 1 + n_jobs
-    return max(1, cores // max(1, jobs))
+    available = cores()
+    jobs = 1 if n_jobs is None else n_jobs if n_jobs > 0 else available + 1 + n_jobs
+    return max(1, available // max(1, jobs))
 
 
 def weights_digest(net: torch.nn.Module) -> str:
@@ -118,22 +120,22 @@ def opening_record(cfg: DictConfig, task: MemoryTask, run_dir: Path,
     if cfg.logger.name == "wandb":
         record["wandb_run_id"] = wandb_run_id(record["config_hash"], cfg.logger.group,
                                               place or place_id(run_dir))
-        if os.environ.get(wandb_logging.FALLBACK_ENV):
-            record["wandb_fallback"] = os.environ[wandb_logging.FALLBACK_ENV]
+        if os.environ.get(wandb_run.FALLBACK_ENV):
+            record["wandb_fallback"] = os.environ[wandb_run.FALLBACK_ENV]
     return record
 
 
 def train_one(
-    cfg: DictConfig, run_dir: Path, *, n_jobs: int | None = None, gpu_index: int | None = None,
-    place: str | None = None, steps_per_batch: int | None = None,
+    cfg: DictConfig, run_dir: Path, *, steps_per_batch: int, n_jobs: int | None = None,
+    gpu_index: int | None = None, place: str | None = None,
 ) -> RunRecord:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
-    W&B gets the same numbers, in the one W&B run that the config's hash names. `n_jobs` is
-    the number of parallel jobs sharing the cores (`threads_for_job`); `gpu_index` the CUDA
-    device a sweep placed the job on (`rnnmem.devices.Placement`); `place` salts the W&B run id
-    (the sweep directory's `place_id`; default: the run directory's); `steps_per_batch` what
-    the caller's preflight found (`rnnmem.preflight`; checked here when not given). A run stopped
+    W&B gets the same numbers, in the one W&B run that the config's hash names. `n_jobs` is the
+    number of parallel jobs sharing the cores (`threads_for_job`); `gpu_index` the CUDA device a
+    sweep placed the job on (`rnnmem.training.precision.Placement`); `place` salts the W&B run id
+    (the sweep directory's `place_id`; default: the run directory's); `steps_per_batch` what the
+    caller's preflight found (`rnnmem.preflight`; checked here when not given). A run stopped
     by Ctrl-C without a checkpoint records `failed` and raises KeyboardInterrupt."""
     started = time.perf_counter()
     preemption.STOP.install()
@@ -149,8 +151,6 @@ def train_one(
     probe: GradientProbe | None = None
     interrupted = False
     try:
-        if steps_per_batch is None:  # a run not started by `rnnmem.train.main`
-            steps_per_batch = check_devices(cfg)
         if cfg.logger.name == "wandb":
             trained_with = {key: record[key] for key in TRAINED_WITH}
             logger = build_logger(
@@ -204,7 +204,7 @@ def write_outcome(cfg: DictConfig, run_dir: Path, record: RunRecord, *,
         if logger.error is not None:  # logging after a stop signal failed (`RunLogger`)
             record.setdefault("wandb_error", logger.error)
         try:
-            wandb_logging.finish(logger, record, arrays)
+            wandb_run.finish(logger, record, arrays)
         except Exception as err:
             message = f"finishing the W&B run failed: {type(err).__name__}: {err}"
             if preemption.STOP.received is None:
@@ -247,7 +247,7 @@ def fit_and_test(
     `heldout` is (validation, test) as (inputs, targets); `callbacks` the learning curves and
     the probe (None when it is off), which the caller records whatever happens here."""
     (val, test), (curves, probe) = heldout, callbacks
-    devices.set_tf32(cfg.trainer.tf32)
+    precision.set_tf32(cfg.trainer.tf32)
     net = build_net(cfg.model, task)
     # the intervention view at init, on the test set (the same initial weights on resume)
     items_init = (item_memory.item_memory(net, task, test[0], "intervention")
@@ -266,7 +266,7 @@ def fit_and_test(
     refusal = device_refusal(resume, device) if resume else None
     if refusal is not None:  # the checkpoint stays for a run on its own device kind
         return Fit({"status": "failed", "error": refusal, "checkpoint": RunDir.CHECKPOINT})
-    determinism = devices.set_determinism(cfg.trainer.deterministic, device)
+    determinism = precision.set_determinism(cfg.trainer.deterministic, device)
     fit_started = time.perf_counter()
     resumed: RunRecord = {"resumed_from_step": resume.step} if resume else {}
     try:
@@ -305,10 +305,10 @@ def fit_and_test(
         "steps_per_batch": steps_per_batch,
         "weights_sha256": weights_digest(net),
         "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
-                      "recurrent_dtype": devices.recurrent_dtype(
+                      "recurrent_dtype": precision.recurrent_dtype(
                           net, trainer.precision_plugin.forward_context(), task.input_size,
                           device),
-                      **devices.tf32_flags()},
+                      **precision.tf32_flags()},
         "determinism": determinism,
         "environment": environment(device),
         **resumed,

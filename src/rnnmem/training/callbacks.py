@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from rnnmem import item_memory
-from rnnmem.probe import (
+from rnnmem.measures import item_memory
+from rnnmem.measures.probe import (
     DIRECTIONS,
     SUMMARIES,
     ProbeResult,
@@ -33,8 +33,8 @@ class GradientProbe(pl.Callback):
     """Probes the weights at step 0 (before any update), every `every_n_steps` and at the end.
 
     Each probe is kept (`results`, with the gradient view's item memory per lag where the task
-    defines it, `rnnmem.item_memory`), summarised (per layer and direction, (L, D) arrays, plus
-    the scalars `memory_coverage`, `sensitivity_scale`, `gradient_span` and
+    defines it, `rnnmem.measures.item_memory`), summarised (per layer and direction, (L, D) arrays,
+    plus the scalars `memory_coverage`, `sensitivity_scale`, `gradient_span` and
     `gradient_span_is_bound`), and handed to `on_probe(result, summaries)`, which the W&B
     logging uses. The time spent probing is accumulated in `seconds`.
     """

@@ -24,21 +24,17 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 from rnnmem import framework
-from rnnmem.directories import RunDir
+from rnnmem.rundir.checkpoint import STAMP_KEY
 
 log = logging.getLogger("rnnmem")
-DEVICE_TYPE_KEY = "rnnmem_device_type"  # in the checkpoint: the device kind it was written on
-STAMP_KEY = "rnnmem"  # the checkpoint's stamp: config hash and code (`rnnmem.rundir`)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -50,7 +46,7 @@ class StopSignals:
     previous handler. A second SIGINT raises KeyboardInterrupt: a user who presses Ctrl-C twice
     does not want to wait for the step to end.
 
-    In a local sweep's worker process (`worker`, set by `rnnmem.launcher`) the handlers stay
+    In a local sweep's worker process (`worker`, set by `rnnmem.sweeps.launcher`) the handlers stay
     installed between jobs (`restore` keeps them): the first stop signal also skips the worker's
     later jobs, and any later one ends the process at once (exit 128 + signal).
     """
@@ -162,57 +158,6 @@ class Checkpointer(pl.Callback):
         os.replace(tmp, self.path)
         self._last = time.monotonic()
         log.info("checkpoint at step %d: %s", trainer.global_step, self.path)
-
-
-@dataclass(frozen=True)
-class Resume:
-    """A checkpoint to resume from: its step, and the device kind it was written on ("cpu",
-    "cuda"; None for a checkpoint from before it was recorded)."""
-
-    path: Path
-    step: int
-    device_type: str | None = None
-
-
-def resumable_checkpoint(run_dir: Path) -> Resume | None:
-    """`run_dir/checkpoint.ckpt` if there is one that loads; an unreadable one (a disk that
-    failed under it) is renamed `*.corrupt`, with a warning, and the run starts afresh."""
-    path = RunDir(run_dir).checkpoint
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        step = int(state["global_step"])
-    except Exception as err:  # any unreadable file: start afresh rather than fail every retry
-        path.rename(RunDir(run_dir).corrupt_checkpoint)
-        log.warning("ignoring unreadable checkpoint %s (%s); training from step 0",
-                    path, type(err).__name__)
-        return None
-    return Resume(path, step, state.get(DEVICE_TYPE_KEY))
-
-
-def device_refusal(resume: Resume, device: torch.device) -> str | None:
-    """One line refusing to resume `resume` on `device` when the checkpoint was written on
-    another device kind: the batch generator's state is that kind's (a CPU generator's state
-    cannot seed a CUDA one), and the two kinds draw different batches from one seed."""
-    if resume.device_type is None or resume.device_type == device.type:
-        return None
-    return (f"{resume.path} was written on {resume.device_type} and this run trains on "
-            f"{device.type}: a run resumes only on the device kind it started on (run it on "
-            f"{resume.device_type}, or delete the checkpoint to start over)")
-
-
-def checkpoint_stamp(path: Path) -> dict[str, Any] | None:
-    """The stamp `Checkpointer` wrote into the checkpoint at `path` ({} for a checkpoint of
-    a version without stamps); None where there is none, or none that loads."""
-    if not Path(path).exists():
-        return None
-    import torch
-
-    try:
-        return dict(torch.load(path, map_location="cpu", weights_only=False).get(STAMP_KEY, {}))
-    except Exception:  # unreadable: resumable_checkpoint sets it aside
-        return None
 
 
 def _skip_validation_on_stop(trainer: pl.Trainer) -> None:

@@ -26,48 +26,18 @@ autocast is switched off around it. Held-out sets are moved to the training devi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from math import gcd
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnmem import devices, framework
-from rnnmem.config import ConfigError
+from rnnmem import framework
 from rnnmem.models import RecurrentNet
-from rnnmem.optimisers import OPTIMISERS
-from rnnmem.preemption import DEVICE_TYPE_KEY
+from rnnmem.models.optimisers import OPTIMISERS
+from rnnmem.rundir.checkpoint import DEVICE_TYPE_KEY
 from rnnmem.tasks import MemoryTask
-
-# Lightning's ~0.5 ms per batch, and logging's ~2 ms per log_every_n_steps, are then about 1% of
-# a small RNN's 1.5 ms step; a batch stays short enough for prompt interrupts (T=1000 on a CPU:
-# ~100 ms a step, 5 s a batch)
-MAX_AUTO_STEPS_PER_BATCH = 50
-
-
-def steps_per_batch(intervals: Mapping[str, int], requested: int | None = None,
-                    cap: int = MAX_AUTO_STEPS_PER_BATCH) -> int:
-    """Optimiser steps per Lightning batch: `requested`, which must divide every interval of the
-    run's schedules (`{config key: interval in optimiser steps}`: max_steps, validation, logging,
-    probe, checkpoints), or when None the largest divisor of their greatest common divisor that
-    is <= `cap`.
-
-    Raises ValueError, one line naming the value and the first interval it does not divide."""
-    if requested is not None:
-        if requested < 1:
-            raise ValueError(f"trainer.steps_per_batch={requested} must be >= 1 (or null)")
-        for name, interval in intervals.items():
-            if interval % requested:
-                raise ValueError(f"trainer.steps_per_batch={requested} does not divide "
-                                 f"{name}={interval}: every schedule must fall on a batch end")
-        return int(requested)
-    common = 0
-    for interval in intervals.values():
-        common = gcd(common, int(interval))
-    return max((k for k in range(1, min(common, cap) + 1) if common % k == 0), default=1)
 
 
 def device_batches(x: Tensor, y: Tensor, device: torch.device, batch_size: int
@@ -230,26 +200,3 @@ def metrics_of(callback_metrics: Mapping[str, Tensor], stage: str) -> dict[str, 
         for key, value in sorted(callback_metrics.items())
         if key.startswith(prefix)
     }
-
-
-def schedule_intervals(cfg: DictConfig) -> dict[str, int]:
-    """Every schedule of the run in optimiser steps, by config key: each must fall on a batch
-    end (`rnnmem.module.steps_per_batch`)."""
-    intervals = {key: int(OmegaConf.select(cfg, key)) for key in
-                 ("trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps")}
-    if cfg.probe.enabled:
-        intervals["probe.every_n_steps"] = int(cfg.probe.every_n_steps)
-    return intervals
-
-
-def check_devices(cfg: DictConfig) -> int:
-    """Optimiser steps per batch, after checking that the schedules and the precision can run
-    here; raises ConfigError with a one-line reason otherwise."""
-    refusal = devices.check_accelerator(cfg.trainer.accelerator) or devices.check_precision(
-        cfg.trainer.precision, cfg.trainer.accelerator, cfg.model.cell)
-    if refusal is not None:
-        raise ConfigError(refusal)
-    try:
-        return steps_per_batch(schedule_intervals(cfg), cfg.trainer.steps_per_batch)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None

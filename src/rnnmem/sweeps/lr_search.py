@@ -39,7 +39,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import ConfigError
-from rnnmem.directories import SweepDir
+from rnnmem.rundir.paths import SweepDir
 from rnnmem.preflight import preflight
 from rnnmem.tasks import TASKS
 
@@ -47,17 +47,6 @@ if TYPE_CHECKING:
     import optuna
 
 FAILED_RUN = "run_failed"  # user attribute of a trial whose run failed or diverged
-
-
-def objective_of(record: dict[str, Any]) -> float | None:
-    """The search's objective of a run record: the last validation value of its task's metric;
-    None unless the run finished."""
-    if record.get("status") != "finished":
-        return None
-    metric = f"val_{TASKS[record['config']['task']['name']].metric}"
-    values = [point[metric] for point in record.get("curves", {}).get("val", [])
-              if metric in point]
-    return float(values[-1]) if values else None
 
 
 def combinations(arguments: list[str]) -> list[tuple[list[str], str]]:
@@ -121,7 +110,7 @@ class LrSearch:
     def _search(self, combo: list[str], name: str, storage: str) -> dict[str, Any]:
         import optuna  # here, so that a training run does not import it for `objective_of`
 
-        from rnnmem.preemption import STOP  # a stop signal ends the search
+        from rnnmem.training.preemption import STOP  # a stop signal ends the search
 
         job = self.hydra_context.config_loader.load_sweep_config(self.config, combo)
         task = TASKS[job.task.name]

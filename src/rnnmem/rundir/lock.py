@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from rnnmem.directories import RunDir
+from rnnmem.rundir.paths import RunDir
 
 
 class RunLock:

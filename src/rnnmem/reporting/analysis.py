@@ -2,12 +2,12 @@
 
 `sweep_runs` reads every record under a sweep directory and adds one row, status "missing",
 for each point of the sweep's grid that left no record: the grid is the one Hydra ran, rebuilt
-from `multirun.yaml` (the sweeper's params and the command-line sweeps, as `rnnmem.sweep`
+from `multirun.yaml` (the sweeper's params and the command-line sweeps, as `rnnmem.sweeps.monitor`
 counts them); without it only `sweep.json`'s job count is known, and the shortfall is listed
 as unknown grid points. The rest are pandas selections of those rows (`select`, `finished`,
 `gaps_for`), spreads over seeds (`range_band`, `log_band`), the probe's and the records'
 curves as long tables (`distance_curves`, `gate_curves`, `loss_curves`, `forgetting_curves`)
-and the notes that name what a figure could not draw. Plotting lives in `rnnmem.figures`.
+and the notes that name what a figure could not draw. Plotting lives in `rnnmem.reporting.figures`.
 
 Conventions. Over seeds, metrics are averaged arithmetically and gradient norms geometrically
 (mean of log10 g), with the band from the smallest to the largest seed (log10 g +- one standard
@@ -36,13 +36,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
-from rnnmem.directories import SweepDir
-from rnnmem.forgetting import memory_span, pool
 from rnnmem.grid import grid_jobs, run_label, sweep_arguments
+from rnnmem.measures.forgetting import memory_span, pool
+from rnnmem.measures.probe import DIRECTIONS, by_distance
 from rnnmem.models import CELLS
-from rnnmem.probe import DIRECTIONS, by_distance
-from rnnmem.record import read_record
-from rnnmem.results import AXES, load_item_memory, load_sweep
+from rnnmem.reporting.records import AXES, load_item_memory, load_sweep
+from rnnmem.rundir.paths import SweepDir
+from rnnmem.rundir.record import read_record
 from rnnmem.tasks import TASKS, MemoryTask
 
 CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
@@ -348,7 +348,7 @@ ITEM_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "gradient", "interventio
 
 
 def item_memory_points(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per finished run and lag, the item memory (`rnnmem.item_memory`) of both views after
+    """Per finished run and lag, the item memory (`rnnmem.measures.item_memory`) of both views after
     training: the gradient view at the last probe, the intervention view at the end; only lags
     both views measured. Columns ITEM_COLUMNS."""
     frames = []
@@ -380,8 +380,8 @@ def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
 
 
 def pooled_span(task: str, seeds: pd.DataFrame) -> int:
-    """The memory span (`rnnmem.forgetting.memory_span`) of the mean over seeds of the curves
-    of one T (columns lag, value): the lag up to which the configuration stays solved."""
+    """The memory span (`rnnmem.measures.forgetting.memory_span`) of the mean over seeds of the
+    curves of one T (columns lag, value): the lag up to which the configuration stays solved."""
     lags, mean, *_ = range_band(seeds, "lag", "value")
     kind = TASKS[task]
     return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
@@ -389,8 +389,8 @@ def pooled_span(task: str, seeds: pd.DataFrame) -> int:
 
 def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
     """The memory headline the records carry: the intervention view's item-memory span
-    (`rnnmem.item_memory`, absolute: the largest lag recalled at over half of perfect) where
-    the runs have it; else, for records that predate it, ('memory_coverage', label) or
+    (`rnnmem.measures.item_memory`, absolute: the largest lag recalled at over half of perfect)
+    where the runs have it; else, for records that predate it, ('memory_coverage', label) or
     ('memory_horizon', label)."""
     if "intervention_span" in runs and runs["intervention_span"].notna().any():
         return "intervention_span", "item-memory span (steps)"
@@ -407,7 +407,7 @@ def _multirun(sweep_dir: Path) -> DictConfig | None:
     try:
         return OmegaConf.load(path)
     except (OSError, ValueError, OmegaConfBaseException) as err:
-        print(f"rnnmem.analysis: warning: ignoring {path}: {err}", file=sys.stderr)
+        print(f"rnnmem.reporting.analysis: warning: ignoring {path}: {err}", file=sys.stderr)
         return None
 
 
@@ -466,7 +466,8 @@ def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
     try:
         jobs = grid_jobs(config)
     except HydraException as err:
-        print(f"rnnmem.analysis: warning: cannot rebuild the grid: {err}", file=sys.stderr)
+        print(f"rnnmem.reporting.analysis: warning: cannot rebuild the grid: {err}",
+              file=sys.stderr)
         return None
     base = {axis: OmegaConf.select(config, key) for key, axis in AXIS_KEYS.items()}
     settings = [job_settings(job) for job in jobs]
@@ -531,7 +532,7 @@ def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
 
 
 def expected_total(sweep_dir: Path) -> int | None:
-    """The job count that `rnnmem.sweep` wrote to `sweep.json`, if any."""
+    """The job count that `rnnmem.sweeps.monitor` wrote to `sweep.json`, if any."""
     try:
         return int(json.loads(SweepDir(sweep_dir).state.read_text())["total"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -244,7 +244,7 @@ def num_lags(task: MemoryTask) -> int:
 
 def item_memory(net: RecurrentNet, task: MemoryTask, x: Tensor, view: str) -> np.ndarray:
     """The per-lag curve (3, num_lags) of one view on inputs x; `net` is used as given (the
-    gradient view wants a float64 twin, `rnnmem.probe.float64_twin`)."""
+    gradient view wants a float64 twin, `rnnmem.measures.probe.float64_twin`)."""
     if view == "gradient":
         items = gradient_items(net, task, x)
     elif view == "intervention":

@@ -7,14 +7,14 @@ into every checkpoint), and decides:
 - either states another `config_hash` than the run's: RunDirConflict, one line naming the
   keys that differ; nothing in the directory is touched (an explicit `hydra.run.dir` given to
   two configs);
-- a finished or diverged record: skip, if the same code made it (`rnnmem.code_identity`);
+- a finished or diverged record: skip, if the same code made it (`rnnmem.rundir.code`);
 - a record or checkpoint of other code: `on_code_change` says what happens: `error`
   (CodeChanged, one line naming the option), `rerun` (the checkpoint is removed and the run
   trains from step 0) or `keep` (skip the record, resume from the checkpoint);
 - otherwise train (resuming from the checkpoint where there is one).
 
-A record without a `config_hash` (a job whose values failed validation) and an unreadable
-checkpoint (set aside later by `rnnmem.preemption.resumable_checkpoint`) belong to no config.
+A record without a `config_hash` (a job whose values failed validation) and an unreadable checkpoint
+(set aside later by `rnnmem.training.preemption.resumable_checkpoint`) belong to no config.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from rnnmem.code_identity import code_identity, describe, other_code
-from rnnmem.directories import RunDir
-from rnnmem.identity import config_differences, identity_config
-from rnnmem.preemption import checkpoint_stamp
-from rnnmem.record import COMPLETE, CorruptRecord, read_record
+from rnnmem.rundir.checkpoint import checkpoint_stamp
+from rnnmem.rundir.code import code_identity, describe, other_code
+from rnnmem.rundir.identity import config_differences, identity_config
+from rnnmem.rundir.paths import RunDir
+from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record
 
 log = logging.getLogger("rnnmem")
 

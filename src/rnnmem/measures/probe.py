@@ -38,7 +38,7 @@ copy: the 10 symbol steps); coverage is 0 for an identically zero s. Coverage is
 network that feels every input equally weakly scores 1, which is why its scale goes with it.
 It is not an absolute memory measure, and s_t, the loss's sensitivity, shrinks as a network
 becomes perfect (it is weighted by each sequence's residual): what the network remembers, on
-a scale where 1 is perfect recall, is the item memory (`rnnmem.item_memory`).
+a scale where 1 is perfect recall, is the item memory (`rnnmem.measures.item_memory`).
 
 Detailed picture, per layer and direction, by distance d from where the loss reads that
 direction: forward, d = anchor - t back from `task.loss_anchor` (adding: the last step; copy:
@@ -93,7 +93,7 @@ class ProbeResult:
     gate_mean: np.ndarray | None  # (L, D, G, T): mean activation over batch and units
     gate_saturated: np.ndarray | None  # (L, D, G, T): fraction > s or < 1 - s
     # (3, K): the gradient view's item memory, stderr and item count per lag 0 .. K - 1
-    # (`rnnmem.item_memory`), added by `GradientProbe` where the task defines item memory
+    # (`rnnmem.measures.item_memory`), added by `GradientProbe` where the task defines item memory
     item_memory: np.ndarray | None = None
 
 

@@ -4,10 +4,13 @@
                                       Hinton 2012), at `optim.lr`, after clipping the gradient
                                       norm at `optim.grad_clip`
 
-Config validation lists these names; `rnnmem.module` builds the chosen one.
+Config validation lists these names; `rnnmem.training.module` builds the chosen one, at the
+learning rate `learning_rate` gives the cell.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -15,3 +18,8 @@ OPTIMISERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "rmsprop": torch.optim.RMSprop,
 }
+
+
+def learning_rate(optim: Any, cell: str) -> float:
+    """The lr a `cell` trains at: `optim.lr_by_cell[cell]` where given, else `optim.lr`."""
+    return float((optim.lr_by_cell or {}).get(cell, optim.lr))

@@ -1,15 +1,15 @@
-"""The plotting of the paper figures in experiments/ (the analysis is `rnnmem.analysis`).
+"""The plotting of the paper figures in experiments/ (the analysis is `rnnmem.reporting.analysis`).
 
 Every figure is a pure function of records (arrays, DataFrames): same records in, same bytes
 out. `save` fixes what would otherwise vary between runs (PDF creation dates, SVG hash salt,
 PNG software tag), and every grouping below is sorted, so the drawing order is fixed too.
 
-The paper figures read the rows of `rnnmem.analysis.sweep_runs`: one per grid point of a
-sweep, with status finished, diverged, failed or missing (no record). Only finished runs are
-drawn; the others are marked in the plot where a point or panel has no data, and listed under
-it (`gap_notes`), so a gap is never silent.
-Over seeds: the conventions of `rnnmem.analysis` (mean and min-max band of metrics, geometric
-mean and +-1 std of log10 g for gradient norms, solved by the majority of completed seeds).
+The paper figures read the rows of `rnnmem.reporting.analysis.sweep_runs`: one per grid point of a
+sweep, with status finished, diverged, failed or missing (no record). Only finished runs are drawn;
+the others are marked in the plot where a point or panel has no data, and listed under it
+(`gap_notes`), so a gap is never silent. Over seeds: the conventions of `rnnmem.reporting.analysis`
+(mean and min-max band of metrics, geometric mean and +-1 std of log10 g for gradient norms, solved
+by the majority of completed seeds).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
-from rnnmem.analysis import (  # noqa: E402
+from rnnmem.measures.probe import DIRECTIONS  # noqa: E402
+from rnnmem.models import CELLS  # noqa: E402
+from rnnmem.reporting.analysis import (  # noqa: E402
     MetricSpec,
     cell_label,
     finished,
@@ -53,9 +55,7 @@ from rnnmem.analysis import (  # noqa: E402
     variants,
     why_empty,
 )
-from rnnmem.models import CELLS  # noqa: E402
-from rnnmem.probe import DIRECTIONS  # noqa: E402
-from rnnmem.run_images import STYLE, grad_heatmap  # noqa: E402
+from rnnmem.reporting.style import STYLE, grad_heatmap  # noqa: E402
 from rnnmem.tasks import make_task  # noqa: E402
 
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}

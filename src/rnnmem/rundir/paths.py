@@ -2,19 +2,21 @@
 
 A run directory (`hydra.run.dir`, or `<sweep dir>/<task>/<name>-<hash>` in a sweep) holds
 
-    record.json         the run record (`rnnmem.record`), written last: present means complete
+    record.json         the run record (`rnnmem.rundir.record`), written last: present means
+                        complete
     probe.npz           the gradient probe's per-timestep arrays
-    checkpoint.ckpt     what a preempted run resumes from (`rnnmem.preemption`)
+    checkpoint.ckpt     what a preempted run resumes from (`rnnmem.training.preemption` writes
+                        it, `rnnmem.rundir.checkpoint` reads it)
     checkpoint.corrupt  a checkpoint that could not be read, set aside
-    .lock               held by the process training the run (`rnnmem.runlock`)
-    .place_id           the directory's random id, the W&B run id's salt (`rnnmem.identity`)
+    .lock               held by the process training the run (`rnnmem.rundir.lock`)
+    .place_id           the directory's random id, the W&B run id's salt (`rnnmem.rundir.identity`)
     error.log           the traceback of a run that failed
     wandb/              W&B's files, where `logger.save_dir` is not set
 
 and a sweep directory (`hydra.sweep.dir`) holds its run directories and
 
     multirun.yaml       Hydra's record of the sweep: its config and overrides (`rnnmem.grid`)
-    sweep.json          the planned total and run directories (`rnnmem.sweep`)
+    sweep.json          the planned total and run directories (`rnnmem.sweeps.monitor`)
     summary.md/.csv     the summary table, written when the sweep ends
     .place_id           as above: every W&B run id of the sweep is salted with it
     wandb/              the offline W&B runs of all its jobs
@@ -22,7 +24,7 @@ and a sweep directory (`hydra.sweep.dir`) holds its run directories and
     lr_search.yaml      a learning-rate search's outcome, its studies in optuna.db
 
 Paths only: nothing here reads or writes a file. Readers and writers of each file are the
-modules named above; `wandb/` is W&B's own (its `dir`, `rnnmem.build.build_logger`).
+modules named above; `wandb/` is W&B's own (its `dir`, `rnnmem.training.build.build_logger`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PLACE_FILE = ".place_id"  # written and read by `rnnmem.identity.place_id`, in either kind
+PLACE_FILE = ".place_id"  # written and read by `rnnmem.rundir.identity.place_id`, in either kind
 
 
 @dataclass(frozen=True)
