@@ -1,8 +1,10 @@
-"""The sweep's grid: the arguments that define it and the jobs Hydra expands them into.
+"""The sweep's grid: the arguments that define it, the jobs Hydra expands them into, and the one
+parser of Hydra overrides the harness reads them with.
 
     arguments = the sweeper's params (key=v1,v2,...), then the command line's overrides
     jobs      = the cartesian product of every swept key's values, in Hydra's basic sweeper's
                 order (`BasicSweeper.split_arguments`)
+    settings  = the config values one job's overrides set, by config key (`job_settings`)
 
     run label  = <task>/<cell>-d<depth>-<uni|bi>-T<seq_len>-s<seed>   (conf/train.yaml's `name`)
     run dir    = <sweep>/<task>/<name>-<first 8 hex digits of the run hash>
@@ -16,7 +18,10 @@ internal `BasicSweeper` comes through `rnnmem.framework` (the sweeper plugin in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import direction_label
@@ -30,10 +35,57 @@ def sweep_arguments(config: DictConfig) -> list[str]:
     return [f"{key}={value}" for key, value in params.items()] + list(overrides)
 
 
+# A group choice on the command line, as the config key it selects.
+GROUP_KEYS = {"task": "task.name", "model": "model.cell", "optim": "optim.name",
+              "logger": "logger.name"}
+TOP_LEVEL_KEYS = ("seed", "threads", "name")  # config keys without a section
+
+
+def parse(arguments: Sequence[str]) -> list[Override]:
+    """Hydra's own parse of command-line overrides (`key=value`, `key=a,b`, `+key=..`, `~key`):
+    the one parser of overrides in the harness."""
+    return OverridesParser.create().parse_overrides(list(arguments))
+
+
+def expand(arguments: Sequence[str]) -> list[list[str]]:
+    """The override list of every job that `arguments` sweep over, as Hydra's basic sweeper
+    expands them: the cartesian product of every sweep's values, in argument order."""
+    return BasicSweeper.split_arguments(parse(arguments), None)[0]
+
+
+def swept_keys(arguments: Sequence[str]) -> set[str]:
+    """The keys (as `expand` writes them, `+` included) that `arguments` sweep over."""
+    return {override.get_key_element() for override in parse(arguments)
+            if override.is_sweep_override()}
+
+
+def by_key(arguments: Sequence[str]) -> dict[str, Override]:
+    """The arguments by the key or group each sets, a later one replacing an earlier, as Hydra
+    applies them."""
+    return {override.key_or_group: override for override in parse(arguments)}
+
+
 def grid_jobs(config: DictConfig) -> list[list[str]]:
     """The override list of every job of the multirun, as Hydra's basic sweeper expands it."""
-    overrides = OverridesParser.create().parse_overrides(sweep_arguments(config))
-    return BasicSweeper.split_arguments(overrides, None)[0]
+    return expand(sweep_arguments(config))
+
+
+def job_settings(job: Sequence[str]) -> dict[str, object]:
+    """The config values that one job's overrides set, by config key, typed as Hydra types
+    them; a group choice counts as the key it selects (`task=copy` is task.name = copy,
+    `model=gru` model.cell = gru). Hydra's own keys, presets and other groups, which set no
+    single key, are left out."""
+    settings: dict[str, object] = {}
+    for override in parse(job):
+        key = override.key_or_group
+        if override.is_delete() or key.startswith("hydra") or "/" in key:
+            continue
+        if "." not in key and key in GROUP_KEYS:
+            key = GROUP_KEYS[key]
+        elif "." not in key and key not in TOP_LEVEL_KEYS:
+            continue
+        settings[key] = override.value()
+    return settings
 
 
 def run_label(task: object, cell: object, depth: object, bidirectional: object,

@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rnnmem.config import direction_label
-from rnnmem.grid import grid_jobs, run_label, sweep_arguments
+from rnnmem.grid import by_key, grid_jobs, job_settings, run_label, sweep_arguments
 from rnnmem.measures.forgetting import memory_span, pool
 from rnnmem.measures.probe import DIRECTIONS, by_distance
 from rnnmem.models import CELLS
@@ -53,10 +52,6 @@ AXIS_KEYS = {
     "task.name": "task", "task.seq_len": "seq_len", "model.cell": "cell",
     "model.depth": "depth", "model.bidirectional": "bidirectional", "seed": "seed",
 }
-# A group choice on the command line, as the config key it selects.
-GROUP_KEYS = {"task": "task.name", "model": "model.cell", "optim": "optim.name",
-              "logger": "logger.name"}
-TOP_LEVEL_KEYS = ("seed", "threads", "name")
 MISSING_VALUE = object()  # a key a config does not have
 AXIS_TYPES = {"depth": "Int64", "seq_len": "Int64", "seed": "Int64", "bidirectional": "boolean"}
 
@@ -411,24 +406,6 @@ def _multirun(sweep_dir: Path) -> DictConfig | None:
         return None
 
 
-def job_settings(job: Sequence[str]) -> dict[str, object]:
-    """The config values that one job's overrides set, by config key, typed as Hydra types
-    them; a group choice counts as the key it selects (`task=copy` is task.name = copy,
-    `model=gru` model.cell = gru). Hydra's own keys, presets and other groups, which set no
-    single key, are left out."""
-    settings: dict[str, object] = {}
-    for override in OverridesParser.create().parse_overrides(list(job)):
-        key = override.key_or_group
-        if override.is_delete() or key.startswith("hydra") or "/" in key:
-            continue
-        if "." not in key and key in GROUP_KEYS:
-            key = GROUP_KEYS[key]
-        elif "." not in key and key not in TOP_LEVEL_KEYS:
-            continue
-        settings[key] = override.value()
-    return settings
-
-
 def config_value(config: Mapping[str, object], key: str) -> object:
     """`key` (dotted) of a nested config mapping; MISSING_VALUE where it is absent."""
     node: object = config
@@ -475,9 +452,9 @@ def expected_grid(sweep_dir: Path) -> pd.DataFrame | None:
     rows = []
     for job, chosen in zip(jobs, settings, strict=True):
         point: dict[str, object] = dict(base)
-        groups = dict(item.lstrip("+~").split("=", 1) for item in job if "=" in item)
-        if "task" in groups and groups["task"] != base["task"]:
-            point["seq_len"] = _group_default(config, "task", groups["task"], "seq_len",
+        task_choice = by_key(job).get("task")
+        if task_choice is not None and task_choice.value() != base["task"]:
+            point["seq_len"] = _group_default(config, "task", task_choice.value(), "seq_len",
                                               base["seq_len"])
         for key, axis in AXIS_KEYS.items():
             if key in chosen:
@@ -524,11 +501,10 @@ def sweep_preset(sweep_dir: Path) -> tuple[str | None, list[str]]:
     config = _multirun(sweep_dir)
     if config is None:
         return None, []
-    effective: dict[str, str] = {}
-    for argument in sweep_arguments(config):
-        effective[argument.lstrip("+~").split("=", 1)[0]] = argument  # the last one wins
-    preset = effective.get("experiment", "").partition("=")[2] or None
-    return preset, [a for a in effective.values() if "," in a]
+    effective = by_key(sweep_arguments(config))
+    preset = effective["experiment"].value() if "experiment" in effective else None
+    return preset, [override.input_line for override in effective.values()
+                    if override.is_sweep_override()]
 
 
 def expected_total(sweep_dir: Path) -> int | None:

@@ -26,19 +26,18 @@ packages).
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import ConfigError
+from rnnmem.grid import expand, swept_keys
 from rnnmem.rundir.paths import SweepDir
 from rnnmem.preflight import preflight
 from rnnmem.tasks import TASKS
@@ -53,16 +52,9 @@ def combinations(arguments: list[str]) -> list[tuple[list[str], str]]:
     """Every combination of the command line's overrides, sweeps (a,b,c) expanded as Hydra's
     basic sweeper expands them, with its study name: the swept overrides' values ('default'
     where nothing is swept)."""
-    choices, swept = [], set()
-    for override in OverridesParser.create().parse_overrides(arguments):
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            swept.add(key)
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-        else:
-            choices.append([f"{key}={override.get_value_element_as_str()}"])
-    return [(list(combo), " ".join(o for o in combo if o.split("=")[0] in swept) or "default")
-            for combo in itertools.product(*choices)]
+    swept = swept_keys(arguments)
+    return [(job, " ".join(o for o in job if o.partition("=")[0] in swept) or "default")
+            for job in expand(arguments)]
 
 
 class SearchMonitor(Callback):
