@@ -30,11 +30,12 @@ MAX_POSITIONAL = 5
 # the reporting that reads records, W&B, one run's training, the preflight, sweeps, the entry.
 LAYERS = ("framework", "hardware", "rundir", "tasks", "models", "config", "grid", "measures",
           "reporting", "tracking", "training", "preflight", "sweeps", "train")
-# What one run's training may import from outside the result sources: bookkeeping (where the
-# run's files go, its record, hash, code and stack; W&B), the cores (threads do not change what
-# a CPU kernel computes), and the adapter that names Lightning's internals (their versions are
-# in every record's `environment`).
-TRAINING_BOOKKEEPING = {"rundir", "tracking", "hardware", "framework"}
+# What one run's training may import from outside the result sources: the config's schema (the
+# types of the sections it is handed; their values are in the run's hash), bookkeeping (where
+# the run's files go, its record, hash, code and stack; W&B), the cores (threads do not change
+# what a CPU kernel computes), and the adapter that names Lightning's internals (their versions
+# are in every record's `environment`).
+TRAINING_BOOKKEEPING = {"config", "rundir", "tracking", "hardware", "framework"}
 FRAMEWORK_PACKAGES = ("pytorch_lightning", "lightning", "wandb")
 
 

@@ -204,8 +204,7 @@ def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, ex
     from rnnmem.training import lifecycle
 
     monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(cores)))
-    cfg = compose_config(f"threads={'null' if threads is None else threads}")
-    assert lifecycle.threads_for_job(cfg, n_jobs) == expected
+    assert lifecycle.threads_for_job(threads, n_jobs) == expected
 
 
 @pytest.mark.parametrize("task_name,lags", [("adding", list(range(5))), ("copy", [15])])

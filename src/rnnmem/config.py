@@ -201,6 +201,12 @@ def direction_label(bidirectional: bool) -> str:
     return "bi" if bidirectional else "uni"
 
 
+def typed(cfg: DictConfig) -> RunConfig:
+    """The composed config as the typed dataclasses of its schema, every value resolved: what
+    the entry point hands below it (`rnnmem.train`), each module then reading its section."""
+    return OmegaConf.to_object(cfg)
+
+
 class ConfigError(ValueError):
     """A config value outside its allowed set; the message is one line for the user."""
 

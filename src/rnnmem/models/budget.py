@@ -61,7 +61,7 @@ def sizing(model: Any, task: Any) -> dict[str, int]:
     else `model.hidden_size_by_cell[cell]`, else `model.hidden_size`) and its parameter count
     `n_params`."""
     shape = (task.input_size, model.depth, model.bidirectional, model.merge, task.num_outputs)
-    hidden = (model.get("hidden_size_by_cell") or {}).get(model.cell, model.hidden_size)
+    hidden = (model.hidden_size_by_cell or {}).get(model.cell, model.hidden_size)
     if model.param_budget is not None:
         hidden = hidden_for_budget(model.param_budget, model.cell, *shape)
     count = n_params(model.cell, shape[0], hidden, *shape[1:])

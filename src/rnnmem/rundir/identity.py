@@ -9,7 +9,7 @@ interval, the held-out memory budget, what to do with records of other code, the
 settings are in Hydra's node), whether CUDA picks deterministic kernels (the same function, a fixed
 summation order) and Hydra's own node. The device kind (CPU or CUDA: they draw different batches
 from one seed) is not in the hash: a checkpoint records it and resumes only on its own kind
-(`rnnmem.training.lifecycle.fit_and_test` refuses another, in one line). Two configs with the same
+(`rnnmem.training.lifecycle.fit` refuses another, in one line). Two configs with the same
 hash train the same network on the same data; any other change (steps, hidden size, lr, init, probe
 settings...) is a new run in a new directory, `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
 """
@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,32 @@ def identity_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.create(container), resolve=True)
 
 
-def run_hash(cfg: DictConfig) -> str:
-    """sha256 hex digest of `identity_config(cfg)` (JSON, sorted keys): stable across
-    processes, machines and Python versions."""
-    text = json.dumps(identity_config(cfg), sort_keys=True, separators=(",", ":"))
+def hash_of(identity: dict[str, Any]) -> str:
+    """sha256 hex digest of an identity config (JSON, sorted keys): stable across processes,
+    machines and Python versions."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_hash(cfg: DictConfig) -> str:
+    """The hash of `identity_config(cfg)`."""
+    return hash_of(identity_config(cfg))
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What names one run, taken once from its composed config at the entry point, so that
+    nothing below it needs the raw config: the resolved config (`config`, as the record states
+    it), the part of it the hash is taken of (`identity`: without BOOKKEEPING) and the hash."""
+
+    config: dict[str, Any]
+    identity: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> RunIdentity:
+        identity = identity_config(cfg)
+        return cls(OmegaConf.to_container(cfg, resolve=True), identity, hash_of(identity))
 
 
 def short_hash(_root_: DictConfig) -> str:

@@ -39,11 +39,12 @@ class RunRecord(TypedDict, total=False):
     the task's memoryless baseline, the code (`version`, `git_commit`, `source_digest`),
     `torch_threads`, `environment`, `started_at`, what the model trains with (`hidden_size`,
     `n_params`, `lr`) and the W&B run id;
-    when it trains (`rnnmem.training.lifecycle.fit_and_test`): the test metrics (`test_loss`
-    and the task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`,
-    the intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
-    `steps_per_batch`, `weights_sha256`, `precision`, `determinism`; or, stopped by a signal,
-    `train_steps`, `signal` and `checkpoint`;
+    when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
+    task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
+    intervention view's `item_memory` and spans; (`how_it_trained`) `train_steps`, timings,
+    `device`, `steps_per_batch`, `weights_sha256`, `precision`, `determinism`, and
+    `resumed_from_step` where it resumed; or, stopped by a signal (`fit`), `train_steps`,
+    `signal` and `checkpoint`;
     at the end (`rnnmem.training.lifecycle.write_outcome`): `curves`, `probe`
     (`GradientProbe.record_section`), `wall_seconds`, `finished_at`, and any `error` or
     `wandb_error`.

@@ -3,11 +3,14 @@
     build_net(cfg.model, task)                      the recurrent network, sized for the task
     build_module(cfg, task=, net=, steps_per_batch=) the Lightning module that trains it
     build_probe(cfg.probe, task=, val=, logger=)   the gradient probe on held-out sequences
-    build_checkpointer(cfg, run_dir=)               the periodic and on-signal checkpoint
+    build_checkpointer(cfg.checkpoint, run_dir=, stamp=, validate_every_n_steps=)
+                                                    the periodic and on-signal checkpoint
     build_trainer(cfg.trainer, ...)                 Lightning's trainer, with the callbacks
     build_logger(cfg.logger, ...)                   the W&B run the record's hash names
 
-Every argument beyond the config section is keyword-only, so that two values of one type (a
+Each takes its section of the typed config (`rnnmem.config`: `ModelConfig`, `ProbeConfig`, ...;
+the module reads several, and takes the `RunConfig`). Every argument beyond the section is
+keyword-only, so that two values of one type (a
 learning rate and a clip norm, two flags) cannot be swapped by position. Nothing here trains,
 writes or decides: the run's lifecycle is `rnnmem.training.lifecycle`'s.
 """
@@ -19,15 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from omegaconf import DictConfig
 from torch import Tensor
 
+from rnnmem.config import (
+    CheckpointConfig,
+    LoggerConfig,
+    ModelConfig,
+    ProbeConfig,
+    RunConfig,
+    TrainerConfig,
+)
 from rnnmem.measures.probe import ProbeResult
 from rnnmem.models import RecurrentNet
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
-from rnnmem.rundir.code import code_identity
-from rnnmem.rundir.identity import identity_config, run_hash
 from rnnmem.rundir.paths import RunDir
 from rnnmem.tasks import MemoryTask
 from rnnmem.tracking import wandb_run
@@ -36,7 +44,7 @@ from rnnmem.training.callbacks import GradientProbe
 from rnnmem.training.module import MemoryTaskModule
 
 
-def build_net(model: DictConfig, task: MemoryTask) -> RecurrentNet:
+def build_net(model: ModelConfig, task: MemoryTask) -> RecurrentNet:
     """`model.cell` stacked `model.depth` deep, with the hidden size `model.param_budget`
     picks where it is set (`rnnmem.models.budget.sizing`), and the task's input and output sizes."""
     return RecurrentNet(
@@ -47,7 +55,7 @@ def build_net(model: DictConfig, task: MemoryTask) -> RecurrentNet:
     )
 
 
-def build_module(cfg: DictConfig, *, task: MemoryTask, net: RecurrentNet,
+def build_module(cfg: RunConfig, *, task: MemoryTask, net: RecurrentNet,
                  steps_per_batch: int) -> MemoryTaskModule:
     """The module training `net`: `data.batch_size` fresh sequences per step, `optim`'s
     optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), the
@@ -60,7 +68,7 @@ def build_module(cfg: DictConfig, *, task: MemoryTask, net: RecurrentNet,
     )
 
 
-def build_probe(probe: DictConfig, *, task: MemoryTask, val: tuple[Tensor, Tensor],
+def build_probe(probe: ProbeConfig, *, task: MemoryTask, val: tuple[Tensor, Tensor],
                 logger: Any) -> GradientProbe:
     """The gradient probe on the first `probe.batch_size` held-out sequences, every
     `probe.every_n_steps` steps; each result goes to W&B too when there is a `logger`."""
@@ -76,16 +84,17 @@ def build_probe(probe: DictConfig, *, task: MemoryTask, val: tuple[Tensor, Tenso
     )
 
 
-def build_checkpointer(cfg: DictConfig, *, run_dir: Path) -> preemption.Checkpointer:
-    """The checkpoint of `run_dir`, every `checkpoint.every_minutes` and at a stop signal,
-    stamped with the config and the code it belongs to (`rnnmem.rundir.verdict` reads the stamp)."""
-    stamp = {"config_hash": run_hash(cfg), "config": identity_config(cfg), **code_identity()}
+def build_checkpointer(checkpoint: CheckpointConfig, *, run_dir: Path, stamp: dict[str, Any],
+                       validate_every_n_steps: int) -> preemption.Checkpointer:
+    """The checkpoint of `run_dir`, every `checkpoint.every_minutes` and at a stop signal, after
+    the step's validation when one is due (every `validate_every_n_steps`), carrying `stamp`:
+    the config and the code it belongs to (`rnnmem.rundir.verdict` reads it)."""
     return preemption.Checkpointer(
-        RunDir(run_dir).checkpoint, cfg.checkpoint.every_minutes * 60, preemption.STOP,
-        cfg.trainer.val_every_n_steps, stamp)
+        RunDir(run_dir).checkpoint, checkpoint.every_minutes * 60, preemption.STOP,
+        validate_every_n_steps, stamp)
 
 
-def build_trainer(trainer: DictConfig, *, callbacks: Sequence[pl.Callback], logger: Any,
+def build_trainer(trainer: TrainerConfig, *, callbacks: Sequence[pl.Callback], logger: Any,
                   run_dir: Path, gpu_index: int | None, steps_per_batch: int) -> pl.Trainer:
     """Lightning's trainer for `trainer.max_steps` optimiser steps. Lightning counts batches
     for validation and logging, and each batch makes `steps_per_batch` optimiser steps, so
@@ -109,7 +118,7 @@ def build_trainer(trainer: DictConfig, *, callbacks: Sequence[pl.Callback], logg
     )
 
 
-def build_logger(logger: DictConfig, *, run_dir: Path, name: str, job_type: str,
+def build_logger(logger: LoggerConfig, *, run_dir: Path, name: str, job_type: str,
                  config: Mapping[str, Any], run_id: str) -> Any:
     """The W&B run `run_id` (`rnnmem.tracking.wandb_run.make_logger`), its files under
     `logger.save_dir` or else the run directory."""

@@ -1,15 +1,20 @@
 """One run's lifecycle: train, test and record one grid point in its run directory.
 
-    train_one = opening_record               what is known before training
-              ; build (rnnmem.training.build)  logger, held-out sets, probe, net, module, trainer
-              ; fit_and_test             Lightning's fit, the test set, the memory measures
-              ; write_outcome            probe arrays, W&B, then record.json, each atomic
+    train_one = opening_record         what is known before training
+              ; build                  logger, held-out sets, probe (`rnnmem.training.build`)
+              ; fit                    the network, its module and trainer; Lightning's fit,
+                                       resumed from the run's checkpoint where there is one
+              ; tested                 a run that ended: the test set's metrics, `solved`, the
+                                       forgetting curve and the intervention view of item memory
+              ; how_it_trained         steps, timings, device, precision, determinism, weights
+              ; write_outcome          probe arrays, W&B, then record.json, each atomic
 
 Whatever happens inside (an exception, a non-finite loss, a stop signal, a full disk), a record
 is written where the disk allows: `finished`, `diverged`, `failed` with the error, or
 `preempted` with the step of the checkpoint the next attempt resumes from. The record's type is
-`rnnmem.rundir.record.RunRecord`. The entry point, its exit codes and the run directory's lock are
-`rnnmem.train`'s.
+`rnnmem.rundir.record.RunRecord`. The run receives its config typed (`rnnmem.config.RunConfig`)
+and its identity (`rnnmem.rundir.identity.RunIdentity`) from the entry point, `rnnmem.train`,
+whose are the exit codes and the run directory's lock.
 """
 
 from __future__ import annotations
@@ -21,26 +26,27 @@ import os
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import rnnmem
+from rnnmem.config import DataConfig, RunConfig
 from rnnmem.hardware import cores
 from rnnmem.measures import item_memory
 from rnnmem.measures.forgetting import forgetting_record
+from rnnmem.models import RecurrentNet
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
 from rnnmem.rundir.checkpoint import device_refusal, resumable_checkpoint
 from rnnmem.rundir.code import code_identity
 from rnnmem.rundir.environment import environment
-from rnnmem.rundir.identity import place_id, run_hash, wandb_run_id
+from rnnmem.rundir.identity import RunIdentity, place_id, wandb_run_id
 from rnnmem.rundir.paths import RunDir
 from rnnmem.rundir.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
@@ -59,6 +65,7 @@ from rnnmem.training.module import MemoryTaskModule, device_batches, metrics_of
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
+HeldOut = tuple[Tensor, Tensor]  # (inputs, targets) of a held-out set
 
 
 def quiet_libraries() -> None:
@@ -71,13 +78,13 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
-def threads_for_job(cfg: DictConfig, n_jobs: int | None) -> int:
+def threads_for_job(threads: int | None, n_jobs: int | None) -> int:
     """Torch threads: `threads` if set, else the cores shared among `n_jobs` parallel jobs.
 
     `n_jobs` follows joblib: -1 is one job per core, -2 all cores but one, None a single job.
     """
-    if cfg.threads is not None:
-        return int(cfg.threads)
+    if threads is not None:
+        return int(threads)
     available = cores()
     jobs = 1 if n_jobs is None else n_jobs if n_jobs > 0 else available + 1 + n_jobs
     return max(1, available // max(1, jobs))
@@ -92,13 +99,7 @@ def weights_digest(net: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def refused_record(cfg: DictConfig, error: str) -> RunRecord:
-    """The record of a run whose values the preflight refused: nothing trained."""
-    return {"status": "failed", "solved": False, "error": error, "name": cfg.name,
-            "config_hash": run_hash(cfg), "config": OmegaConf.to_container(cfg, resolve=True)}
-
-
-def opening_record(cfg: DictConfig, task: MemoryTask, run_dir: Path,
+def opening_record(cfg: RunConfig, identity: RunIdentity, task: MemoryTask, run_dir: Path,
                    place: str | None) -> RunRecord:
     """What the record states before training: `failed` until the run says otherwise, the
     config and its hash, the code, the environment, and what the model trains with."""
@@ -106,8 +107,8 @@ def opening_record(cfg: DictConfig, task: MemoryTask, run_dir: Path,
         "status": "failed",
         "solved": False,
         "name": cfg.name,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "config_hash": run_hash(cfg),
+        "config": identity.config,
+        "config_hash": identity.hash,
         "baseline": task.baseline,
         "version": rnnmem.__version__,
         **code_identity(),
@@ -118,34 +119,42 @@ def opening_record(cfg: DictConfig, task: MemoryTask, run_dir: Path,
         "lr": learning_rate(cfg.optim, cfg.model.cell),
     }
     if cfg.logger.name == "wandb":
-        record["wandb_run_id"] = wandb_run_id(record["config_hash"], cfg.logger.group,
+        record["wandb_run_id"] = wandb_run_id(identity.hash, cfg.logger.group,
                                               place or place_id(run_dir))
         if os.environ.get(wandb_run.FALLBACK_ENV):
             record["wandb_fallback"] = os.environ[wandb_run.FALLBACK_ENV]
     return record
 
 
+def heldout_sets(data: DataConfig, task: MemoryTask) -> tuple[HeldOut, HeldOut]:
+    """The run's fixed validation and test sets (`rnnmem.tasks.heldout`), cached on disk."""
+    val, test = (heldout_set(task, split, size, data.heldout_seed, data.cache_dir)
+                 for split, size in (("val", data.val_size), ("test", data.test_size)))
+    return val, test
+
+
 def train_one(
-    cfg: DictConfig, run_dir: Path, *, steps_per_batch: int, n_jobs: int | None = None,
-    gpu_index: int | None = None, place: str | None = None,
+    cfg: RunConfig, run_dir: Path, *, identity: RunIdentity, steps_per_batch: int,
+    n_jobs: int | None = None, gpu_index: int | None = None, place: str | None = None,
 ) -> RunRecord:
     """Train, test and record one grid point; returns the record written to `run_dir`.
 
-    W&B gets the same numbers, in the one W&B run that the config's hash names. `n_jobs` is the
-    number of parallel jobs sharing the cores (`threads_for_job`); `gpu_index` the CUDA device a
-    sweep placed the job on (`rnnmem.training.precision.Placement`); `place` salts the W&B run id
-    (the sweep directory's `place_id`; default: the run directory's); `steps_per_batch` what the
-    caller's preflight found (`rnnmem.preflight`; checked here when not given). A run stopped
-    by Ctrl-C without a checkpoint records `failed` and raises KeyboardInterrupt."""
+    W&B gets the same numbers, in the one W&B run that the config's hash names. `identity` is
+    the run's (`RunIdentity.of` its composed config); `steps_per_batch` what the caller's
+    preflight found (`rnnmem.preflight.check_devices`); `n_jobs` the number of parallel jobs
+    sharing the cores (`threads_for_job`); `gpu_index` the CUDA device a sweep placed the job
+    on (`rnnmem.sweeps.placement`); `place` salts the W&B run id (the sweep directory's
+    `place_id`; default: the run directory's). A run stopped by Ctrl-C without a checkpoint
+    records `failed` and raises KeyboardInterrupt."""
     started = time.perf_counter()
     preemption.STOP.install()
     logging.raiseExceptions = False  # a full disk under the log file: no traceback per line
     quiet_libraries()
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(threads_for_job(cfg, n_jobs))
+    torch.set_num_threads(threads_for_job(cfg.threads, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
     task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
-    record = opening_record(cfg, task, run_dir, place)
+    record = opening_record(cfg, identity, task, run_dir, place)
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
     probe: GradientProbe | None = None
@@ -156,17 +165,14 @@ def train_one(
             logger = build_logger(
                 cfg.logger, run_dir=run_dir, name=cfg.name, job_type=cfg.task.name,
                 config={**record["config"], **trained_with}, run_id=record["wandb_run_id"])
-        val, test = (
-            heldout_set(task, split, size, cfg.data.heldout_seed, cfg.data.cache_dir)
-            for split, size in (("val", cfg.data.val_size), ("test", cfg.data.test_size))
-        )
+        val, test = heldout_sets(cfg.data, task)
         if cfg.probe.enabled:
             probe = build_probe(cfg.probe, task=task, val=val, logger=logger)
-        fit = fit_and_test(cfg, task=task, run_dir=run_dir, heldout=(val, test), logger=logger,
-                           callbacks=(curves, probe), gpu_index=gpu_index,
-                           steps_per_batch=steps_per_batch)
-        record.update(fit.fields)
-        interrupted = fit.interrupted
+        outcome = fit_and_test(cfg, identity, task=task, run_dir=run_dir, heldout=(val, test),
+                               logger=logger, callbacks=(curves, probe), gpu_index=gpu_index,
+                               steps_per_batch=steps_per_batch)
+        record.update(outcome.fields)
+        interrupted = outcome.interrupted
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
         with contextlib.suppress(OSError):
@@ -181,7 +187,7 @@ def train_one(
     return record
 
 
-def write_outcome(cfg: DictConfig, run_dir: Path, record: RunRecord, *,
+def write_outcome(cfg: RunConfig, run_dir: Path, record: RunRecord, *,
                   probe: GradientProbe | None, logger: Any, started: float) -> None:
     """The record-writing path: probe arrays, then W&B, then `record.json`, each atomic.
 
@@ -228,7 +234,7 @@ def fail(record: RunRecord, error: str) -> None:
 
 
 @dataclass(frozen=True)
-class Fit:
+class Outcome:
     """What `fit_and_test` adds to the record, and whether Ctrl-C interrupted the fit before
     any checkpoint (the run then raises KeyboardInterrupt once its record is written)."""
 
@@ -236,39 +242,78 @@ class Fit:
     interrupted: bool = False
 
 
+@dataclass
+class Fitted:
+    """What `fit` leaves: the trained module and its trainer, where and how it trained, what
+    the record states of the fit (`resumed`: the step it resumed from, a W&B error after a
+    stop signal), and, for a run that did not end (refused, interrupted, preempted), its
+    `stopped` outcome instead of a test."""
+
+    module: MemoryTaskModule
+    trainer: pl.Trainer
+    clock: TrainingClock
+    device: torch.device
+    determinism: dict[str, Any] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    resumed: RunRecord = field(default_factory=dict)
+    stopped: Outcome | None = None
+
+
 def fit_and_test(
-    cfg: DictConfig, *, task: MemoryTask, run_dir: Path,
-    heldout: tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]], logger: Any,
+    cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, run_dir: Path,
+    heldout: tuple[HeldOut, HeldOut], logger: Any,
     callbacks: tuple[LearningCurves, GradientProbe | None], gpu_index: int | None,
     steps_per_batch: int,
-) -> Fit:
-    """Fit the fused network with Lightning, score it on the test set; the record's numbers.
+) -> Outcome:
+    """Fit the network (`fit`); for a run that ended, score it on the test set (`tested`) and
+    state how it trained (`how_it_trained`): the record's numbers.
 
-    `heldout` is (validation, test) as (inputs, targets); `callbacks` the learning curves and
-    the probe (None when it is off), which the caller records whatever happens here."""
+    `heldout` is (validation, test); `callbacks` the learning curves and the probe (None when
+    it is off), which the caller records whatever happens here."""
     (val, test), (curves, probe) = heldout, callbacks
     precision.set_tf32(cfg.trainer.tf32)
     net = build_net(cfg.model, task)
     # the intervention view at init, on the test set (the same initial weights on resume)
     items_init = (item_memory.item_memory(net, task, test[0], "intervention")
                   if item_memory.defined_for(task) else None)
+    fitted = fit(cfg, identity, task=task, net=net, run_dir=run_dir, val=val, logger=logger,
+                 callbacks=[curves, *([probe] if probe is not None else [])],
+                 gpu_index=gpu_index, steps_per_batch=steps_per_batch)
+    if fitted.stopped is not None:
+        return fitted.stopped
+    return Outcome({**tested(fitted, task, test, items_init),
+                    **how_it_trained(cfg, fitted, task, steps_per_batch)})
+
+
+def fit(cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, net: RecurrentNet,
+        run_dir: Path, val: HeldOut, logger: Any, callbacks: list[pl.Callback],
+        gpu_index: int | None, steps_per_batch: int) -> Fitted:
+    """Lightning's fit of `net` on `task`, from the run's checkpoint where one resumes on this
+    device kind, validated on `val`; a stop signal checkpoints and stops it (`stopped`:
+    `preempted`), Ctrl-C before any checkpoint interrupts it (`failed`, interrupted), and a
+    checkpoint of another device kind is refused before anything trains."""
     module = build_module(cfg, task=task, net=net, steps_per_batch=steps_per_batch)
     clock = TrainingClock()
-    checkpointer = build_checkpointer(cfg, run_dir=run_dir)
+    stamp = {"config_hash": identity.hash, "config": identity.identity, **code_identity()}
+    checkpointer = build_checkpointer(cfg.checkpoint, run_dir=run_dir, stamp=stamp,
+                                      validate_every_n_steps=cfg.trainer.val_every_n_steps)
     # the clock comes after the probe (at batch start), which is not training time; the
     # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
-    trainer = build_trainer(
-        cfg.trainer, callbacks=[curves, *([probe] if probe is not None else []), clock,
-                                checkpointer],
-        logger=logger, run_dir=run_dir, gpu_index=gpu_index, steps_per_batch=steps_per_batch)
-    resume = resumable_checkpoint(run_dir)
+    trainer = build_trainer(cfg.trainer, callbacks=[*callbacks, clock, checkpointer],
+                            logger=logger, run_dir=run_dir, gpu_index=gpu_index,
+                            steps_per_batch=steps_per_batch)
     device = trainer.strategy.root_device
+    fitted = Fitted(module, trainer, clock, device)
+    resume = resumable_checkpoint(run_dir)
     refusal = device_refusal(resume, device) if resume else None
     if refusal is not None:  # the checkpoint stays for a run on its own device kind
-        return Fit({"status": "failed", "error": refusal, "checkpoint": RunDir.CHECKPOINT})
-    determinism = precision.set_determinism(cfg.trainer.deterministic, device)
+        fitted.stopped = Outcome({"status": "failed", "error": refusal,
+                                  "checkpoint": RunDir.CHECKPOINT})
+        return fitted
+    fitted.determinism = precision.set_determinism(cfg.trainer.deterministic, device)
     fit_started = time.perf_counter()
-    resumed: RunRecord = {"resumed_from_step": resume.step} if resume else {}
+    if resume:
+        fitted.resumed["resumed_from_step"] = resume.step
     try:
         trainer.fit(module, ckpt_path=resume.path if resume else None, weights_only=False,
                     val_dataloaders=device_batches(*val, device, EVAL_BATCH))
@@ -276,43 +321,63 @@ def fit_and_test(
         if checkpointer.stopped_at is None:
             raise
         # after the checkpoint: on SLURM the signal also stops W&B's service process
-        resumed["wandb_error"] = f"{type(err).__name__}: {err}"
-    fit_seconds = time.perf_counter() - fit_started
+        fitted.resumed["wandb_error"] = f"{type(err).__name__}: {err}"
+    fitted.fit_seconds = time.perf_counter() - fit_started
     if trainer.interrupted and checkpointer.stopped_at is None:
-        return Fit({"status": "failed", "error": "interrupted", **resumed}, interrupted=True)
-    if checkpointer.stopped_at is not None:
-        return Fit({"status": "preempted", "train_steps": checkpointer.stopped_at,
-                    "signal": preemption.STOP.name, "checkpoint": RunDir.CHECKPOINT,
-                    **resumed})
-    trainer.test(module, device_batches(*test, device, EVAL_BATCH), verbose=False)
+        fitted.stopped = Outcome({"status": "failed", "error": "interrupted", **fitted.resumed},
+                                 interrupted=True)
+    elif checkpointer.stopped_at is not None:
+        fitted.stopped = Outcome({"status": "preempted", "train_steps": checkpointer.stopped_at,
+                                  "signal": preemption.STOP.name,
+                                  "checkpoint": RunDir.CHECKPOINT, **fitted.resumed})
+    return fitted
+
+
+def tested(fitted: Fitted, task: MemoryTask, test: HeldOut,
+           items_init: Any) -> RunRecord:
+    """The test set's metrics of the trained network, `status` (finished or diverged) and
+    `solved`, its forgetting curve (`memory_span`, `forgetting`) and the intervention view of
+    item memory at the end beside the one at init (`items_init`)."""
+    module, trainer = fitted.module, fitted.trainer
+    trainer.test(module, device_batches(*test, fitted.device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
-    forgetting = forgetting_record(task, test[0], predict(module, test[0], device), test[1])
+    forgetting = forgetting_record(task, test[0], predict(module, test[0], fitted.device),
+                                   test[1])
     items = item_memory.intervention_section(module.net, task, test[0], trainer.global_step,
                                              items_init)
-    return Fit({
+    return {
         **metrics,
         "memory_span": forgetting["memory_span"],
         "forgetting": forgetting,
         **items,
         "status": "diverged" if module.diverged else "finished",
         "solved": bool(solved),
+    }
+
+
+def how_it_trained(cfg: RunConfig, fitted: Fitted, task: MemoryTask,
+                   steps_per_batch: int) -> RunRecord:
+    """How the run trained: its steps and timings, the device and its software stack, the
+    precision (the recurrence's real dtype) and determinism, and the trained weights' digest."""
+    net, trainer = fitted.module.net, fitted.trainer
+    return {
         "train_steps": trainer.global_step,
-        "train_seconds": clock.seconds,
-        "train_steps_per_sec": clock.steps_per_sec,
-        "fit_seconds": fit_seconds,
-        "device": str(device),
+        "train_seconds": fitted.clock.seconds,
+        "train_steps_per_sec": fitted.clock.steps_per_sec,
+        "fit_seconds": fitted.fit_seconds,
+        "device": str(fitted.device),
         "steps_per_batch": steps_per_batch,
         "weights_sha256": weights_digest(net),
         "precision": {"training": cfg.trainer.precision, "evaluation": "32-true",
                       "recurrent_dtype": precision.recurrent_dtype(
                           net, trainer.precision_plugin.forward_context(), task.input_size,
-                          device),
+                          fitted.device),
                       **precision.tf32_flags()},
-        "determinism": determinism,
-        "environment": environment(device),
-        **resumed,
-    })
+        "determinism": fitted.determinism,
+        "environment": environment(fitted.device),
+        **fitted.resumed,
+    }
 
 
 def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor:
