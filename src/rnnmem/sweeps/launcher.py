@@ -5,11 +5,11 @@
 
 - a job whose config cannot be composed (`optim.lr=abc`, `task=nosuch`) is left out by the
   sweeper (`hydra_plugins.rnnmem_launcher.JobsSweeper`, through `composes`), so the other jobs
-  run; the sweep's callback (`rnnmem.sweeps.monitor`) has already recorded it as failed, with a one-line
-  error, before any job started;
+  run; the sweep's callback (`rnnmem.sweeps.monitor`) has already recorded it as failed, with a
+  one-line error, before any job started;
 - each worker process leads its own process group and keeps the stop-signal handlers of
-  `rnnmem.training.preemption.STOP` between jobs: a signal for the whole sweep (Ctrl-C in a terminal,
-  `kill -- -PGID`) reaches the parent only, which passes it on to each worker once;
+  `rnnmem.training.preemption.STOP` between jobs: a signal for the whole sweep (Ctrl-C in a
+  terminal, `kill -- -PGID`) reaches the parent only, which passes it on to each worker once;
 - the parent's SIGINT/SIGTERM handler (`SweepStop`) does that passing on: every running job
   checkpoints at its next step and records `preempted`, every job not started is skipped, the
   workers are shut down, and the sweep's summary is printed before it exits 128 + signal. A
@@ -36,9 +36,8 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig
 
 from rnnmem import framework
-
-from rnnmem.training import preemption
 from rnnmem.config import register_config
+from rnnmem.training import preemption
 
 log = logging.getLogger(__name__)
 SWEEP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -124,7 +123,8 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
 
 
 def composes(loader: ConfigLoader, config: DictConfig, overrides: Sequence[str]) -> bool:
-    """Whether the job of `overrides` composes (its failure is recorded by `rnnmem.sweeps.monitor`)."""
+    """Whether the job of `overrides` composes (its failure is recorded by
+    `rnnmem.sweeps.monitor`)."""
     try:
         loader.load_sweep_config(config, list(overrides))
     except Exception:  # any composition error: this job alone fails

@@ -38,8 +38,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnmem.config import ConfigError
 from rnnmem.grid import expand, swept_keys
-from rnnmem.rundir.paths import SweepDir
 from rnnmem.preflight import preflight
+from rnnmem.rundir.paths import SweepDir
 from rnnmem.tasks import TASKS
 
 if TYPE_CHECKING:

@@ -28,20 +28,19 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rnnmem.sweeps import launcher
-
-from rnnmem.tracking import wandb_run
-from rnnmem.rundir.code import code_identity, describe, other_code
 from rnnmem.config import ConfigError
-from rnnmem.rundir.paths import RunDir, SweepDir
 from rnnmem.grid import grid_jobs, name_of_run_dir
-from rnnmem.rundir.identity import config_differences, identity_config, place_id
-from rnnmem.rundir.checkpoint import checkpoint_stamp
 from rnnmem.preflight import preflight
-from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record, write_record
 from rnnmem.reporting.records import find_runs, load_sweep, readable_records, summary_frame
-from rnnmem.rundir.lock import RunLock
 from rnnmem.reporting.tables import markdown_table
+from rnnmem.rundir.checkpoint import checkpoint_stamp
+from rnnmem.rundir.code import code_identity, describe, other_code
+from rnnmem.rundir.identity import config_differences, identity_config, place_id
+from rnnmem.rundir.lock import RunLock
+from rnnmem.rundir.paths import RunDir, SweepDir
+from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record, write_record
+from rnnmem.sweeps import launcher
+from rnnmem.tracking import wandb_run
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@
 
 Each takes its section of the typed config (`rnnmem.config`: `ModelConfig`, `ProbeConfig`, ...;
 the module reads several, and takes the `RunConfig`). Every argument beyond the section is
-keyword-only, so that two values of one type (a
-learning rate and a clip norm, two flags) cannot be swapped by position. Nothing here trains,
+keyword-only, so that two values of one type (a learning rate and a clip norm, two flags)
+cannot be swapped by position. Nothing here trains,
 writes or decides: the run's lifecycle is `rnnmem.training.lifecycle`'s.
 """
 
