@@ -209,31 +209,40 @@ def test_threads_per_job_share_the_cores(monkeypatch, threads, n_jobs, cores, ex
 
 @pytest.mark.parametrize("task_name,lags", [("adding", list(range(5))), ("copy", [15])])
 def test_item_memory_reaches_record_npz_and_load_item_memory(tmp_path, task_name, lags):
-    """Both views per lag in the record / probe.npz, read back by `load_item_memory`; the
-    spans in `load_run` are those of the stored curves."""
+    """Every view per lag in the record / probe.npz, read back by `load_item_memory`, on the
+    stratified item set (`probe.items_per_lag` items at every lag); the headlines in
+    `load_run` are those of the stored curves."""
     run_point(tmp_path, f"task={task_name}", "task.seq_len=" + ("10" if task_name == "adding"
               else "5"), "model=lstm", "model.bidirectional=true", "model.hidden_size=8",
               "trainer.max_steps=20", "trainer.val_every_n_steps=10", "probe.every_n_steps=10")
     frame = load_item_memory(tmp_path)
     arrays = read_probe_arrays(tmp_path)
     saved = read_record(tmp_path)
-    gradient = frame[frame["view"] == "gradient"]
-    assert sorted(set(gradient["step"])) == [0, 10, 20]
-    assert sorted(set(gradient["lag"])) == lags  # bidirectional adding: min(T-1-p, p) < T/2
+    probe_view, end_view = ("gradient", "intervention") if task_name == "adding" \
+        else ("probability", "choice")
+    assert set(frame["view"]) == {probe_view, end_view, "storage"}
+    probed = frame[frame["view"] == probe_view]
+    assert sorted(set(probed["step"])) == [0, 10, 20]
+    assert sorted(set(probed["lag"])) == lags  # bidirectional adding: min(T-1-p, p) < T/2
+    assert probed["count"].min() >= 30  # probe.items_per_lag: every lag measured
     last = arrays["item_memory"][-1]
-    np.testing.assert_array_equal(gradient[gradient["step"] == 20]["memory"], last[0, lags])
+    np.testing.assert_array_equal(probed[probed["step"] == 20]["memory"], last[0, lags])
     np.testing.assert_array_equal(np.array(saved["probe"]["item_memory"]), arrays["item_memory"])
-    intervention = frame[frame["view"] == "intervention"]
-    assert sorted(set(intervention["step"])) == [0, 20]
-    counts = intervention[intervention["step"] == 20]["count"]
-    assert counts.sum() == (2 if task_name == "adding" else 1) * TEST_SIZE  # items per sequence
+    ended = frame[frame["view"] == end_view]
+    assert sorted(set(ended["step"])) == [0, 20]
+    assert ended["count"].min() >= 30 and ended["measured"].all()
     row = load_run(tmp_path)
-    assert (row["gradient_span"], row["gradient_span_is_bound"]) == span(last)
-    final = np.array(saved["item_memory"]["intervention"][-1]["curve"])
-    initial = np.array(saved["item_memory"]["intervention"][0]["curve"])
-    assert (row["intervention_span"], row["intervention_span_is_bound"]) == span(final)
-    assert row["intervention_span_init"] == span(initial)[0]
-    assert row["gradient_span_init"] == span(arrays["item_memory"][0])[0]
+    assert (row[f"{probe_view}_span"], row[f"{probe_view}_span_is_bound"]) == span(last)
+    final = np.array(saved["item_memory"][end_view][-1]["curve"])
+    initial = np.array(saved["item_memory"][end_view][0]["curve"])
+    assert (row[f"{end_view}_span"], row[f"{end_view}_span_is_bound"]) == span(final)
+    assert (row["item_span"], row["item_view"]) == (span(final)[0], end_view)
+    assert row[f"{end_view}_span_init"] == span(initial)[0]
+    assert row[f"{probe_view}_span_init"] == span(arrays["item_memory"][0])[0]
+    for view in (end_view, "storage"):
+        assert row[f"{view}_capacity_low"] <= row[f"{view}_capacity"] \
+            <= row[f"{view}_capacity_high"]
+    assert row["item_capacity"] == row[f"{end_view}_capacity"]
 
 
 def test_variable_delay_on_adding_is_a_one_line_error_before_training(tmp_path):

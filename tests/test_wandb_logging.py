@@ -139,20 +139,25 @@ def test_wandb_gets_the_forgetting_curve_as_a_table_and_a_line_plot(wandb_run):
     assert summary["memory_span"] == record["memory_span"] == record["forgetting"]["memory_span"]
 
 
-def test_wandb_gets_item_memory_line_plots_and_spans(wandb_run):
-    """The gradient view's item memory reaches the offline run as a line plot at every probe,
-    the intervention view's at the end, and the spans as scalars and summary."""
+def test_wandb_gets_item_memory_line_plots_spans_and_capacities(wandb_run):
+    """The probe view's item memory (gradient, on adding) reaches the offline run as a line
+    plot at every probe, the end views' (intervention, storage) at the end, and the spans and
+    capacities as scalars and summary."""
     _, record, records = wandb_run
     items = history(records)
     plots = [i for i in items if "item_memory/gradient_table._type" in i]
     assert [i["trainer/global_step"] for i in plots] == [0, 20, 40]
     assert all(i["item_memory/gradient_table.nrows"] == 12 for i in plots)  # lags 0..11
-    (final,) = [i for i in items if "item_memory/intervention_table._type" in i]
-    assert final["item_memory/intervention_table.nrows"] == 12
-    probes = [i for i in items if "probe/gradient_span" in i]
-    assert [i["probe/gradient_span"] for i in probes] == record["probe"]["gradient_span"]
+    for view in ("intervention", "storage"):
+        (final,) = [i for i in items if f"item_memory/{view}_table._type" in i]
+        assert final[f"item_memory/{view}_table.nrows"] == 12
+    for scalar in ("item_span", "item_capacity", "item_capacity_fraction"):
+        probes = [i for i in items if f"probe/{scalar}" in i]
+        assert [i[f"probe/{scalar}"] for i in probes] == record["probe"][scalar]
     summary: dict = {}
     for r in records:
         if r["type"] == "summary":
             summary.update(r["summary"].get("update", {}))
-    assert summary["intervention_span"] == record["intervention_span"]
+    for key in ("intervention_span", "intervention_capacity", "storage_capacity_fraction",
+                "item_view", "probe_view"):
+        assert summary[key] == record[key]

@@ -150,6 +150,9 @@ class ProbeConfig:
     chunk_size: int = at_least(32, 1)
     threshold: float = field(default=1e-2, metadata={"inside": (0.0, 1.0)})
     saturation: float = field(default=0.95, metadata={"min": 0.5})
+    # item memory's sets: at least this many items at every lag the task can have
+    # (`MemoryTask.memory_set`); a lag needs 10 to be measured (`rnnmem.measures.item_memory`)
+    items_per_lag: int = at_least(30, 10)
 
 
 @dataclass

@@ -1,274 +1,432 @@
-"""Item memory on an absolute scale: how much each item of information still moves the output,
-per lag, where 1 is perfect recall and 0 none (docs/tasks.md, "Item memory on an absolute scale").
+"""Item memory on an absolute scale: per lag, how much each item a network must remember still
+reaches its output (or its state), where 1 is perfect and 0 none (docs/tasks.md, "Item memory").
 
-An *item* is one piece of information the readout needs: adding, one of the two marked values
-v_p of a sequence (ideal readout y = v_p1 + v_p2); copy, one of the 10 input symbols a_i, to be
-recalled at position r_i = d + 1 + i after the delimiter at d. Its *lag* is the number of steps
-from the item to the nearest readout of the network that can see it:
+The measures read only the task's item contract (`rnnmem.tasks.items`): the items of a batch,
+each with its lag to every readout, the output that should follow it (`readout_of`) and the
+change that moves it (`with_items`, `replacement`). A task of either kind gets three views:
 
-    adding, unidirectional:  l = T - 1 - p                  (the readout after the last step)
-    adding, bidirectional:   l = min(T - 1 - p, p)          (the backward readout sits at t = 0)
-    copy:                    l = r_i - i                    (= T + 10 with the fixed delay; a
-                             backward state at r_i has not seen i < r_i, so only the forward
-                             direction can carry it)
+    value items (adding)                        symbol items (copy)
+    gradient      a = d r / d v                 probability  a = P'(s') - P(s'), b = 1 - P(s')
+    intervention  a = (r' - r) / (u - v)        choice       a = F - F0,          b = 1 - F0
+    storage       R^2 of a linear read-out      storage      accuracy of a linear read-out,
+                  of v from the head's input    (c - 1/K) / (1 - 1/K) chance-corrected
 
-Gradient view (`gradient_items`, on the probe batch, float64, at every probe):
+with r the output that should follow the item (the readout's value), u = the task's
+replacement of v, P(s) the recall's softmax probability of symbol s at the item's recall step
+and P' the same after the item was swapped to s', F = 1 if the recall then names s' (argmax),
+F0 = 1 if it already did. The gradient and probability views run at every probe on a float64
+twin of the network; the intervention and choice views, and storage, at initialisation and at
+the end, on the network as it runs. They measure different things: the first two how much the
+output moves with the item (the output's response), storage whether the item is still in the
+state the head reads, used or not (an exact adder's state holds u_p1 + u_p2, from which a linear
+read-out recovers each value with R^2 = 1/2: kept as a sum, not item by item).
 
-    adding:  m_b(p) = d yhat_b / d v_p                       (ideal 1, memoryless 0)
-    copy:    m(l)   = (mean P'_bi(s') - mean P_bi(s')) / (1 - mean P_bi(s'))
+Each item i gives a pair (a_i, b_i); memory at lag l is the ratio of means over the items at
+that lag, m(l) = sum a_i / sum b_i (b = 1 for the value views: the mean of a), its standard
+error by the delta method on the paired items, se = sd(a_i - m b_i) / (sqrt(n) mean b), which
+keeps the variance of the unswapped reference (P, F0), and its 95% interval m +- t_{n-1} se (the
+t quantile, exact for normal items at any n). A lag is *measured* when it has at least MIN_ITEMS
+items: with fewer, nothing is claimed about it (at 10 items even ten agreeing outcomes put the
+95% interval on the right side of 1/2; with 2, a t interval would be 12.7 standard errors wide).
+The item sets the runs use (`MemoryTask.memory_set`) carry at least `probe.items_per_lag` items
+(default 30) at every lag the task can have.
 
-with the means over the items (b, i) at lag l, P_bi(s) the network's softmax probability of
-symbol s at the recall position r_i, and P'_bi the same after the input symbol a_i is swapped
-for s'. Each sequence b (its index in the batch) gives one item, so that a view costs one extra
-forward pass: position i = b mod 10, swapped to s' = 1 + (a_i - 1 + k) mod 8 with
-k = 1 + floor(b / 10) mod 7 (every position and every other symbol in turn over 70 sequences,
-no random numbers). It is the
-probability-based analogue of d yhat / d v: how far the recall's probability of the new symbol
-moves toward certainty when the input symbol changes, 1 for a copier that recalls with
-certainty, 0 for a network whose recall does not depend on a_i. A derivative would not do for
-copy: a copier that recalls with certainty has a saturated softmax, whose derivative is 0.
-The adding gradient is taken through `RecurrentNet.forward` (the input gradient of a fused
-module is the exact total derivative) as one backward pass of sum_b yhat_b, which gives every
-sequence's own d yhat_b / d x^b since sequences do not interact.
+Headlines, per view, never silent about unmeasured lags:
 
-Intervention view (`intervention_items`, on the held-out test set, the network as it runs, at
-init and at the end of training):
+    capacity  MC = sum_{measured l} clip(m(l), 0, 1), in lags, and MC / (measured lags) in [0, 1]
+              (the form of Jaeger 2001's short-term memory capacity, sum_k MC_k), with a 95%
+              percentile bootstrap interval over the set's sequences (BOOTSTRAP resamples, fixed
+              seed: the same items give the same interval)
+    span      max { L : low(L) > 1/2,  no lag l in [l0, L] forgotten,
+                        #{l in [l0, L] : low(l) <= 1/2} <= max(1, floor((L - l0 + 1) / 10)) }
 
-    adding:  m_b(p) = (yhat'_b - yhat_b) / (u - v_p),   u = (v_p + 1/2) mod 1
-    copy:    m(l)   = (F(l) - F0(l)) / (1 - F0(l)),  F = P[recall_i = s' | a_i swapped to s'],
-                                                     F0 = P[recall_i = s' | not swapped]
-             (one swap per sequence, chosen as in the gradient view)
+              with l0 the shortest lag the items have (adding: 0; copy: 11, or T + 10 with the
+              fixed delay), a lag forgotten when it is unmeasured or high(l) < 1/4: the
+              largest lag that passes with at most one lag, or a tenth of them, below it failing
+              and none forgotten. One weak lag (a solved adder's lag 0, whose item has one step
+              to reach the output) does not zero it, a lag that scores 0 is never inside it, and
+              a chance pass beyond the memory does not stretch it (the lags failing before it
+              would outnumber the allowance); 0 when no lag qualifies, NaN for a diverged
+              network; `is_bound` when it is the largest lag of the set (memory may reach
+              further than the set shows)
 
-u is uniform on [0, 1] like v_p and always 1/2 away from it, so the ratio never divides by a
-small difference. For a network linear in v the two adding views are equal. Copy's F and F0 are
-frequencies over the items at lag l (argmax recall): 1 perfect, 0 memoryless (chance removed).
-
-Per lag, `per_lag` gives the memory (adding: the mean over the lag's items; copy: the ratio
-above), its standard error (the items' standard deviation / sqrt(n); copy: that of P' or of
-the 0/1 "followed" items, divided by 1 - mean P or 1 - F0) and the item count. A lag with
-fewer than 2 items has no standard error and is not *measured*.
-
-Headline, per run and view: the item-memory span
-
-    span = max { l : for every measured lag l' <= l, memory(l') - Z stderr(l') > FRACTION }
-
-with FRACTION = 1/2 of perfect and Z = 1.96 (the lower end of a 95% normal interval above
-half of perfect recall); 0 when the smallest measured lag fails (so also for a memoryless
-network), NaN when a memory is not finite (a diverged network). `is_bound` is true when the
-span equals the largest measured lag: the memory may reach further than the data can show.
+Lags: an item's lag is the number of steps to the nearest readout of the network that can see
+it (`MemoryItems.lags`): the forward readout's, or for a bidirectional network the nearer of the
+forward and the backward one (adding: min(T - 1 - p, p); a copy symbol has no backward lag).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from rnnmem.models import RecurrentNet
-from rnnmem.tasks import AddingTask, CopyTask, MemoryTask
-from rnnmem.tasks.copy import DELIMITER, NUM_SYMBOLS, RECALL_LEN
+from rnnmem.measures.intervals import t_quantile
+from rnnmem.tasks import MemoryTask
+from rnnmem.tasks.items import MemoryItems
 
-VIEWS = ("gradient", "intervention")
-FRACTION = 0.5  # of perfect recall: the span's threshold
-Z = 1.96        # the span asks memory - Z stderr > FRACTION at every lag up to it
-MIN_ITEMS = 2   # items a lag needs to have a standard error (to be measured)
+VIEWS = {"value": ("gradient", "intervention"), "symbol": ("probability", "choice")}
+STORAGE = "storage"
+LEVEL = 0.95        # the intervals' coverage
+FRACTION = 0.5      # of perfect memory: a lag passes when its interval lies above it
+FORGOTTEN = 0.5     # a lag whose interval lies below this share of FRACTION is forgotten
+PER_FAILURE = 10    # the span tolerates one failing lag per this many lags (and one at least)
+MIN_ITEMS = 10      # items a lag needs to be measured
+BOOTSTRAP = 1000    # resamples of the capacity's interval
+ROWS = ("memory", "stderr", "count", "low", "high")  # the rows of a per-lag curve
+STORAGE_FOLDS = 5
+STORAGE_ITEMS_PER_FEATURE = 4  # storage set: this many items per read-out weight at every lag
+RIDGE = 1e-3        # the read-out's ridge penalty per training item (standardised features)
+STORAGE_MAX_ITEMS = 50_000  # the storage set's items over all lags, at most
 
 
 @dataclass
-class Items:
-    """One value per item: its `lag` (N,) and `value` (N,); `reference` (N,) only for copy:
-    the same quantity without the swap (P_bi(s'), or whether the recall already was s')."""
+class Scores:
+    """One view's pairs (a_i, b_i) of N items, with each item's lag and sequence (its row in
+    the item set: the bootstrap's unit)."""
 
-    lag: np.ndarray
-    value: np.ndarray
-    reference: np.ndarray | None = None
+    lag: np.ndarray          # (N,) int64
+    sequence: np.ndarray     # (N,) int64
+    numerator: np.ndarray    # (N,) a_i
+    denominator: np.ndarray  # (N,) b_i
 
 
 def defined_for(task: MemoryTask) -> bool:
-    """Whether item memory is defined for `task` (adding and copy)."""
-    return isinstance(task, AddingTask | CopyTask)
+    """Whether `task` states memory items (its `item_kind`)."""
+    return task.item_kind is not None
 
 
-def _check(task: MemoryTask) -> None:
-    if not defined_for(task):
-        raise ValueError(f"item memory is defined for the adding and copy tasks, not "
-                         f"{task.name!r}")
+def views_of(task: MemoryTask) -> tuple[str, str, str]:
+    """The task's three views: (the one at every probe, the one at the end, storage)."""
+    return (*VIEWS[task.item_kind], STORAGE)
 
 
-def _marked(x: Tensor) -> Tensor:
-    """(B, 2) positions of the two markers of each adding sequence, in time order."""
-    return (x[..., 1] > 0.5).nonzero()[:, 1].reshape(len(x), 2)
+def _scores(items: MemoryItems, bidirectional: bool, numerator: Tensor,
+            denominator: Tensor | None = None) -> Scores:
+    numerator = numerator.detach().double().cpu().numpy()
+    return Scores(items.lags(bidirectional), items.sequence.cpu().numpy().astype(np.int64),
+                  numerator, np.ones_like(numerator) if denominator is None
+                  else denominator.detach().double().cpu().numpy())
 
 
-def _adding_lag(net: RecurrentNet, length: int, position: Tensor) -> np.ndarray:
-    forward = length - 1 - position
-    lag = torch.minimum(forward, position) if net.num_directions == 2 else forward
-    return lag.reshape(-1).cpu().numpy().astype(np.int64)
+def _concat(parts: list[Scores]) -> Scores:
+    return Scores(*(np.concatenate([getattr(p, name) for p in parts])
+                    for name in ("lag", "sequence", "numerator", "denominator")))
 
 
-def _swap(x: Tensor, offset: int) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
-    """The one swap of each copy sequence of x (B, L, C), at global indices b = offset + row
-    (module docstring): x with symbol i_b replaced by s'_b, the recall position r_b of i_b,
-    s'_b (B,), and the lags r_b - i_b."""
-    rows = torch.arange(len(x), device=x.device)
-    b = rows + offset
-    i = b % RECALL_LEN  # (B,)
-    k = 1 + (b // RECALL_LEN) % (NUM_SYMBOLS - 1)
-    symbol = x[rows, i].argmax(dim=-1)  # a_i, 1..8
-    new = 1 + (symbol - 1 + k) % NUM_SYMBOLS
-    swapped = x.clone()
-    swapped[rows, i] = torch.nn.functional.one_hot(new, x.shape[-1]).to(x.dtype)
-    recall = x[..., DELIMITER].argmax(dim=1) + 1 + i  # r_b = d + 1 + i
-    return swapped, recall, new, (recall - i).cpu().numpy().astype(np.int64)
+def _bidirectional(net: nn.Module) -> bool:
+    return getattr(net, "num_directions", 1) == 2
 
 
-def _at(values: Tensor, positions: Tensor, symbols: Tensor) -> Tensor:
-    """values (B, L, C) at (b, positions[b], symbols[b]) -> (B,)."""
-    b = torch.arange(len(values), device=values.device)
-    return values[b, positions, symbols]
+def _chunks(task: MemoryTask, x: Tensor, chunk_size: int
+            ) -> list[tuple[Tensor, MemoryItems, int]]:
+    """The inputs in chunks of `chunk_size` sequences, each with its items and its first
+    sequence's row in x (`_offset` counts the items' sequences over the whole set)."""
+    return [(x[start:start + chunk_size], task.memory_items(x[start:start + chunk_size]), start)
+            for start in range(0, len(x), chunk_size)]
 
 
-def gradient_items(net: RecurrentNet, task: MemoryTask, x: Tensor,
-                   chunk_size: int = 256) -> Items:
-    """The gradient view on inputs x (module docstring) of a float64 twin of `net` (parameters
-    need no gradient); `chunk_size` sequences per pass bound the memory."""
-    _check(task)
-    lags, values, references = [], [], []
-    offset = 0
-    with torch.autocast(x.device.type, enabled=False):
-        for xc in x.split(chunk_size):
-            xc = xc.double()
-            if isinstance(task, AddingTask):
-                marked = _marked(xc)
-                with torch.enable_grad():
-                    xg = xc.detach().requires_grad_(True)
-                    (grad,) = torch.autograd.grad(net(xg).sum(), xg)
-                values.append(grad[..., 0].gather(1, marked).reshape(-1))
-                lags.append(_adding_lag(net, task.length, marked))
-                continue
-            with torch.no_grad():
-                swapped, recall, new, lag = _swap(xc, offset)
-                p0 = _at(net(xc).softmax(dim=-1), recall, new)
-                p1 = _at(net(swapped).softmax(dim=-1), recall, new)
-            values.append(p1)
-            references.append(p0.double().cpu().numpy())
-            lags.append(lag)
-            offset += len(xc)
-    return Items(np.concatenate(lags), torch.cat(values).double().cpu().numpy(),
-                 np.concatenate(references) if references else None)
+def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size: int = 256
+                    ) -> Scores:
+    """Value items: a_i = d r / d v_i, through autograd (`net` as given: the probe passes a
+    float64 twin). A task with one output per sequence reads every item of a sequence at the
+    same output, so one backward pass of sum_b r_b gives every item's own derivative; per-step
+    readouts take one pass per slot, so that no item's output mixes in another's."""
+    parts = []
+    device = next(net.parameters()).device
+    dtype = next(net.parameters()).dtype
+    for xc, items, start in _chunks(task, x.to(device, dtype), chunk_size):
+        groups = [items] if not task.per_step_output else items.slots()
+        for group in groups:
+            with torch.enable_grad():
+                values = group.value.to(dtype).detach().requires_grad_(True)
+                read = task.readout_of(net(task.with_items(xc, group, values)), group)
+                if not task.per_step_output:  # one output per sequence, counted once
+                    first = torch.ones_like(group.sequence, dtype=torch.bool)
+                    first[1:] = group.sequence[1:] != group.sequence[:-1]
+                    read = read[first]
+                (grad,) = torch.autograd.grad(read.sum(), values)
+            parts.append(_scores(_offset(group, start), _bidirectional(net), grad))
+    return _concat(parts)
 
 
 @torch.no_grad()
-def intervention_items(net: RecurrentNet, task: MemoryTask, x: Tensor,
-                       chunk_size: int = 1000) -> Items:
-    """The intervention view on inputs x (module docstring): `net` as it runs (its own dtype and
-    device, eval mode), `chunk_size` sequences per forward pass."""
-    _check(task)
-    was_training = net.training
-    net.eval()
-    device = next(net.parameters()).device
-    lags, values, references = [], [], []
-    offset = 0
-    for xc in x.split(chunk_size):
-        xc = xc.to(device)
-        out = net(xc)
-        if isinstance(task, AddingTask):
-            marked = _marked(xc)
-            rows = torch.arange(len(xc), device=device)
-            ratios = []
-            for k in range(2):
-                v = xc[rows, marked[:, k], 0]
-                u = torch.remainder(v + 0.5, 1.0)
-                changed = xc.clone()
-                changed[rows, marked[:, k], 0] = u
-                ratios.append((net(changed) - out).reshape(-1) / (u - v))
-            values.append(torch.stack(ratios, dim=1).reshape(-1).double())  # items as (B, 2)
-            lags.append(_adding_lag(net, task.length, marked))
-            continue
-        swapped, recall, new, lag = _swap(xc, offset)
-        rows = torch.arange(len(xc), device=device)
-        after = net(swapped)[rows, recall].argmax(dim=-1)
-        before = out[rows, recall].argmax(dim=-1)
-        values.append((after == new).double())
-        references.append((before == new).double().cpu().numpy())
-        lags.append(lag)
-        offset += len(xc)
-    net.train(was_training)
-    return Items(np.concatenate(lags), torch.cat(values).cpu().numpy(),
-                 np.concatenate(references) if references else None)
+def intervention_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size: int = 1000
+                        ) -> Scores:
+    """Value items: a_i = (r' - r) / (u - v), the item changed to the task's replacement u, one
+    slot of every sequence at a time."""
+    parts = []
+    for xc, items, start in _chunks(task, _on(net, x), chunk_size):
+        before = task.readout_of(net(xc), items)
+        for group in items.slots():
+            u = task.replacement(group)
+            after = task.readout_of(net(task.with_items(xc, group, u)), group)
+            mine = _rows_of(items, group)
+            parts.append(_scores(_offset(group, start), _bidirectional(net),
+                                 (after - before[mine]) / (u - group.value).to(after.dtype)))
+    return _concat(parts)
 
 
-def per_lag(items: Items, num_lags: int) -> np.ndarray:
-    """(3, num_lags): memory, standard error and item count at lags 0 .. num_lags - 1 (module
-    docstring); memory and stderr NaN at a lag without items, stderr NaN below MIN_ITEMS."""
-    out = np.full((3, num_lags), np.nan)
+@torch.no_grad()
+def swap_scores(net: nn.Module, task: MemoryTask, x: Tensor, by: str,
+                chunk_size: int = 1000) -> Scores:
+    """Symbol items, each swapped to s' (the task's replacement), one slot of every sequence
+    at a time: `by`="probability": a = P'(s') - P(s'), b = 1 - P(s'); `by`="choice":
+    a = F - F0, b = 1 - F0 (module docstring)."""
+    parts = []
+    for xc, items, start in _chunks(task, _on(net, x), chunk_size):
+        before = task.readout_of(net(xc), items)  # (N, C) logits
+        for group in items.slots():
+            new = task.replacement(group)
+            after = task.readout_of(net(task.with_items(xc, group, new)), group)
+            old = before[_rows_of(items, group)]
+            if by == "probability":
+                p0 = old.softmax(dim=-1).gather(1, new[:, None])[:, 0]
+                p1 = after.softmax(dim=-1).gather(1, new[:, None])[:, 0]
+                numerator, denominator = p1 - p0, 1 - p0
+            else:
+                f0 = (old.argmax(dim=-1) == new).double()
+                f1 = (after.argmax(dim=-1) == new).double()
+                numerator, denominator = f1 - f0, 1 - f0
+            parts.append(_scores(_offset(group, start), _bidirectional(net), numerator,
+                                 denominator))
+    return _concat(parts)
+
+
+@torch.no_grad()
+def storage_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size: int = 1000,
+                   folds: int = STORAGE_FOLDS) -> Scores:
+    """Whether each item is still in the states the head reads (`RecurrentNet.features`) at
+    its readout, used or not: per lag, a ridge read-out of the item (a value; a symbol as a
+    one-hot row, predicted by argmax) fitted on `folds` - 1 folds of the sequences and scored on
+    the held-out fold. Value items: a_i = d_i^2 - e_i^2, b_i = d_i^2 (so m = R^2 = 1 - SSE/SST,
+    d the item's deviation from the training folds' mean, e the read-out's error); symbol items:
+    a_i = c_i - 1/K, b_i = 1 - 1/K (chance-corrected accuracy over the K item symbols)."""
+    features, all_items = [], []
+    for xc, items, start in _chunks(task, _on(net, x), chunk_size):
+        state = net.features(xc)
+        read = state[items.sequence, items.readout] if task.per_step_output \
+            else state[items.sequence]
+        features.append(read.double().cpu())
+        all_items.append(_offset(items, start))
+    phi = torch.cat(features).numpy()  # (N, W)
+    sequence = np.concatenate([i.sequence.cpu().numpy() for i in all_items])
+    value = np.concatenate([i.value.cpu().numpy() for i in all_items])
+    lag = np.concatenate([i.lags(_bidirectional(net)) for i in all_items])
+    numerator, denominator = np.zeros(len(lag)), np.ones(len(lag))
+    symbols = np.array(task.item_symbols)
+    for at in np.unique(lag):
+        rows = np.flatnonzero(lag == at)
+        fold = sequence[rows] % folds
+        for k in range(folds):
+            train, test = rows[fold != k], rows[fold == k]
+            if len(train) == 0 or len(test) == 0:
+                continue
+            target = value[train] if task.item_kind == "value" else \
+                (value[train][:, None] == symbols[None, :]).astype(float)
+            predicted = _ridge(phi[train], target, phi[test])
+            if task.item_kind == "value":
+                deviation = value[test] - value[train].mean()
+                numerator[test] = deviation ** 2 - (value[test] - predicted) ** 2
+                denominator[test] = deviation ** 2
+            else:
+                correct = symbols[predicted.argmax(axis=1)] == value[test]
+                numerator[test] = correct - 1 / len(symbols)
+                denominator[test] = 1 - 1 / len(symbols)
+    return Scores(lag, sequence, numerator, denominator)
+
+
+def _ridge(train: np.ndarray, target: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Ridge regression on standardised features (penalty RIDGE per training item), fitted on
+    (train, target), predicting `test`; an intercept, unpenalised."""
+    mean, scale = train.mean(axis=0), train.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    z_train, z_test = (train - mean) / scale, (test - mean) / scale
+    offset = target.mean(axis=0)
+    gram = z_train.T @ z_train + RIDGE * len(train) * np.eye(train.shape[1])
+    weights = np.linalg.solve(gram, z_train.T @ (target - offset))
+    return z_test @ weights + offset
+
+
+def _on(net: nn.Module, x: Tensor) -> Tensor:
+    parameter = next(net.parameters())
+    return x.to(parameter.device, parameter.dtype)
+
+
+def _offset(items: MemoryItems, start: int) -> MemoryItems:
+    """The items with `sequence` counted over the whole set, not the chunk."""
+    return MemoryItems(items.sequence + start, items.slot, items.position, items.readout,
+                       items.lag, items.value)
+
+
+def _rows_of(items: MemoryItems, group: MemoryItems) -> Tensor:
+    """The rows of `items` that `group` (one slot of it) holds."""
+    return torch.nonzero(items.slot == group.slot[0]).squeeze(1)
+
+
+def scores(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> Scores:
+    """The pairs (a_i, b_i) of one view (module docstring) on the item set x."""
+    if view == "gradient":
+        return gradient_scores(net, task, x)
+    if view == "intervention":
+        return intervention_scores(net, task, x)
+    if view in ("probability", "choice"):
+        return swap_scores(net, task, x, view)
+    if view == STORAGE:
+        return storage_scores(net, task, x)
+    raise ValueError(f"unknown item-memory view {view!r}; expected one of "
+                     f"{[*VIEWS['value'], *VIEWS['symbol'], STORAGE]}")
+
+
+def per_lag(items: Scores, num_lags: int, level: float = LEVEL,
+            min_items: int = MIN_ITEMS) -> np.ndarray:
+    """(5, num_lags), the rows ROWS: memory, standard error, item count, and the interval's low
+    and high end at lags 0 .. num_lags - 1 (module docstring); NaN at a lag with fewer than
+    `min_items` items (unmeasured) but its count."""
+    out = np.full((len(ROWS), num_lags), np.nan)
     out[2] = np.bincount(items.lag, minlength=num_lags)[:num_lags]
-    for lag in np.flatnonzero(out[2]):
-        value = items.value[items.lag == lag]
-        n = len(value)
-        if items.reference is None:
-            out[0, lag] = value.mean()
-            if n >= MIN_ITEMS:
-                out[1, lag] = value.std(ddof=1) / np.sqrt(n)
-            continue
-        f0 = items.reference[items.lag == lag].mean()
-        if f0 < 1:
-            out[0, lag] = (value.mean() - f0) / (1 - f0)
-            if n >= MIN_ITEMS:
-                out[1, lag] = value.std(ddof=1) / np.sqrt(n) / (1 - f0)
+    for lag in np.flatnonzero(out[2] >= max(min_items, 2)):
+        a, b = items.numerator[items.lag == lag], items.denominator[items.lag == lag]
+        if b.sum() <= 0:
+            continue  # every reference already at the swapped-in symbol: nothing to measure
+        n, memory = len(a), a.sum() / b.sum()
+        stderr = (a - memory * b).std(ddof=1) / np.sqrt(n) / b.mean()
+        half = t_quantile(level, n - 1) * stderr
+        out[:, lag] = memory, stderr, n, memory - half, memory + half
     return out
 
 
-def span(curve: np.ndarray, fraction: float = FRACTION, z: float = Z) -> tuple[float, bool]:
-    """(span, is_bound) of one per-lag curve (3, K) from `per_lag` (module docstring)."""
-    memory, stderr, count = curve
-    measured = np.flatnonzero(count >= MIN_ITEMS)
-    if len(measured) == 0:
+def measured(curve: np.ndarray) -> np.ndarray:
+    """The measured lags of a per-lag curve (`per_lag`): enough items and a memory."""
+    return np.flatnonzero((curve[2] >= MIN_ITEMS) & ~np.isnan(curve[0]))
+
+
+def span(curve: np.ndarray, fraction: float = FRACTION) -> tuple[float, bool]:
+    """(span, is_bound) of one per-lag curve (module docstring)."""
+    lags = measured(curve)
+    if len(lags) == 0:
         return float("nan"), False
-    if not np.isfinite(memory[measured]).all():
+    if not np.isfinite(curve[0, lags]).all():
         return float("nan"), False
-    result, passed = 0, 0
-    for lag in measured:
-        if not memory[lag] - z * stderr[lag] > fraction:
-            break
-        result, passed = int(lag), passed + 1
-    return float(result), bool(passed == len(measured))
+    low, high = curve[3], curve[4]
+    held = np.flatnonzero(curve[2] > 0)  # the lags the item set holds: the task's, this net's
+    first, last = int(held.min()), int(held.max())
+    result, failed = None, 0
+    for lag in range(first, last + 1):
+        if lag not in lags or high[lag] < FORGOTTEN * fraction:
+            break  # unmeasured or forgotten: the span never reaches past it
+        passes = bool(low[lag] > fraction)
+        failed += not passes
+        if passes and failed <= max(1, (lag - first + 1) // PER_FAILURE):
+            result = lag
+    if result is None:
+        return 0.0, False
+    return float(result), bool(result == last)
+
+
+def capacity(items: Scores, num_lags: int, resamples: int = BOOTSTRAP, seed: int = 0,
+             min_items: int = MIN_ITEMS) -> dict[str, float]:
+    """`capacity` MC = sum over measured lags of clip(m(l), 0, 1) (lags), `capacity_fraction`
+    MC / measured lags, `measured_lags`, and the 95% percentile bootstrap interval of MC over the
+    set's sequences (`capacity_low`, `capacity_high`; module docstring)."""
+    curve = per_lag(items, num_lags, min_items=min_items)
+    lags = measured(curve)
+    nan = float("nan")
+    if len(lags) == 0 or not np.isfinite(curve[0, lags]).all():
+        return {"capacity": nan, "capacity_low": nan, "capacity_high": nan,
+                "capacity_fraction": nan, "measured_lags": int(len(lags))}
+    point = float(np.clip(curve[0, lags], 0, 1).sum())
+    sequences, index = np.unique(items.sequence, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for r in range(resamples):
+        weight = np.bincount(rng.integers(0, len(sequences), len(sequences)),
+                             minlength=len(sequences))[index]
+        a = np.bincount(items.lag, weights=items.numerator * weight, minlength=num_lags)
+        b = np.bincount(items.lag, weights=items.denominator * weight, minlength=num_lags)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws[r] = np.nan_to_num(np.clip(a[lags] / b[lags], 0, 1)).sum()
+    low, high = np.percentile(draws, [50 * (1 - LEVEL), 50 * (1 + LEVEL)])
+    return {"capacity": point, "capacity_low": float(low), "capacity_high": float(high),
+            "capacity_fraction": point / len(lags), "measured_lags": int(len(lags))}
 
 
 def num_lags(task: MemoryTask) -> int:
-    """Length of the lag axis: every lag is below the sequence length."""
-    return task.length
+    """Length of the lag axis: lags 0 .. the task's largest."""
+    return task.max_lag + 1
 
 
-def item_memory(net: RecurrentNet, task: MemoryTask, x: Tensor, view: str) -> np.ndarray:
-    """The per-lag curve (3, num_lags) of one view on inputs x; `net` is used as given (the
-    gradient view wants a float64 twin, `rnnmem.measures.probe.float64_twin`)."""
-    if view == "gradient":
-        items = gradient_items(net, task, x)
-    elif view == "intervention":
-        items = intervention_items(net, task, x)
-    else:
-        raise ValueError(f"unknown item-memory view {view!r}; expected one of {list(VIEWS)}")
-    return per_lag(items, num_lags(task))
+def item_memory(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> np.ndarray:
+    """The per-lag curve (5, num_lags) of one view on the item set x; `net` is used as given
+    (the gradient and probability views want a float64 twin, `rnnmem.measures.probe`)."""
+    return per_lag(scores(net, task, x, view), num_lags(task))
 
 
-def intervention_section(net: RecurrentNet, task: MemoryTask, x: Tensor, step: int,
-                         at_init: np.ndarray | None) -> dict[str, object]:
-    """The record's intervention view of a run: `item_memory.intervention`, a list of
-    {step, curve (3, K)} at init (step 0, `at_init`) and at `step` (the end of training), with
-    the span's FRACTION and Z, and the headline `intervention_span`, `..._is_bound` and
-    `..._init`. {} when the task defines no item memory."""
-    if not defined_for(task):
-        return {}
-    final = item_memory(net, task, x, "intervention")
-    entries = ([{"step": 0, "curve": at_init.tolist()}] if at_init is not None else [])
-    entries.append({"step": int(step), "curve": final.tolist()})
-    span_final, bound = span(final)
-    return {
-        "item_memory": {"intervention": entries, "fraction": FRACTION, "z": Z},
-        "intervention_span": span_final,
-        "intervention_span_is_bound": bound,
-        "intervention_span_init": span(at_init)[0] if at_init is not None else float("nan"),
+def summary(items: Scores, task: MemoryTask, min_items: int = MIN_ITEMS) -> dict[str, Any]:
+    """One view's curve and headlines: `curve` (5, K) as lists, `span`, `span_is_bound`, and
+    `capacity` with its interval, fraction and measured lags (a lag measured from `min_items`
+    items on)."""
+    curve = per_lag(items, num_lags(task), min_items=min_items)
+    length, bound = span(curve)
+    return {"curve": curve.tolist(), "span": length, "span_is_bound": bound,
+            **capacity(items, num_lags(task), min_items=min_items)}
+
+
+def storage_items_per_lag(net: nn.Module, task: MemoryTask, items_per_lag: int) -> int:
+    """Items per lag of the storage view's set: STORAGE_ITEMS_PER_FEATURE per read-out weight
+    (the head's inputs and an intercept), at least `items_per_lag`, and at most as many as keep
+    the set within STORAGE_MAX_ITEMS over the task's lags (a lag left with fewer than the
+    read-out needs is unmeasured: `storage_min_items`)."""
+    wanted = max(items_per_lag, storage_min_items(net))
+    return max(items_per_lag, min(wanted, STORAGE_MAX_ITEMS // num_lags(task)))
+
+
+def storage_min_items(net: nn.Module) -> int:
+    """Items a lag needs for the storage view: STORAGE_ITEMS_PER_FEATURE per read-out weight."""
+    return STORAGE_ITEMS_PER_FEATURE * (net.head.in_features + 1)
+
+
+def end_views(net: nn.Module, task: MemoryTask, items: Tensor, storage: Tensor
+              ) -> dict[str, dict[str, Any]]:
+    """The views taken at initialisation and at the end, each's `summary`, of the network as it
+    runs (eval mode): the end view (intervention or choice) on the item set `items`, storage on
+    the larger set `storage`."""
+    end, training = views_of(task)[1], net.training
+    net.eval()
+    try:
+        return {end: summary(scores(net, task, items, end), task),
+                STORAGE: summary(scores(net, task, storage, STORAGE), task,
+                                 min_items=storage_min_items(net))}
+    finally:
+        net.train(training)
+
+
+HEADLINE_FIELDS = ("span", "span_is_bound", "capacity", "capacity_low", "capacity_high",
+                   "capacity_fraction")
+
+
+def record_section(task: MemoryTask, at_init: dict[str, dict[str, Any]],
+                   at_end: dict[str, dict[str, Any]], step: int, items_per_lag: int
+                   ) -> dict[str, Any]:
+    """The record's item memory: `item_memory` (the task's item kind, each end view's summary
+    at init and at `step`, and the rules: level, fraction, forgotten, per_failure, min_items,
+    items_per_lag), the names of the headline view (`item_view`: the end view) and of the probe
+    view (`probe_view`), and the flat headlines `<view>_<field>` (HEADLINE_FIELDS, at the end),
+    `<view>_span_init` and `<view>_capacity_init` of the end view and storage."""
+    probe_view, end_view, _ = views_of(task)
+    section: dict[str, Any] = {
+        "kind": task.item_kind, "views": list(views_of(task)), "probe_view": probe_view,
+        "headline_view": end_view, "items_per_lag": items_per_lag, "level": LEVEL,
+        "fraction": FRACTION, "forgotten": FORGOTTEN, "per_failure": PER_FAILURE,
+        "min_items": MIN_ITEMS,
     }
+    fields: dict[str, Any] = {"item_view": end_view, "probe_view": probe_view}
+    for view, final in at_end.items():
+        section[view] = [{"step": 0, **at_init[view]}, {"step": int(step), **final}]
+        fields.update({f"{view}_{key}": final[key] for key in HEADLINE_FIELDS})
+        fields[f"{view}_span_init"] = at_init[view]["span"]
+        fields[f"{view}_capacity_init"] = at_init[view]["capacity"]
+    return {"item_memory": section, **fields}

@@ -92,9 +92,11 @@ class ProbeResult:
     gate_names: tuple[str, ...]   # e.g. ("input", "forget", "output"); () for the vanilla RNN
     gate_mean: np.ndarray | None  # (L, D, G, T): mean activation over batch and units
     gate_saturated: np.ndarray | None  # (L, D, G, T): fraction > s or < 1 - s
-    # (3, K): the gradient view's item memory, stderr and item count per lag 0 .. K - 1
-    # (`rnnmem.measures.item_memory`), added by `GradientProbe` where the task defines item memory
+    # (5, K): the probe view of item memory per lag 0 .. K - 1 (rows: memory, stderr, count,
+    # low, high; `rnnmem.measures.item_memory`), added by `GradientProbe` where the task states
+    # items
     item_memory: np.ndarray | None = None
+    item_view: str | None = None  # which view: gradient (value items) or probability (symbols)
 
 
 def float64_twin(net: RecurrentNet) -> RecurrentNet:

@@ -122,16 +122,27 @@ class RecurrentNet(nn.Module):
 
     def readout(self, top: Tensor) -> Tensor:
         """Head on the top layer's outputs top (B, L, D*H), shared by both paths."""
+        return self.head(self.head_input(top))
+
+    def head_input(self, top: Tensor) -> Tensor:
+        """What the head reads of the top layer's outputs top (B, L, D*H): per step (B, L, W),
+        or per sequence (B, W), W = D*H for concatenated directions, else H."""
         H = self.hidden_size
         if self.per_step_output:
             fwd, bwd = top[..., :H], top[..., H:]  # (B, L, H): both directions at step t
         else:
             fwd, bwd = top[:, -1, :H], top[:, 0, H:]  # (B, H): fwd after t = L-1, bwd after t = 0
         if self.num_directions == 1:
-            return self.head(fwd)
+            return fwd
         if self.merge == "sum":
-            return self.head(fwd + bwd)
-        return self.head(torch.cat([fwd, bwd], dim=-1))
+            return fwd + bwd
+        return torch.cat([fwd, bwd], dim=-1)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The states the head reads for inputs x (B, L, I), on the training path: per step
+        (B, L, W), or per sequence (B, W) (`head_input`)."""
+        top, _ = self.rnn(x)  # (B, L, D*H)
+        return self.head_input(top)
 
     def unrolled(self, x: Tensor, gates: bool = False) -> UnrolledOutput:
         """Step-by-step path with the fused module's parameters; see UnrolledOutput. x (B, L, I)."""

@@ -25,18 +25,23 @@ from rnnmem.rundir.record import CorruptRecord, read_probe_arrays, read_record
 from rnnmem.tasks import TASKS
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
-# The last probe's headline measures (`rnnmem.measures.probe`, `rnnmem.measures.item_memory`):
-# input-sensitivity coverage and its scale, the gradient view's item-memory span and its bound
-# flag, and the bottom layer's forward gradient summaries; `<name>_init` are the first probe's
-# (step 0).
+# The last probe's headline measures (`rnnmem.measures.probe`): input-sensitivity coverage and
+# its scale, and the bottom layer's forward gradient summaries; `<name>_init` are the first
+# probe's (step 0).
 HEADLINE_SUMMARIES = (
-    "memory_coverage", "sensitivity_scale", "gradient_span", "gradient_span_is_bound",
-    "memory_horizon", "log10_grad_ratio", "decay_rate", "grad_ratio_is_bound",
+    "memory_coverage", "sensitivity_scale", "memory_horizon", "log10_grad_ratio", "decay_rate",
+    "grad_ratio_is_bound",
 )
-AT_INIT = ("memory_coverage", "memory_horizon", "gradient_span")
-# The intervention view's item-memory span on the test set (`rnnmem.measures.item_memory`): at
-# the end, its bound flag, and at init.
-INTERVENTION = ("intervention_span", "intervention_span_is_bound", "intervention_span_init")
+AT_INIT = ("memory_coverage", "memory_horizon")
+# Item memory's headlines (`rnnmem.measures.item_memory`), one set per view: the probe view
+# (gradient or probability) at the last probe and the first, the end views (intervention or
+# choice, and storage) at the end and at init; `item_*` repeats the task's headline view (the
+# end view: intervention or choice), which figure 4 and Table 1 show.
+ITEM_VIEWS = ("gradient", "probability", "intervention", "choice", "storage")
+ITEM_FIELDS = ("span", "span_is_bound", "capacity", "capacity_low", "capacity_high",
+               "capacity_fraction")
+ITEM_COLUMNS = tuple(f"{view}_{field}" for view in (*ITEM_VIEWS, "item")
+                     for field in (*ITEM_FIELDS, "span_init", "capacity_init"))
 NUMBERS = (
     "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
     "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
@@ -64,15 +69,26 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
         "solved": bool(record.get("solved", False)),
         "error": record.get("error"),
     }
-    for key in (*NUMBERS, *INTERVENTION):
+    for key in (*NUMBERS, *ITEM_COLUMNS):
         row[key] = record.get(key, np.nan)
     probe = record.get("probe") or {}
+    at_step_0 = (probe.get("steps") or [None])[0] == 0
     for key in HEADLINE_SUMMARIES:
-        values = probe.get(key) or [np.nan]
-        row[key] = values[-1]
+        row[key] = (probe.get(key) or [np.nan])[-1]
     for key in AT_INIT:
-        values = probe.get(key) or [np.nan]
-        row[f"{key}_init"] = values[0] if (probe.get("steps") or [None])[0] == 0 else np.nan
+        row[f"{key}_init"] = (probe.get(key) or [np.nan])[0] if at_step_0 else np.nan
+    view = probe.get("item_view")
+    if view is not None:  # the probe view, per probe
+        for field in ITEM_FIELDS:
+            row[f"{view}_{field}"] = (probe.get(f"item_{field}") or [np.nan])[-1]
+        for field in ("span", "capacity"):
+            first = (probe.get(f"item_{field}") or [np.nan])[0]
+            row[f"{view}_{field}_init"] = first if at_step_0 else np.nan
+    headline = record.get("item_view")
+    if headline is not None:
+        for field in (*ITEM_FIELDS, "span_init", "capacity_init"):
+            row[f"item_{field}"] = row[f"{headline}_{field}"]
+    row["item_view"] = headline
     return row
 
 
@@ -118,14 +134,16 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 SUMMARY_COLUMNS = (
     "run", "task", "cell", "depth", "direction", "seq_len", "seed", "metric", "test_metric",
-    "test_loss", "baseline", "solved", "n_params", "gradient_span", "gradient_span_is_bound",
-    "intervention_span", "intervention_span_is_bound", "status",
+    "test_loss", "baseline", "solved", "n_params", "item_view", "item_capacity",
+    "item_capacity_fraction", "item_span", "item_span_is_bound", "storage_capacity_fraction",
+    "status",
 )  # the sweep's summary table (`summary.md`, `summary.csv`) and Table 1's table1_runs.csv
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: config -> held-out metric, baseline, solved, parameter count, item-memory
-    spans from both views (with their is-bound flags), status."""
+    """One row per run: config -> held-out metric, baseline, solved, parameter count, item
+    memory's headline view (its capacity, fraction of the measured lags, span and is-bound
+    flag) and storage's capacity fraction, status."""
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = runs.copy()
@@ -153,28 +171,38 @@ def load_input_sensitivity(run_dir: Path | str) -> pd.DataFrame:
     })
 
 
+ITEM_MEMORY_COLUMNS = ["step", "view", "lag", "memory", "stderr", "count", "low", "high",
+                       "measured"]
+
+
 def load_item_memory(run_dir: Path | str) -> pd.DataFrame:
-    """Long table of a run's item memory per lag (`rnnmem.measures.item_memory`): columns step, view
-    ('gradient': every probe, from `probe.npz`; 'intervention': init and end, from the
-    record), lag, memory, stderr, count; measured lags only (count > 0)."""
-    columns = ["step", "view", "lag", "memory", "stderr", "count"]
+    """Long table of a run's item memory per lag (`rnnmem.measures.item_memory`): columns step,
+    view (the probe view, gradient or probability: every probe, from `probe.npz`; the end views,
+    intervention or choice and storage: init and end, from the record), lag, memory, stderr,
+    count, the 95% interval's low and high end, and `measured` (false at a lag with items but
+    too few to say anything: memory NaN); every lag the item set holds (count > 0)."""
     curves: list[tuple[int, str, np.ndarray]] = []
     arrays = read_probe_arrays(Path(run_dir))
-    if "item_memory" in arrays:
-        curves += [(int(step), "gradient", curve)
-                   for step, curve in zip(arrays["steps"], arrays["item_memory"], strict=True)]
     record = read_record(Path(run_dir))
-    for entry in (record.get("item_memory") or {}).get("intervention", []):
-        curves.append((entry["step"], "intervention", np.array(entry["curve"], dtype=float)))
+    memory = record.get("item_memory") or {}
+    probe_view = (record.get("probe") or {}).get("item_view", "gradient")
+    if "item_memory" in arrays:
+        curves += [(int(step), probe_view, curve)
+                   for step, curve in zip(arrays["steps"], arrays["item_memory"], strict=True)]
+    for view in memory.get("views", ["gradient", "intervention"])[1:]:
+        curves += [(entry["step"], view, np.array(entry["curve"], dtype=float))
+                   for entry in memory.get(view, [])]
     frames = []
     for step, view, curve in curves:
         lags = np.flatnonzero(curve[2] > 0)
-        frames.append(pd.DataFrame({"step": step, "view": view, "lag": lags,
-                                    "memory": curve[0, lags], "stderr": curve[1, lags],
-                                    "count": curve[2, lags].astype(np.int64)}))
+        rows = {name: curve[k, lags] if k < len(curve) else np.nan
+                for k, name in enumerate(("memory", "stderr", "count", "low", "high"))}
+        frames.append(pd.DataFrame({"step": step, "view": view, "lag": lags, **rows,
+                                    "measured": ~np.isnan(rows["memory"])}))
     if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+        return pd.DataFrame(columns=ITEM_MEMORY_COLUMNS)
+    frame = pd.concat(frames, ignore_index=True)[ITEM_MEMORY_COLUMNS]
+    return frame.astype({"count": np.int64})
 
 
 def load_grad_norms(run_dir: Path | str) -> pd.DataFrame:

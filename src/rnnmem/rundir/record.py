@@ -41,7 +41,8 @@ class RunRecord(TypedDict, total=False):
     `n_params`, `lr`) and the W&B run id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
     task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
-    intervention view's `item_memory` and spans; (`how_it_trained`) `train_steps`, timings,
+    item memory's end views (`item_memory`, and per view `<view>_span`, `<view>_capacity` with
+    their interval, fraction and values at init); (`how_it_trained`) `train_steps`, timings,
     `device`, `steps_per_batch`, `weights_sha256`, `precision`, `determinism`, and
     `resumed_from_step` where it resumed; or, stopped by a signal (`fit`), `train_steps`,
     `signal` and `checkpoint`;
@@ -76,9 +77,34 @@ class RunRecord(TypedDict, total=False):
     memory_span: float
     forgetting: dict[str, Any]
     item_memory: dict[str, Any]
+    item_view: str
+    probe_view: str
+    # item memory's end views (`rnnmem.measures.item_memory.record_section`): intervention for a
+    # task of value items, choice for one of symbol items, and storage for both
     intervention_span: float
     intervention_span_is_bound: bool
     intervention_span_init: float
+    intervention_capacity: float
+    intervention_capacity_low: float
+    intervention_capacity_high: float
+    intervention_capacity_fraction: float
+    intervention_capacity_init: float
+    choice_span: float
+    choice_span_is_bound: bool
+    choice_span_init: float
+    choice_capacity: float
+    choice_capacity_low: float
+    choice_capacity_high: float
+    choice_capacity_fraction: float
+    choice_capacity_init: float
+    storage_span: float
+    storage_span_is_bound: bool
+    storage_span_init: float
+    storage_capacity: float
+    storage_capacity_low: float
+    storage_capacity_high: float
+    storage_capacity_fraction: float
+    storage_capacity_init: float
     train_steps: int
     train_seconds: float
     train_steps_per_sec: float

@@ -6,6 +6,13 @@ after the last step, is  y = u_i + u_j.
 
 Loss: mean squared error. Memoryless baseline: always predict E[y] = 1, giving
 MSE = Var(u_i + u_j) = 2 / 12 = 1/6.
+
+Items (item memory, `rnnmem.tasks.items`): the two marked values, value items in feature 0 with
+ideal gain d y / d u = 1, read after the last step: lag T - 1 - p to the forward readout and p
+to the backward one (its final state, at t = 0). An intervention sets u_p to (u_p + 1/2) mod 1,
+uniform on [0, 1] like u_p and always 1/2 away from it. The memory set stratifies the marker
+positions: every position of each half is marked equally often, so every lag 0..T-1 carries the
+same number of items (the halves pair up at random).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnmem.tasks.base import MemoryTask
+from rnnmem.tasks.items import MemoryItems, stratified
 
 
 class AddingTask(MemoryTask):
@@ -35,6 +43,8 @@ class AddingTask(MemoryTask):
     metric_log_scale: ClassVar[bool] = True
     length_label: ClassVar[str] = "sequence length T (steps)"
     loss_label: ClassVar[str] = "MSE"
+    item_kind: ClassVar[str] = "value"
+    item_feature: ClassVar[int] = 0  # the value u_t
 
     @property
     def length(self) -> int:
@@ -71,11 +81,32 @@ class AddingTask(MemoryTask):
         second = torch.randint(
             half, self.seq_len, (batch_size, 1), generator=generator, device=device
         )
-        marked = torch.cat([first, second], dim=1)  # (B, 2)
-        markers = torch.zeros_like(values).scatter_(1, marked, 1.0)  # (B, T)
-        x = torch.stack([values, markers], dim=-1)  # (B, T, 2)
-        y = values.gather(1, marked).sum(dim=1)  # (B,)
-        return x, y
+        return _sequences(values, torch.cat([first, second], dim=1))
+
+    def memory_items(self, x: Tensor) -> MemoryItems:
+        """The two marked values of each sequence: slot 0 the first marker, slot 1 the second."""
+        marked = (x[..., 1] > 0.5).nonzero()[:, 1].reshape(len(x), 2)  # (B, 2), in time order
+        rows = torch.arange(len(x), device=x.device)
+        sequence, slot = rows.repeat_interleave(2), torch.arange(2, device=x.device).repeat(len(x))
+        position = marked.reshape(-1)
+        lag = torch.stack([self.seq_len - 1 - position, position], dim=1)
+        return MemoryItems(sequence, slot, position, torch.full_like(position, -1), lag,
+                           x[sequence, position, self.item_feature])
+
+    def memory_set(self, items_per_lag: int, generator: torch.Generator) -> Tensor:
+        """`items_per_lag` x (larger half) sequences whose markers are stratified over each
+        half's positions (module docstring): every lag carries at least `items_per_lag` items."""
+        device = generator.device
+        half = self.seq_len // 2
+        count = items_per_lag * max(half, self.seq_len - half)
+        values = torch.rand(count, self.seq_len, generator=generator, device=device)
+        first = stratified(count, half, generator)
+        second = half + stratified(count, self.seq_len - half, generator)
+        return _sequences(values, torch.stack([first, second], dim=1))[0]
+
+    def replacement(self, items: MemoryItems) -> Tensor:
+        """u' = (u + 1/2) mod 1: uniform like u, always 1/2 away from it."""
+        return torch.remainder(items.value + 0.5, 1.0)
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         """MSE of `output` (B, 1) or (B,) against `target` (B,)."""
@@ -99,6 +130,15 @@ class AddingTask(MemoryTask):
         return {"position": position, "lag": self.seq_len - 1 - position,
                 "second": second.cpu().numpy().astype(np.int64),
                 "value": error.double().cpu().numpy()}
+
+
+def _sequences(values: Tensor, marked: Tensor) -> tuple[Tensor, Tensor]:
+    """Inputs x (B, T, 2) = [value, marker] and targets y (B,) of the values (B, T) with markers
+    at `marked` (B, 2)."""
+    markers = torch.zeros_like(values).scatter_(1, marked, 1.0)  # (B, T)
+    x = torch.stack([values, markers], dim=-1)  # (B, T, 2)
+    y = values.gather(1, marked).sum(dim=1)  # (B,)
+    return x, y
 
 
 def _as_vector(output: Tensor, target: Tensor) -> Tensor:

@@ -3,10 +3,12 @@
 A task owns its generator, its loss, its metrics and its memoryless baseline, so that a run can
 report how far a model is above "learned nothing about memory" (see docs/tasks.md), and
 everything else only it knows: which held-out metric decides "solved" (name, direction,
-threshold), how figures label its axes, and how its held-out error depends on the lag between
-the information and the readout (`recall_items`, the raw material of the forgetting curve).
-The rest of the harness sees only this interface; a new benchmark is one new subclass and one
-registry entry in `rnnmem.tasks`.
+threshold), how figures label its axes, how its held-out error depends on the lag between
+the information and the readout (`recall_items`, the raw material of the forgetting curve), and
+what must be remembered for it: its items, where each is read and how to change one
+(`memory_items` and the rest of the item contract, `rnnmem.tasks.items`), which is all the
+memory measures read. The rest of the harness sees only this interface; a new benchmark is one
+new subclass and one registry entry in `rnnmem.tasks`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from rnnmem.tasks.items import MemoryItems
 
 
 class MemoryTask(ABC):
@@ -47,6 +52,12 @@ class MemoryTask(ABC):
     # where the information sits relative to the readout: "fixed" (the literature's tasks), or
     # "variable" (drawn per sequence) for a task that offers it (`task.delay`)
     delays: ClassVar[tuple[str, ...]] = ("fixed",)
+    # Item memory (`rnnmem.tasks.items`): the kind of item the task holds ("value" or "symbol";
+    # None: the task states no items and has no item memory), the input feature a value item
+    # sits in, and the symbols a symbol item can be (an intervention swaps among them).
+    item_kind: ClassVar[str | None] = None
+    item_feature: ClassVar[int] = 0
+    item_symbols: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, seq_len: int, delay: str = "fixed") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < self.min_seq_len:
@@ -148,6 +159,55 @@ class MemoryTask(ABC):
         contribution to the solved metric, e.g. a squared error or 0/1 correct; the metric is their
         mean), and any task-specific grouping keys. `rnnmem.measures.forgetting` bins
         them into the forgetting curve."""
+
+    # --- item memory (`rnnmem.tasks.items`; the measures are `rnnmem.measures.item_memory`) ---
+
+    def memory_items(self, x: Tensor) -> MemoryItems:
+        """The items of inputs x (B, length, input_size): position, readout, lags and value of
+        each (`rnnmem.tasks.items.MemoryItems`)."""
+        raise NotImplementedError(f"task {self.name!r} states no memory items")
+
+    def memory_set(self, items_per_lag: int, generator: torch.Generator) -> Tensor:
+        """Inputs (B, length, input_size), drawn from `generator` on its device, whose items
+        put at least `items_per_lag` items at every forward lag 0..`max_lag` the task can have
+        (stratified over positions and delays; the subclass says how)."""
+        raise NotImplementedError(f"task {self.name!r} states no memory items")
+
+    @property
+    def max_lag(self) -> int:
+        """The largest forward lag an item can have; the lag axis is 0 .. max_lag."""
+        return self.length - 1
+
+    def replacement(self, items: MemoryItems) -> Tensor:
+        """What an intervention changes each item to. Symbol items: another symbol of
+        `item_symbols`, s' = the k-th next one with k = 1 + (sequence + slot) mod (K - 1), so that
+        every position meets every other symbol in turn, with no random numbers. A value task
+        states its own rule."""
+        if self.item_kind != "symbol":
+            raise NotImplementedError(f"task {self.name!r} states no replacement of its items")
+        symbols = torch.tensor(self.item_symbols, device=items.value.device)
+        index = torch.searchsorted(symbols, items.value)
+        shift = 1 + (items.sequence + items.slot) % (len(symbols) - 1)
+        return symbols[(index + shift) % len(symbols)]
+
+    def with_items(self, x: Tensor, items: MemoryItems, values: Tensor) -> Tensor:
+        """x with every item of `items` set to `values`: a value item's `item_feature` (the
+        result is differentiable in `values`), a symbol item's one-hot input vector."""
+        if self.item_kind == "value":
+            feature = torch.full_like(items.position, self.item_feature)
+            return x.index_put((items.sequence, items.position, feature), values.to(x.dtype))
+        changed = x.clone()
+        changed[items.sequence, items.position] = F.one_hot(values, x.shape[-1]).to(x.dtype)
+        return changed
+
+    def readout_of(self, output: Tensor, items: MemoryItems) -> Tensor:
+        """The output that should follow each item: for a value item the value read out, (N,);
+        for a symbol item the logits at its recall step, (N, C)."""
+        if self.per_step_output:
+            read = output[items.sequence, items.readout]  # (N, C)
+        else:
+            read = output[items.sequence]  # (N, num_outputs)
+        return read.squeeze(-1) if self.item_kind == "value" else read
 
     def params(self) -> dict[str, object]:
         """Everything that defines the data (JSON-serialisable); keys the held-out cache. The

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnmem.tasks.base import MemoryTask
+from rnnmem.tasks.items import MemoryItems
 
 BLANK = 0
 DELIMITER = 9
@@ -62,6 +63,8 @@ class CopyTask(MemoryTask):
     length_label: ClassVar[str] = "delay T (steps)"
     loss_label: ClassVar[str] = "cross-entropy (nats)"
     delays: ClassVar[tuple[str, ...]] = ("fixed", "variable")
+    item_kind: ClassVar[str] = "symbol"
+    item_symbols: ClassVar[tuple[int, ...]] = tuple(range(1, NUM_SYMBOLS + 1))
 
     @property
     def length(self) -> int:
@@ -96,15 +99,23 @@ class CopyTask(MemoryTask):
         symbols = torch.randint(
             1, NUM_SYMBOLS + 1, (batch_size, RECALL_LEN), generator=generator, device=device
         )  # (B, 10)
-        ids = torch.full((batch_size, self.length), BLANK, dtype=torch.int64, device=device)
+        delay = None
+        if self.delay == "variable":
+            delay = torch.randint(1, self.seq_len + 1, (batch_size, 1), generator=generator,
+                                  device=device)  # (B, 1): D
+        return self._sequences(symbols, delay)
+
+    def _sequences(self, symbols: Tensor, delay: Tensor | None) -> tuple[Tensor, Tensor]:
+        """x (B, T+20, 10) and y (B, T+20) of the symbols (B, 10), recalled after the delay T
+        (`delay` None) or after each sequence's own delay D (B, 1)."""
+        batch, device = len(symbols), symbols.device
+        ids = torch.full((batch, self.length), BLANK, dtype=torch.int64, device=device)
         ids[:, :RECALL_LEN] = symbols
         y = torch.full_like(ids, BLANK)  # (B, T+20)
-        if self.delay == "fixed":
+        if delay is None:
             ids[:, self.seq_len + RECALL_LEN - 1] = DELIMITER
             y[:, self.loss_anchor :] = symbols
         else:
-            delay = torch.randint(1, self.seq_len + 1, (batch_size, 1), generator=generator,
-                                  device=device)  # (B, 1): D
             ids.scatter_(1, delay + RECALL_LEN - 1, DELIMITER)
             recall = delay + RECALL_LEN + torch.arange(RECALL_LEN, device=device)  # (B, 10)
             y.scatter_(1, recall, symbols)
@@ -160,6 +171,37 @@ class CopyTask(MemoryTask):
         return {"position": position, "lag": np.repeat(delimiter + 1, RECALL_LEN),
                 "symbol": tgt.reshape(-1).cpu().numpy().astype(np.int64),
                 "value": correct.reshape(-1).double().cpu().numpy()}
+
+    def memory_items(self, x: Tensor) -> MemoryItems:
+        """The 10 symbols of each sequence, slot i the symbol at input i, recalled at
+        r_i = d + 1 + i after the delimiter at d: forward lag r_i - i = D + 10; no backward lag
+        (a backward state at r_i has not seen i < r_i)."""
+        batch, device = len(x), x.device
+        sequence = torch.arange(batch, device=device).repeat_interleave(RECALL_LEN)
+        slot = torch.arange(RECALL_LEN, device=device).repeat(batch)
+        readout = x[..., DELIMITER].argmax(dim=1)[sequence] + 1 + slot  # (N,): r_i
+        lag = torch.stack([readout - slot, torch.full_like(slot, -1)], dim=1)
+        return MemoryItems(sequence, slot, slot, readout, lag, x[sequence, slot].argmax(dim=-1))
+
+    def memory_set(self, items_per_lag: int, generator: torch.Generator) -> Tensor:
+        """ceil(items_per_lag / 10) sequences per delay (fixed: the one delay T; variable: every
+        D in 1..T, so every lag 11..T+10), each with all 10 positions: every lag carries at
+        least `items_per_lag` items, spread evenly over the positions."""
+        per_delay = -(-items_per_lag // RECALL_LEN)
+        delays = 1 if self.delay == "fixed" else self.seq_len
+        count = per_delay * delays
+        symbols = torch.randint(1, NUM_SYMBOLS + 1, (count, RECALL_LEN), generator=generator,
+                                device=generator.device)
+        delay = None
+        if self.delay == "variable":
+            delay = 1 + torch.arange(delays, device=generator.device).repeat(per_delay)[:, None]
+        return self._sequences(symbols, delay)[0]
+
+    @property
+    def max_lag(self) -> int:
+        """T + 10, the lag of every item with the fixed delay and the longest with the variable
+        one."""
+        return self.seq_len + RECALL_LEN
 
     def params(self) -> dict[str, object]:
         params = {**super().params(), "num_symbols": NUM_SYMBOLS, "recall_len": RECALL_LEN}

@@ -77,7 +77,7 @@ def heldout_set(
     path = Path(cache_dir) / f"{task.name}-{split}-{fingerprint[:16]}"
     data = _load_verified(path, size) if path.exists() else None
     if data is None:
-        x, y = task.sample(size, torch.Generator().manual_seed(_split_seed(seed, split)))
+        x, y = task.sample(size, torch.Generator().manual_seed(split_seed(seed, split)))
         x, y = _compact(x.numpy()), y.numpy()
         from datasets import Dataset
 
@@ -148,8 +148,10 @@ def _features(x: np.ndarray, y: np.ndarray) -> Features:
     return Features({"x": column(x), "y": column(y)})
 
 
-def _split_seed(seed: int, split: str) -> int:
-    """A 63-bit generator seed from (seed, split); stable across processes, unlike hash()."""
+def split_seed(seed: int, split: str) -> int:
+    """A 63-bit generator seed from (seed, split); stable across processes, unlike hash(). The
+    splits "val" and "test" seed the held-out sets, "items" and "storage" the item sets of the
+    memory measures (`rnnmem.training.lifecycle.item_sets`)."""
     digest = hashlib.sha256(f"{seed}/{split}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 

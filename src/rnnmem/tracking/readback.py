@@ -22,12 +22,16 @@ import pandas as pd
 
 from rnnmem.reporting.records import (
     HEADLINE_SUMMARIES,
-    INTERVENTION,
+    ITEM_COLUMNS,
+    ITEM_FIELDS,
     NUMBERS,
     flatten_record,
     runs_frame,
 )
 from rnnmem.rundir.record import TRAINED_WITH
+
+# the probe's scalars W&B holds per probe (`probe/<name>`), the item view's among them
+PROBE_SCALARS = (*HEADLINE_SUMMARIES, *(f"item_{field}" for field in ITEM_FIELDS))
 
 
 def _wandb_record(
@@ -49,7 +53,7 @@ def _wandb_record(
         "config": {key: value for key, value in config.items() if not key.startswith("_")},
         "solved": summary.get("solved", False),
         "error": summary.get("error"),
-        "probe": {key: [summary[f"probe/{key}"]] for key in HEADLINE_SUMMARIES
+        "probe": {key: [summary[f"probe/{key}"]] for key in PROBE_SCALARS
                   if f"probe/{key}" in summary},
         # what the model trained with, beside the config (`rnnmem.training.lifecycle`)
         **{key: config[key] for key in TRAINED_WITH if key in config},
@@ -57,9 +61,13 @@ def _wandb_record(
     if probes:
         record["probe"] = {
             "steps": [int(item["trainer/global_step"]) for item in probes],
-            **{key: [item.get(f"probe/{key}") for item in probes] for key in HEADLINE_SUMMARIES},
+            **{key: [item.get(f"probe/{key}") for item in probes] for key in PROBE_SCALARS},
         }
-    for key in (*NUMBERS, *INTERVENTION):
+    if "probe_view" in summary:  # which view the probe's item_* scalars are
+        record["probe"]["item_view"] = summary["probe_view"]
+    if "item_view" in summary:
+        record["item_view"] = summary["item_view"]
+    for key in (*NUMBERS, *ITEM_COLUMNS):
         lightning_key = f"test/{key[5:]}" if key.startswith("test_") else key
         if key in summary or lightning_key in summary:
             record[key] = summary.get(key, summary.get(lightning_key))

@@ -8,8 +8,9 @@ scalars, and each per-timestep vector (the input sensitivity s_t, every g_t) as 
 draws the training-step x timestep heatmap. At the end: a heatmap image and a line plot of g_t
 at the first and last probe (`rnnmem.tracking.images`), and the forgetting curve as a table and a
 line plot (`forgetting/table`, `forgetting/curve`). Item memory per lag
-(`rnnmem.measures.item_memory`) as line plots: the gradient view at every probe, the
-intervention view at the end (`item_memory/gradient`, `item_memory/intervention`).
+(`rnnmem.measures.item_memory`) as line plots: the probe view (gradient or probability) at every
+probe, the end views (intervention or choice, and storage) at the end
+(`item_memory/<view>`).
 """
 
 from __future__ import annotations
@@ -158,11 +159,12 @@ def timestep_histogram(values: np.ndarray) -> wandb.Histogram:
 
 def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Scalars and histograms of one probe, keyed for the W&B UI: the scalar summaries
-    (`probe/memory_coverage`, `probe/gradient_span`, ...) and the bottom layer's forward
-    summaries under `probe/`, the gradient view's item memory per lag as a line plot
-    (`item_memory/gradient`, one per probe), every layer and direction's under
-    `probe_l<k>_<fwd|bwd>/` (deep or bidirectional nets), the input sensitivity s_t as
-    `grad_x`, g_t as `grad_h/l<k>_<dir>` (`grad_c/` for LSTM cell states)."""
+    (`probe/memory_coverage`, `probe/item_span`, `probe/item_capacity`, ...) and the bottom
+    layer's forward summaries under `probe/`, the probe view's item memory per lag as a line
+    plot (`item_memory/gradient` or `item_memory/probability`, one per probe), every layer and
+    direction's under `probe_l<k>_<fwd|bwd>/` (deep or bidirectional nets), the input
+    sensitivity s_t as `grad_x`, g_t as `grad_h/l<k>_<dir>` (`grad_c/` for LSTM cell
+    states)."""
     per_layer = {name: table for name, table in summaries.items() if np.ndim(table) == 2}
     payload: dict[str, Any] = {
         "probe/loss": result.loss,
@@ -171,7 +173,7 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
         "grad_x": timestep_histogram(result.x_norm),
     }
     if result.item_memory is not None:
-        payload.update(item_memory_payload(result.item_memory, "gradient", result.step))
+        payload.update(item_memory_payload(result.item_memory, result.item_view, result.step))
     for name, table in per_layer.items():
         payload[f"probe/{name}"] = float(table[0, 0])
     depth, directions, _ = result.h_norm.shape
@@ -195,12 +197,14 @@ def probe_payload(result: ProbeResult, summaries: Mapping[str, np.ndarray]) -> d
 
 
 def item_memory_payload(curve: np.ndarray, view: str, step: int) -> dict[str, Any]:
-    """One view's item memory per lag (`rnnmem.measures.item_memory`, curve (3, K)) as a W&B table
-    (lag, memory, stderr, count; measured lags only) and its line plot, `item_memory/<view>`."""
-    lags = np.flatnonzero(curve[2] > 0)
-    table = wandb.Table(columns=["lag", "memory", "stderr", "count"],
+    """One view's item memory per lag (`rnnmem.measures.item_memory`, curve (5, K): memory,
+    stderr, count, low, high) as a W&B table (measured lags only) and its line plot,
+    `item_memory/<view>`."""
+    lags = np.flatnonzero(~np.isnan(curve[0]))
+    table = wandb.Table(columns=["lag", "memory", "stderr", "count", "low", "high"],
                         data=[[int(lag), float(curve[0, lag]), float(curve[1, lag]),
-                               int(curve[2, lag])] for lag in lags])
+                               int(curve[2, lag]), float(curve[3, lag]), float(curve[4, lag])]
+                              for lag in lags])
     title = f"{view} item memory by lag (1 perfect, 0 none), step {step}"
     return {f"item_memory/{view}": wandb.plot.line(table, "lag", "memory", title=title)}
 
@@ -235,9 +239,11 @@ def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, 
                 run_images.close(fig)
             payload["trainer/global_step"] = int(arrays["steps"][-1])
         payload.update(forgetting_payload(record.get("forgetting")))
-        for entry in (record.get("item_memory") or {}).get("intervention", [])[-1:]:
-            payload.update(item_memory_payload(np.array(entry["curve"], dtype=np.float64),
-                                               "intervention", entry["step"]))
+        memory = record.get("item_memory") or {}
+        for view in memory.get("views", [])[1:]:  # the end views: the probe's went at each probe
+            for entry in memory.get(view, [])[-1:]:
+                payload.update(item_memory_payload(np.array(entry["curve"], dtype=np.float64),
+                                                   view, entry["step"]))
     if payload:
         run.log(payload)
     run.summary.update(

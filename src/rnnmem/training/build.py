@@ -2,7 +2,8 @@
 
     build_net(cfg.model, task)                      the recurrent network, sized for the task
     build_module(cfg, task=, net=, steps_per_batch=) the Lightning module that trains it
-    build_probe(cfg.probe, task=, val=, logger=)   the gradient probe on held-out sequences
+    build_probe(cfg.probe, task=, val=, items=, logger=)
+                                                    the gradient probe on held-out sequences
     build_checkpointer(cfg.checkpoint, run_dir=, stamp=, validate_every_n_steps=)
                                                     the periodic and on-signal checkpoint
     build_trainer(cfg.trainer, ...)                 Lightning's trainer, with the callbacks
@@ -69,8 +70,9 @@ def build_module(cfg: RunConfig, *, task: MemoryTask, net: RecurrentNet,
 
 
 def build_probe(probe: ProbeConfig, *, task: MemoryTask, val: tuple[Tensor, Tensor],
-                logger: Any) -> GradientProbe:
-    """The gradient probe on the first `probe.batch_size` held-out sequences, every
+                items: Tensor | None, logger: Any) -> GradientProbe:
+    """The gradient probe on the first `probe.batch_size` held-out sequences, and item memory's
+    probe view on the item set `items` (None: the task states no items), every
     `probe.every_n_steps` steps; each result goes to W&B too when there is a `logger`."""
     on_probe = None
     if logger is not None:
@@ -80,7 +82,7 @@ def build_probe(probe: ProbeConfig, *, task: MemoryTask, val: tuple[Tensor, Tens
     return GradientProbe(
         task, val[0][:size], val[1][:size], probe.every_n_steps,
         threshold=probe.threshold, saturation=probe.saturation, on_probe=on_probe,
-        chunk_size=probe.chunk_size,
+        chunk_size=probe.chunk_size, items=items,
     )
 
 

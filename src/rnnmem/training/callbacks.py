@@ -25,17 +25,20 @@ from rnnmem.measures.probe import (
 )
 from rnnmem.tasks import MemoryTask
 
-# the probe's scalar summaries, one value per probe
-SCALARS = ("memory_coverage", "sensitivity_scale", "gradient_span", "gradient_span_is_bound")
+# the probe's scalar summaries, one value per probe: input sensitivity's coverage and scale,
+# and the probe view of item memory (gradient or probability, `rnnmem.measures.item_memory`)
+ITEM_SCALARS = tuple(f"item_{field}" for field in item_memory.HEADLINE_FIELDS)
+SCALARS = ("memory_coverage", "sensitivity_scale", *ITEM_SCALARS)
 
 
 class GradientProbe(pl.Callback):
     """Probes the weights at step 0 (before any update), every `every_n_steps` and at the end.
 
-    Each probe is kept (`results`, with the gradient view's item memory per lag where the task
-    defines it, `rnnmem.measures.item_memory`), summarised (per layer and direction, (L, D) arrays,
-    plus the scalars `memory_coverage`, `sensitivity_scale`, `gradient_span` and
-    `gradient_span_is_bound`), and handed to `on_probe(result, summaries)`, which the W&B
+    Each probe is kept (`results`, with the probe view of item memory per lag on the item set
+    `items` where the task states items: `rnnmem.measures.item_memory`), summarised (per layer
+    and direction, (L, D) arrays, plus the scalars `memory_coverage`, `sensitivity_scale` and
+    the item memory's `item_span`, `item_span_is_bound`, `item_capacity` with its interval and
+    `item_capacity_fraction`), and handed to `on_probe(result, summaries)`, which the W&B
     logging uses. The time spent probing is accumulated in `seconds`.
     """
 
@@ -50,8 +53,10 @@ class GradientProbe(pl.Callback):
         saturation: float = 0.95,
         on_probe: Callable[[ProbeResult, dict[str, np.ndarray]], None] | None = None,
         chunk_size: int = 32,
+        items: Tensor | None = None,
     ) -> None:
         self.task, self.x, self.y = task, x, y
+        self.items = items
         self.every_n_steps = every_n_steps
         self.threshold = threshold
         self.saturation = saturation
@@ -65,20 +70,22 @@ class GradientProbe(pl.Callback):
         if self.results and self.results[-1].step == step:
             return
         start = time.perf_counter()
-        if self.x.device != module.device:  # once: the probe batch then stays on the device
+        if self.x.device != module.device:  # once: the probe's inputs then stay on the device
             self.x, self.y = self.x.to(module.device), self.y.to(module.device)
+            self.items = self.items.to(module.device) if self.items is not None else None
         result = probe(module.net, self.task, self.x, self.y, step, self.saturation,
                        self.chunk_size)
         summaries: dict[str, np.ndarray] = {
             "memory_coverage": np.array(memory_coverage(result.x_norm, self.task, self.threshold)),
             "sensitivity_scale": np.array(sensitivity_scale(result.x_norm, self.task)),
         }
-        if item_memory.defined_for(self.task):
-            result.item_memory = item_memory.item_memory(
-                float64_twin(module.net), self.task, self.x, "gradient")
-            span, bound = item_memory.span(result.item_memory)
-            summaries["gradient_span"] = np.array(span)
-            summaries["gradient_span_is_bound"] = np.array(bound)
+        if self.items is not None:
+            view = item_memory.views_of(self.task)[0]
+            head = item_memory.summary(item_memory.scores(
+                float64_twin(module.net), self.task, self.items, view), self.task)
+            result.item_memory, result.item_view = np.array(head["curve"]), view
+            summaries.update({f"item_{field}": np.array(head[field])
+                              for field in item_memory.HEADLINE_FIELDS})
         summaries.update(summarise_all(result.h_norm, self.task, self.threshold))
         self.results.append(result)
         self.summaries.append(summaries)
@@ -129,10 +136,11 @@ class GradientProbe(pl.Callback):
 
     def record_section(self) -> dict[str, Any]:
         """The record's `probe` entry: probe steps and seconds, then per probe the scalars
-        (memory coverage and its scale, the gradient item-memory span and its bound flag), the
-        gradient view's item memory per lag (`item_memory`, (3, L) per probe) and
-        the bottom layer's forward summaries (the headline), and under `layers`
-        every layer and direction's summaries keyed `l<k>_<fwd|bwd>`."""
+        (memory coverage and its scale, the probe view's item-memory span, bound flag and
+        capacity), that view's item memory per lag (`item_memory`, (5, L) per probe, the rows of
+        `rnnmem.measures.item_memory.ROWS`) and the bottom layer's forward summaries (the
+        headline), and under `layers` every layer and direction's summaries keyed
+        `l<k>_<fwd|bwd>`."""
         arrays = self.arrays()
         if not arrays:
             return {}
@@ -141,7 +149,8 @@ class GradientProbe(pl.Callback):
             "steps": arrays["steps"].tolist(),
             "seconds": self.seconds,
             **{name: arrays[name].tolist() for name in SCALARS if name in arrays},
-            **({"item_memory": arrays["item_memory"].tolist()} if "item_memory" in arrays
+            **({"item_memory": arrays["item_memory"].tolist(),
+                "item_view": item_memory.views_of(self.task)[0]} if "item_memory" in arrays
                else {}),
             **{name: arrays[name][:, 0, 0].tolist() for name in SUMMARIES},
             "layers": {

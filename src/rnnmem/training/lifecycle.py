@@ -50,6 +50,7 @@ from rnnmem.rundir.identity import RunIdentity, place_id, wandb_run_id
 from rnnmem.rundir.paths import RunDir
 from rnnmem.rundir.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
 from rnnmem.tasks import MemoryTask, heldout_set, make_task
+from rnnmem.tasks.heldout import split_seed
 from rnnmem.tracking import wandb_run
 from rnnmem.training import precision, preemption
 from rnnmem.training.build import (
@@ -133,6 +134,14 @@ def heldout_sets(data: DataConfig, task: MemoryTask) -> tuple[HeldOut, HeldOut]:
     return val, test
 
 
+def item_set(task: MemoryTask, items_per_lag: int, seed: int, split: str) -> Tensor:
+    """A stratified item set of the memory measures (`MemoryTask.memory_set`): at least
+    `items_per_lag` items at every lag, drawn on the CPU from a generator seeded by (`seed`,
+    `split`), the same on every machine; "items" feeds the probe and end views, "storage"
+    the storage view's read-out (`rnnmem.measures.item_memory`)."""
+    return task.memory_set(items_per_lag, torch.Generator().manual_seed(split_seed(seed, split)))
+
+
 def train_one(
     cfg: RunConfig, run_dir: Path, *, identity: RunIdentity, steps_per_batch: int,
     n_jobs: int | None = None, gpu_index: int | None = None, place: str | None = None,
@@ -166,11 +175,13 @@ def train_one(
                 cfg.logger, run_dir=run_dir, name=cfg.name, job_type=cfg.task.name,
                 config={**record["config"], **trained_with}, run_id=record["wandb_run_id"])
         val, test = heldout_sets(cfg.data, task)
+        items = (item_set(task, cfg.probe.items_per_lag, cfg.data.heldout_seed, "items")
+                 if item_memory.defined_for(task) else None)
         if cfg.probe.enabled:
-            probe = build_probe(cfg.probe, task=task, val=val, logger=logger)
+            probe = build_probe(cfg.probe, task=task, val=val, items=items, logger=logger)
         outcome = fit_and_test(cfg, identity, task=task, run_dir=run_dir, heldout=(val, test),
-                               logger=logger, callbacks=(curves, probe), gpu_index=gpu_index,
-                               steps_per_batch=steps_per_batch)
+                               items=items, logger=logger, callbacks=(curves, probe),
+                               gpu_index=gpu_index, steps_per_batch=steps_per_batch)
         record.update(outcome.fields)
         interrupted = outcome.interrupted
     except Exception as err:  # any failure is recorded, never lost
@@ -261,27 +272,32 @@ class Fitted:
 
 def fit_and_test(
     cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, run_dir: Path,
-    heldout: tuple[HeldOut, HeldOut], logger: Any,
+    heldout: tuple[HeldOut, HeldOut], items: Tensor | None, logger: Any,
     callbacks: tuple[LearningCurves, GradientProbe | None], gpu_index: int | None,
     steps_per_batch: int,
 ) -> Outcome:
     """Fit the network (`fit`); for a run that ended, score it on the test set (`tested`) and
     state how it trained (`how_it_trained`): the record's numbers.
 
-    `heldout` is (validation, test); `callbacks` the learning curves and the probe (None when
-    it is off), which the caller records whatever happens here."""
+    `heldout` is (validation, test); `items` the item set of the memory measures (None: the
+    task states no items); `callbacks` the learning curves and the probe (None when it is
+    off), which the caller records whatever happens here."""
     (val, test), (curves, probe) = heldout, callbacks
     precision.set_tf32(cfg.trainer.tf32)
     net = build_net(cfg.model, task)
-    # the intervention view at init, on the test set (the same initial weights on resume)
-    items_init = (item_memory.item_memory(net, task, test[0], "intervention")
-                  if item_memory.defined_for(task) else None)
+    # item memory's end views at init (the same initial weights on resume): on the item set,
+    # storage on a set sized for the net's read-out
+    memory = None
+    if items is not None:
+        storage = item_set(task, item_memory.storage_items_per_lag(
+            net, task, cfg.probe.items_per_lag), cfg.data.heldout_seed, "storage")
+        memory = ItemMemory(items, storage, item_memory.end_views(net, task, items, storage))
     fitted = fit(cfg, identity, task=task, net=net, run_dir=run_dir, val=val, logger=logger,
                  callbacks=[curves, *([probe] if probe is not None else [])],
                  gpu_index=gpu_index, steps_per_batch=steps_per_batch)
     if fitted.stopped is not None:
         return fitted.stopped
-    return Outcome({**tested(fitted, task, test, items_init),
+    return Outcome({**tested(fitted, task, test, memory, cfg.probe.items_per_lag),
                     **how_it_trained(cfg, fitted, task, steps_per_batch)})
 
 
@@ -333,19 +349,30 @@ def fit(cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, net: Recurre
     return fitted
 
 
-def tested(fitted: Fitted, task: MemoryTask, test: HeldOut,
-           items_init: Any) -> RunRecord:
+@dataclass(frozen=True)
+class ItemMemory:
+    """Item memory's sets (the item set, the storage set) and its end views at init."""
+
+    items: Tensor
+    storage: Tensor
+    at_init: dict[str, dict[str, Any]]
+
+
+def tested(fitted: Fitted, task: MemoryTask, test: HeldOut, memory: ItemMemory | None,
+           items_per_lag: int) -> RunRecord:
     """The test set's metrics of the trained network, `status` (finished or diverged) and
-    `solved`, its forgetting curve (`memory_span`, `forgetting`) and the intervention view of
-    item memory at the end beside the one at init (`items_init`)."""
+    `solved`, its forgetting curve (`memory_span`, `forgetting`) and item memory's end views
+    (`rnnmem.measures.item_memory.record_section`) at the end beside those at init."""
     module, trainer = fitted.module, fitted.trainer
     trainer.test(module, device_batches(*test, fitted.device, EVAL_BATCH), verbose=False)
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     forgetting = forgetting_record(task, test[0], predict(module, test[0], fitted.device),
                                    test[1])
-    items = item_memory.intervention_section(module.net, task, test[0], trainer.global_step,
-                                             items_init)
+    items = {} if memory is None else item_memory.record_section(
+        task, memory.at_init, item_memory.end_views(module.net, task, memory.items,
+                                                    memory.storage),
+        trainer.global_step, items_per_lag)
     return {
         **metrics,
         "memory_span": forgetting["memory_span"],
