@@ -283,7 +283,37 @@ def test_variable_delay_copy_places_each_sequence_delimiter_and_recall_at_its_ow
     assert task.memory_loss(uniform, y).item() == pytest.approx(math.log(8))
     items = task.recall_items(x, perfect, y)
     assert set(items["lag"].tolist()) == set(range(11, T + 11))
-    assert task.baseline == CopyTask(T).baseline and task.loss_anchor == 11
+    assert task.loss_anchor == 11
+    named = task.baselines
+    assert named["recall position known, symbols ignored"] == CopyTask(T).baseline
+    assert named["inputs ignored"] == task.baseline > CopyTask(T).baseline
+
+
+@pytest.mark.parametrize("T,expected", [(10, 1.0206052), (30, 0.8349782)])
+def test_variable_delay_baselines_are_the_losses_of_their_memoryless_predictors(T, expected):
+    """Inputs ignored: at each step the targets' own distribution (a symbol with the share of
+    delays whose recall covers the step, uniform over the 8; else blank), the same for every
+    sequence; recall position known, symbols ignored: blank outside the sequence's recall,
+    uniform over the symbols in it. Each one's loss over 20,000 sequences is its baseline."""
+    task = CopyTask(T, "variable")
+    x, y = task.sample(20_000, _gen(8))
+    share = (y != 0).float().mean(dim=0)  # (L,): q_t, estimated
+    exact = torch.tensor([sum(1 for d in range(1, T + 1) if d + 10 <= t <= d + 19) / T
+                          for t in range(task.length)])
+    torch.testing.assert_close(share, exact, atol=0.012, rtol=0)
+    blind = torch.empty(task.length, 10)
+    blind[:, 0] = torch.log((1 - exact).clamp_min(1e-30))
+    blind[:, 1:9] = torch.log((exact / 8).clamp_min(1e-30))[:, None]
+    blind[:, 9] = -1e30
+    loss = task.loss(blind.expand(len(y), -1, -1), y).item()
+    assert task.baseline == pytest.approx(expected, abs=1e-6)
+    assert loss == pytest.approx(task.baseline, abs=0.01)
+    placed = torch.full((len(y), task.length, 10), -1e4)
+    placed[..., 0] = 0.0
+    recall = y != 0
+    placed[recall] = torch.tensor([-1e4] + [0.0] * 8 + [-1e4])
+    assert task.loss(placed, y).item() == pytest.approx(
+        task.baselines["recall position known, symbols ignored"], rel=1e-4)
 
 
 def test_variable_delay_keys_its_own_heldout_set_and_leaves_fixed_keys_alone() -> None:

@@ -36,7 +36,7 @@ class RunRecord(TypedDict, total=False):
     `config` and `config_hash`, or else the sweep's `overrides`. What a run adds, by phase:
 
     at start (`rnnmem.training.lifecycle.opening_record`): the resolved config and its hash,
-    the task's memoryless baseline, the code (`version`, `git_commit`, `source_digest`),
+    the task's memoryless baseline (and `baselines`, each named for what it ignores), the code (`version`, `git_commit`, `source_digest`),
     `torch_threads`, `environment`, `started_at`, what the model trains with (`hidden_size`,
     `n_params`, `lr`) and the W&B run id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
@@ -59,6 +59,7 @@ class RunRecord(TypedDict, total=False):
     config: dict[str, Any]
     config_hash: str
     baseline: float
+    baselines: dict[str, float]
     version: str
     git_commit: str | None
     source_digest: str

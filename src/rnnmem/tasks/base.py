@@ -85,6 +85,12 @@ class MemoryTask(ABC):
         """Expected loss of the best predictor that ignores the inputs."""
 
     @property
+    def baselines(self) -> dict[str, float]:
+        """Every memoryless loss the task states, each named for what its predictor ignores:
+        the inputs (`baseline`), and where it teaches something, a stronger one."""
+        return {"inputs ignored": self.baseline}
+
+    @property
     @abstractmethod
     def loss_anchor(self) -> int:
         """Time index that gradient distances are measured from (where the memory is read)."""

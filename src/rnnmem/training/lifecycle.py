@@ -111,6 +111,7 @@ def opening_record(cfg: RunConfig, identity: RunIdentity, task: MemoryTask, run_
         "config": identity.config,
         "config_hash": identity.hash,
         "baseline": task.baseline,
+        "baselines": task.baselines,
         "version": rnnmem.__version__,
         **code_identity(),
         "torch_threads": torch.get_num_threads(),
