@@ -1,7 +1,7 @@
 """What each configuration can hold: the held-out metric against T per cell (figure 2,
 `memory_capacity`), and the cell x (depth, direction) grids of the memory headline and of the
-longest T solved (figure 4, `depth_direction`). The numbers are
-`rnnmem.reporting.outcomes`'."""
+longest T solved (figure 4, `depth_direction`), with the numbers of
+`rnnmem.reporting.outcomes`."""
 
 from __future__ import annotations
 
