@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.curves import distance_curves, sensitivity_curves
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.gradients import gradient_vanishing
+from rnnmem.reporting.gaps import gap_notes, gaps_for, note_lines
+from rnnmem.reporting.labels import variant_label, variant_slug
+from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select, variants
 from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -33,34 +38,32 @@ the maximum is the memory coverage.
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     paths: list[Path] = []
-    for depth, bidirectional in analysis.variants(runs) or [analysis.headline_variant(runs)]:
-        variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
-        lengths = analysis.longest_lengths(variant)
+    for depth, bidirectional in variants(runs) or [headline_variant(runs)]:
+        variant = select(runs, depth=depth, bidirectional=bidirectional)
+        lengths = longest_lengths(variant)
         frames, profiles, no_probe = [], [], []
         for task, length in lengths.items():
             spec = make_task(task, length)
-            done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
+            done = finished(select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))
                 if "h_norm" not in arrays:
                     no_probe.append(run.run)
                     continue
-                frames.append(analysis.distance_curves(arrays, spec).assign(
+                frames.append(distance_curves(arrays, spec).assign(
                     task=task, seq_len=length, cell=run.cell, seed=run.seed))
-                profiles.append(analysis.sensitivity_curves(arrays).assign(
+                profiles.append(sensitivity_curves(arrays).assign(
                     task=task, seq_len=length, cell=run.cell, seed=run.seed))
         curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["task", "seq_len", "cell", "seed", "stage", "step", "direction",
                      "distance", "g"])
-        gaps = analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
-        notes = analysis.gap_notes(gaps) + analysis.note_lines("not shown, no probe data",
-                                                             sorted(no_probe))
+        gaps = gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+        notes = gap_notes(gaps) + note_lines("not shown, no probe data", sorted(no_probe))
         sensitivity = pd.concat(profiles, ignore_index=True) if profiles else None
-        fig = figures.gradient_vanishing(
+        fig = gradient_vanishing(
             curves, list(lengths), notes=notes, sensitivity=sensitivity,
-            title=f"Gradient vanishing in the bottom layer: "
-            f"{analysis.variant_label(depth, bidirectional)}")
-        stem = f"fig1_gradient_vanishing_{analysis.variant_slug(depth, bidirectional)}"
-        paths += figures.save(fig, out_dir / stem)
-        figures.close(fig)
+            title=f"Gradient vanishing in the bottom layer: {variant_label(depth, bidirectional)}")
+        stem = f"fig1_gradient_vanishing_{variant_slug(depth, bidirectional)}"
+        paths += drawing.save(fig, out_dir / stem)
+        drawing.close(fig)
     return paths

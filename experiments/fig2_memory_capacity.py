@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.capacity import memory_capacity
+from rnnmem.reporting.gaps import gap_notes, gaps_for
+from rnnmem.reporting.labels import variant_label
+from rnnmem.reporting.selection import headline_variant, select
 
 CAPTION = """
 Held-out metric of the trained networks against T (adding: test MSE, log scale; copy: recall
@@ -23,12 +27,11 @@ run at that T.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = analysis.headline_variant(runs)
-    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
-    notes = analysis.gap_notes(analysis.gaps_for(runs, depth=depth, bidirectional=bidirectional))
-    fig = figures.memory_capacity(
-        variant, notes=notes,
-        title=f"Memory capacity: {analysis.variant_label(depth, bidirectional)}")
-    paths = figures.save(fig, out_dir / "fig2_memory_capacity")
-    figures.close(fig)
+    depth, bidirectional = headline_variant(runs)
+    variant = select(runs, depth=depth, bidirectional=bidirectional)
+    notes = gap_notes(gaps_for(runs, depth=depth, bidirectional=bidirectional))
+    fig = memory_capacity(variant, notes=notes,
+                          title=f"Memory capacity: {variant_label(depth, bidirectional)}")
+    paths = drawing.save(fig, out_dir / "fig2_memory_capacity")
+    drawing.close(fig)
     return paths

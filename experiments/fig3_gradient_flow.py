@@ -12,7 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.gradients import GradMap, gradient_flow
+from rnnmem.reporting.gaps import gap_notes, gaps_for, why_empty
+from rnnmem.reporting.labels import ordered_cells, variant_label
+from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -32,33 +36,32 @@ def geometric_mean(curves: list[np.ndarray]) -> np.ndarray:
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = analysis.headline_variant(runs)
-    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
-    lengths = analysis.longest_lengths(variant)
-    cells = analysis.ordered_cells(variant["cell"])
-    maps: dict[tuple[str, str], figures.GradMap | str] = {}
+    depth, bidirectional = headline_variant(runs)
+    variant = select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = longest_lengths(variant)
+    cells = ordered_cells(variant["cell"])
+    maps: dict[tuple[str, str], GradMap | str] = {}
     for task, length in lengths.items():
-        at = analysis.select(variant, task=task, seq_len=length)
+        at = select(variant, task=task, seq_len=length)
         for cell in cells:
-            config = analysis.select(at, cell=cell)
-            done = analysis.finished(config)
+            config = select(at, cell=cell)
+            done = finished(config)
             norms = [arrays for arrays in (read_probe_arrays(Path(d)) for d in done["run_dir"])
                      if "h_norm" in arrays]
             if not norms:
-                reason = "no probe data" if len(done) else analysis.why_empty(config)
+                reason = "no probe data" if len(done) else why_empty(config)
                 maps[(task, cell)] = f"T = {length}:\n{reason}"
                 continue
             steps = norms[0]["steps"]
             same = [a["h_norm"][:, 0, 0] for a in norms if np.array_equal(a["steps"], steps)]
-            maps[(task, cell)] = figures.GradMap(
+            maps[(task, cell)] = GradMap(
                 steps, geometric_mean(same), make_task(task, length).loss_anchor,
                 f"T = {length}, " + (f"geom. mean of {len(same)} seeds" if len(same) > 1
                                      else f"seed {int(done['seed'].iloc[0])}"))
-    notes = analysis.gap_notes(
-        analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
-    fig = figures.gradient_flow(
+    notes = gap_notes(gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+    fig = gradient_flow(
         maps, list(lengths), cells, notes=notes,
-        title=f"Gradient flow over training: {analysis.variant_label(depth, bidirectional)}")
-    paths = figures.save(fig, out_dir / "fig3_gradient_flow")
-    figures.close(fig)
+        title=f"Gradient flow over training: {variant_label(depth, bidirectional)}")
+    paths = drawing.save(fig, out_dir / "fig3_gradient_flow")
+    drawing.close(fig)
     return paths

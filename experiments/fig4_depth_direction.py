@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.capacity import depth_direction
+from rnnmem.reporting.gaps import gap_notes, gaps_for
+from rnnmem.reporting.outcomes import depth_direction_grid
 
 CAPTION = """
 Each cell x (depth, direction) of the grid. Top: the item-memory span after training
@@ -25,8 +28,8 @@ configuration failed, diverged or left no record (listed under the figure).
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    notes = analysis.gap_notes(analysis.gaps_for(runs))
-    fig = figures.depth_direction(runs, notes=notes, title="Depth and direction")
-    paths = figures.save(fig, out_dir / "fig4_depth_direction")
-    figures.close(fig)
+    notes = gap_notes(gaps_for(runs))
+    fig = depth_direction(depth_direction_grid(runs), notes=notes, title="Depth and direction")
+    paths = drawing.save(fig, out_dir / "fig4_depth_direction")
+    drawing.close(fig)
     return paths

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.curves import gate_curves
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.dynamics import gate_dynamics
+from rnnmem.reporting.gaps import gap_notes, gaps_for, note_lines
+from rnnmem.reporting.labels import MEMORY_GATES, variant_label
+from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import make_task
 
@@ -25,16 +30,16 @@ training (band: min to max over seeds); dotted: at initialisation.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = analysis.headline_variant(runs)
-    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
-    gated = variant[variant["cell"].isin(list(figures.MEMORY_GATES))]
-    lengths = analysis.longest_lengths(variant)
+    depth, bidirectional = headline_variant(runs)
+    variant = select(runs, depth=depth, bidirectional=bidirectional)
+    gated = variant[variant["cell"].isin(list(MEMORY_GATES))]
+    lengths = longest_lengths(variant)
     frames, no_probe = [], []
     for task, length in lengths.items():
         anchor = make_task(task, length).loss_anchor
-        done = analysis.finished(analysis.select(gated, task=task, seq_len=length))
+        done = finished(select(gated, task=task, seq_len=length))
         for run in done.itertuples():
-            curves = analysis.gate_curves(read_probe_arrays(Path(run.run_dir)))
+            curves = gate_curves(read_probe_arrays(Path(run.run_dir)))
             if curves.empty:
                 no_probe.append(run.run)
                 continue
@@ -43,13 +48,12 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     gates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "anchor", "cell", "seed", "stage", "step", "gate", "t",
                  "value"])
-    gaps = analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
-    gaps = gaps[gaps["cell"].isin(list(figures.MEMORY_GATES)) | gaps["cell"].isna()]
-    notes = analysis.gap_notes(gaps) + analysis.note_lines("not shown, no gate data",
-                                                         sorted(no_probe))
-    fig = figures.gate_dynamics(
+    gaps = gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional)
+    gaps = gaps[gaps["cell"].isin(list(MEMORY_GATES)) | gaps["cell"].isna()]
+    notes = gap_notes(gaps) + note_lines("not shown, no gate data", sorted(no_probe))
+    fig = gate_dynamics(
         gates, list(lengths), notes=notes,
-        title=f"Gate dynamics: {analysis.variant_label(depth, bidirectional)}")
-    paths = figures.save(fig, out_dir / "fig5_gate_dynamics")
-    figures.close(fig)
+        title=f"Gate dynamics: {variant_label(depth, bidirectional)}")
+    paths = drawing.save(fig, out_dir / "fig5_gate_dynamics")
+    drawing.close(fig)
     return paths

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.curves import loss_curves
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.dynamics import learning_curves
+from rnnmem.reporting.gaps import gap_notes, gaps_for
+from rnnmem.reporting.labels import variant_label
+from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_record
 from rnnmem.tasks import make_task
 
@@ -24,23 +29,22 @@ about memory.
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    depth, bidirectional = analysis.headline_variant(runs)
-    variant = analysis.select(runs, depth=depth, bidirectional=bidirectional)
-    lengths = analysis.longest_lengths(variant)
+    depth, bidirectional = headline_variant(runs)
+    variant = select(runs, depth=depth, bidirectional=bidirectional)
+    lengths = longest_lengths(variant)
     frames = []
     for task, length in lengths.items():
-        done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
+        done = finished(select(variant, task=task, seq_len=length))
         for run in done.itertuples():
-            curves = analysis.loss_curves(read_record(Path(run.run_dir)).get("curves") or {})
+            curves = loss_curves(read_record(Path(run.run_dir)).get("curves") or {})
             frames.append(curves.assign(task=task, seq_len=length, cell=run.cell, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "cell", "seed", "split", "step", "loss"])
     baselines = {task: make_task(task, length).baseline for task, length in lengths.items()}
-    notes = analysis.gap_notes(
-        analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
-    fig = figures.learning_curves(
+    notes = gap_notes(gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
+    fig = learning_curves(
         curves, baselines, list(lengths), notes=notes,
-        title=f"Learning curves: {analysis.variant_label(depth, bidirectional)}")
-    paths = figures.save(fig, out_dir / "fig6_learning_curves")
-    figures.close(fig)
+        title=f"Learning curves: {variant_label(depth, bidirectional)}")
+    paths = drawing.save(fig, out_dir / "fig6_learning_curves")
+    drawing.close(fig)
     return paths

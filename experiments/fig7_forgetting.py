@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.curves import forgetting_curves, pooled_span
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.per_lag import forgetting
+from rnnmem.reporting.gaps import gap_notes, gaps_for, note_lines
+from rnnmem.reporting.labels import cell_label, metric_spec
+from rnnmem.reporting.seeds import range_band
+from rnnmem.reporting.selection import finished, lengths_of, select, tasks_of
 
 CAPTION = """
 The held-out metric of the trained networks against lag, the number of steps between the
@@ -34,7 +40,7 @@ Key = tuple[str, int, str, int, bool]  # task, T, cell, depth, bidirectional
 def spans(curves: pd.DataFrame) -> dict[Key, int]:
     """The memory span of each (task, T, configuration)'s mean curve over seeds."""
     return {(task, int(length), cell, int(depth), bool(bidirectional)):
-            analysis.pooled_span(task, group)
+            pooled_span(task, group)
             for (task, length, cell, depth, bidirectional), group in curves.groupby(
                 ["task", "seq_len", "cell", "depth", "bidirectional"], sort=True)}
 
@@ -46,39 +52,38 @@ def findings(curves: pd.DataFrame, found: dict[Key, int]) -> list[str]:
     lines = ["| task | T | cell | depth | direction | lags measured | memory span | "
              "first lag that fails |", "|---|---|---|---|---|---|---|---|"]
     for (task, length, cell, depth, bidirectional), span in found.items():
-        group = analysis.select(curves, task=task, seq_len=length, cell=cell, depth=depth,
-                                bidirectional=bidirectional)
-        lags, mean, *_ = analysis.range_band(group, "lag", "value")
-        kind = analysis.metric_spec(task)
+        group = select(curves, task=task, seq_len=length, cell=cell, depth=depth,
+                       bidirectional=bidirectional)
+        lags, mean, *_ = range_band(group, "lag", "value")
+        kind = metric_spec(task)
         fails = [int(lag) for lag, value in zip(lags, mean, strict=True)
                  if not (value >= kind.threshold if kind.higher_is_better
                          else value < kind.threshold)]
-        lines.append(f"| {task} | {length} | {analysis.cell_label(cell)} | {depth} | "
+        lines.append(f"| {task} | {length} | {cell_label(cell)} | {depth} | "
                      f"{'bi' if bidirectional else 'uni'} | {int(lags.min())}-{int(lags.max())} "
                      f"| {span} | {fails[0] if fails else 'none'} |")
     return lines
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    curves = analysis.forgetting_curves(runs)
+    curves = forgetting_curves(runs)
     found = spans(curves)
-    no_curve = sorted(set(analysis.finished(runs)["run"])
-                      - set(analysis.finished(runs).merge(
+    no_curve = sorted(set(finished(runs)["run"])
+                      - set(finished(runs).merge(
                           curves[["task", "cell", "depth", "bidirectional", "seq_len", "seed"]]
                           .drop_duplicates(), how="inner")["run"]))
     paths: list[Path] = []
-    for task in analysis.tasks_of(runs):
-        notes = analysis.gap_notes(analysis.gaps_for(runs, task=task)) + analysis.note_lines(
+    for task in tasks_of(runs):
+        notes = gap_notes(gaps_for(runs, task=task)) + note_lines(
             "not shown, no forgetting curve", [r for r in no_curve if r.startswith(f"{task}/")])
-        lengths = sorted({int(t) for t in analysis.select(runs, task=task)["seq_len"].dropna()})
-        for length in lengths:
-            mine = analysis.select(curves, task=task, seq_len=length)
-            fig = figures.forgetting(
+        for length in lengths_of(select(runs, task=task)):
+            mine = select(curves, task=task, seq_len=length)
+            fig = forgetting(
                 mine, task, {key[2:]: span for key, span in found.items()
                              if key[:2] == (task, length)},
                 notes=notes, title=f"Forgetting: {task}, T = {length}")
-            paths += figures.save(fig, out_dir / f"fig7_forgetting_{task}_T{length}")
-            figures.close(fig)
+            paths += drawing.save(fig, out_dir / f"fig7_forgetting_{task}_T{length}")
+            drawing.close(fig)
     text = out_dir / "fig7_forgetting.md"
     text.write_text("\n".join(findings(curves, found)) + "\n")
     return [*paths, text]

@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.reporting import analysis, figures
+from rnnmem.reporting.curves import item_memory_points, pearson
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.per_lag import item_memory_views
+from rnnmem.reporting.gaps import gap_notes, gaps_for
+from rnnmem.reporting.labels import cell_label, ordered_cells
+from rnnmem.reporting.selection import finished, tasks_of
 
 CAPTION = """
 Item memory on an absolute scale (1: the output moves one-for-one with the item, perfect
@@ -30,8 +35,8 @@ the views agree. Titles: Pearson's correlation over the panel's (run, lag) point
 
 
 def correlations(points: pd.DataFrame, tasks: list[str]) -> dict[str, float]:
-    return {task: analysis.pearson(*(points[points["task"] == task][c]
-                                     for c in ("gradient", "intervention")))
+    return {task: pearson(*(points[points["task"] == task][c]
+                            for c in ("gradient", "intervention")))
             for task in tasks}
 
 
@@ -39,12 +44,12 @@ def span_table(runs: pd.DataFrame) -> list[str]:
     """Markdown lines: per task, T and configuration, both views' item-memory spans after
     training (mean over finished seeds; '>=' where every seed's span is the largest measured
     lag, a lower bound) and whether they disagree."""
-    done = analysis.finished(runs)
+    done = finished(runs)
     if done.empty or "intervention_span" not in done or done["intervention_span"].isna().all():
         return ["No finished run has item-memory spans."]
     lines = ["| task | T | cell | depth | direction | gradient span | intervention span | "
              "views |", "|---|---|---|---|---|---|---|---|"]
-    order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(done["cell"]))}
+    order = {cell: rank for rank, cell in enumerate(ordered_cells(done["cell"]))}
     done = done.assign(rank=done["cell"].map(order))
     for key, group in done.groupby(["task", "seq_len", "rank", "depth", "bidirectional"],
                                    sort=True):
@@ -60,7 +65,7 @@ def span_table(runs: pd.DataFrame) -> list[str]:
             texts.append(f"{prefix}{means[-1]:.1f}" if len(finite) else "n/a")
         agree = ("n/a" if not all(math.isfinite(m) for m in means)
                  else "agree" if abs(means[0] - means[1]) <= 1 else "differ")
-        lines.append(f"| {task} | {int(length)} | {analysis.cell_label(cell)} | {int(depth)} "
+        lines.append(f"| {task} | {int(length)} | {cell_label(cell)} | {int(depth)} "
                      f"| {'bi' if bidirectional else 'uni'} | {texts[0]} | {texts[1]} | "
                      f"{agree} |")
     return lines
@@ -83,14 +88,14 @@ def findings(points: pd.DataFrame, rho: dict[str, float], runs: pd.DataFrame) ->
 
 
 def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
-    points = analysis.item_memory_points(runs)
-    tasks = analysis.tasks_of(runs)
+    points = item_memory_points(runs)
+    tasks = tasks_of(runs)
     rho = correlations(points, tasks)
-    notes = analysis.gap_notes(analysis.gaps_for(runs))
-    fig = figures.item_memory_views(points, tasks, rho, notes=notes,
-                                    title="Item memory per lag: gradient against intervention")
-    paths = figures.save(fig, out_dir / "fig8_gradient_vs_behaviour")
-    figures.close(fig)
+    notes = gap_notes(gaps_for(runs))
+    fig = item_memory_views(points, tasks, rho, notes=notes,
+                            title="Item memory per lag: gradient against intervention")
+    paths = drawing.save(fig, out_dir / "fig8_gradient_vs_behaviour")
+    drawing.close(fig)
     text = out_dir / "fig8_gradient_vs_behaviour.md"
     text.write_text("\n".join(findings(points, rho, runs)) + "\n")
     return [*paths, text]

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.reporting import analysis
+from rnnmem.reporting.labels import cell_label, metric_spec
+from rnnmem.reporting.seeds import solved_by_majority
+from rnnmem.reporting.selection import finished, select
 from rnnmem.reporting.tables import mean_std
 from rnnmem.rundir.record import read_probe_arrays
 from rnnmem.tasks import TASKS
@@ -77,7 +79,7 @@ ARJOVSKY_2016 = (
 
 def verdict(runs: pd.DataFrame) -> str:
     """'solved', 'at the baseline' or 'below the baseline' for most of `runs` (finished)."""
-    if analysis.solved_by_majority(runs):
+    if solved_by_majority(runs):
         return "solved"
     ratio = runs["test_loss"].to_numpy(dtype=float) / runs["baseline"].to_numpy(dtype=float)
     return "at the baseline" if (ratio >= AT_BASELINE).sum() * 2 > len(runs) \
@@ -85,7 +87,7 @@ def verdict(runs: pd.DataFrame) -> str:
 
 
 def outcome_text(task: str, runs: pd.DataFrame) -> str:
-    spec = analysis.metric_spec(task)
+    spec = metric_spec(task)
     ratio = runs["test_loss"] / runs["baseline"]
     return (f"{verdict(runs)}: {TASKS[task].metric} {mean_std(runs[spec.column])}, "
             f"loss / baseline {mean_std(ratio, 2)}")
@@ -112,9 +114,9 @@ def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = ARJOVSKY_2016) -
     left out, and no lines at all when none matches."""
     lines = []
     for claim in claims:
-        point = analysis.select(runs, task=claim.task, seq_len=claim.seq_len, cell=claim.cell,
-                                depth=1, bidirectional=False)
-        ours, diverged = analysis.finished(point), (point["status"] == "diverged").sum()
+        point = select(runs, task=claim.task, seq_len=claim.seq_len, cell=claim.cell,
+                       depth=1, bidirectional=False)
+        ours, diverged = finished(point), (point["status"] == "diverged").sum()
         if ours.empty and not diverged:
             continue
         texts = [] if ours.empty else [
@@ -122,7 +124,7 @@ def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = ARJOVSKY_2016) -
             + f" ({len(ours)} seeds)"]
         texts += [f"diverged ({diverged} seeds)"] if diverged else []
         lines.append(f"| {claim.source} | {claim.task} | {claim.seq_len} | "
-                     f"{analysis.cell_label(claim.cell)} | {claim.says} | {'; '.join(texts)} |")
+                     f"{cell_label(claim.cell)} | {claim.says} | {'; '.join(texts)} |")
     if not lines:
         return []
     return ["| source | task | T | cell | the paper | ours (1 layer, uni.) |",

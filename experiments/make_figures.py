@@ -2,17 +2,18 @@
 
     python experiments/make_figures.py SWEEP_DIR [--out DIR]   (default DIR: SWEEP_DIR/figures)
 
-`rnnmem.reporting.analysis.sweep_runs` gives one row per grid point of the sweep (recorded, or
+`rnnmem.reporting.expected.sweep_runs` gives one row per grid point of the sweep (recorded, or
 status "missing"). Each experiment module beside this file (EXPERIMENTS, in order) draws its figure
 or table from those rows into DIR; `report.md` shows the PNGs and Table 1 together with what each
 experiment found, computed from the data (its `.md` files), and lists the failed, diverged,
 preempted and missing runs, and every directory of the sweep that is not a run, with the reason. A
-failed run never chooses what a figure shows (`rnnmem.reporting.analysis.not_failed`). The
+failed run never chooses what a figure shows (`rnnmem.reporting.selection.not_failed`). The
 experiments use the `rnnmem` package; nothing in the package loads them. Storage that cannot be
 written (read-only, full) is one line naming the path and the error.
 
 Same records in, same bytes out: nothing written depends on clocks, absolute paths or the
-order of the file system (every selection is sorted; `figures.save` fixes the metadata).
+order of the file system (every selection is sorted; `rnnmem.reporting.figures.drawing.save`
+fixes the metadata).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import fig6_learning_curves
 import fig7_forgetting
 import fig8_gradient_vs_behaviour
 import table1
-from rnnmem.reporting.analysis import GAP_STATUSES, run_names, sweep_preset, sweep_runs
-from rnnmem.reporting.figures import close
+from rnnmem.reporting.expected import sweep_preset, sweep_runs
+from rnnmem.reporting.figures.drawing import close
+from rnnmem.reporting.gaps import GAP_STATUSES, run_names
 from rnnmem.reporting.records import find_runs
 from rnnmem.reporting.tables import markdown_table
 from rnnmem.rundir.paths import SweepDir

@@ -16,8 +16,11 @@ import pandas as pd
 
 import literature
 from rnnmem.config import direction_label
-from rnnmem.reporting import analysis
+from rnnmem.reporting.gaps import run_names, star
+from rnnmem.reporting.labels import cell_label, metric_spec, ordered_cells, param_counts
 from rnnmem.reporting.records import summary_frame
+from rnnmem.reporting.seeds import solved_by_majority
+from rnnmem.reporting.selection import finished, lengths_of, memory_headline, select, tasks_of
 from rnnmem.reporting.tables import latex_grouped_table, markdown_table, mean_std
 
 CAPTION = """
@@ -51,13 +54,12 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     extra = [axis for axis in runs.attrs.get("extra_axes", []) if axis in runs]
     config = CONFIG + extra
     known = runs.dropna(subset=["task", "seq_len", *CONFIG])
-    tasks = analysis.tasks_of(known)
-    lengths = {task: sorted({int(t) for t in analysis.select(known, task=task)["seq_len"]})
-               for task in tasks}
-    head_column, _ = analysis.memory_headline(known)
+    tasks = tasks_of(known)
+    lengths = {task: lengths_of(select(known, task=task)) for task in tasks}
+    head_column, _ = memory_headline(known)
     head_label = {"intervention_span": "span", "memory_coverage": "coverage"}.get(
         head_column, "horizon")
-    order = {cell: rank for rank, cell in enumerate(analysis.ordered_cells(known["cell"]))}
+    order = {cell: rank for rank, cell in enumerate(ordered_cells(known["cell"]))}
     ranked = known.assign(rank=known["cell"].map(order))
     columns = ["cell", "depth", "direction", *extra, "params"]
     groups: list[tuple[str, int]] = [("", len(columns))]
@@ -68,23 +70,23 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     for key, group in ranked.groupby(["rank", *config], sort=True, dropna=False):
         values = dict(zip(config, key[1:], strict=True))
         row: dict[str, object] = {
-            "cell": analysis.cell_label(values["cell"]), "depth": int(values["depth"]),
+            "cell": cell_label(values["cell"]), "depth": int(values["depth"]),
             "direction": direction_label(bool(values["bidirectional"])),
             **{axis: values[axis] for axis in extra},
-            "params": " / ".join(analysis.param_counts(analysis.select(group, task=task))
-                                 or "—" for task in tasks)}
+            "params": " / ".join(param_counts(select(group, task=task)) or "—"
+                                 for task in tasks)}
         solved_row = dict.fromkeys(columns, False)
         for task in tasks:
-            spec = analysis.metric_spec(task)
-            mine = analysis.select(group, task=task)
+            spec = metric_spec(task)
+            mine = select(group, task=task)
             for length in lengths[task]:
-                entry = analysis.select(mine, seq_len=length)
+                entry = select(mine, seq_len=length)
                 column = f"{task} T={length}"
-                done = analysis.finished(entry)
+                done = finished(entry)
                 text = mean_std(done[spec.column]) if spec.column in done else "—"
-                row[column] = text + (analysis.star(entry) if len(entry) else "")
-                solved_row[column] = analysis.solved_by_majority(entry)
-            longest = analysis.finished(analysis.select(mine, seq_len=lengths[task][-1]))
+                row[column] = text + (star(entry) if len(entry) else "")
+                solved_row[column] = solved_by_majority(entry)
+            longest = finished(select(mine, seq_len=lengths[task][-1]))
             head = longest[head_column].to_numpy(dtype=float) if len(longest) else np.array([])
             head = head[np.isfinite(head)]
             digits = 2 if head_column == "memory_coverage" else 1
@@ -102,13 +104,13 @@ def reference_lines(runs: pd.DataFrame) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     matched = 0
     for (source, task, length, cell), (metric, value) in REFERENCES.items():
-        ours = analysis.finished(analysis.select(runs, task=task, seq_len=length, cell=cell,
-                                                 depth=1, bidirectional=False))
-        column = "test_loss" if metric == "test loss" else analysis.metric_spec(task).column
+        ours = finished(select(runs, task=task, seq_len=length, cell=cell, depth=1,
+                               bidirectional=False))
+        column = "test_loss" if metric == "test loss" else metric_spec(task).column
         if ours.empty or column not in ours:
             continue
         matched += 1
-        lines.append(f"| {source} | {task} | {length} | {analysis.cell_label(cell)} | {metric} | "
+        lines.append(f"| {source} | {task} | {length} | {cell_label(cell)} | {metric} | "
                      f"{value:.3g} | {mean_std(ours[column])} |")
     if not matched:
         points = sorted({f"{task} T={length}" for _, task, length, _ in REFERENCES})
@@ -124,7 +126,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     unknown = runs[runs[["task", "seq_len", *CONFIG]].isna().any(axis=1)]
     footer = ""
     if len(unknown):
-        names = analysis.run_names(unknown, with_error=True)
+        names = run_names(unknown, with_error=True)
         footer = f"\nNot in the table, configuration unknown ({len(names)}): {', '.join(names)}\n"
     markdown, latex = out_dir / "table1.md", out_dir / "table1.tex"
     shown = table.copy()

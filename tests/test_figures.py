@@ -25,8 +25,11 @@ import table1
 from make_figures import EXPERIMENTS, main
 from rnnmem.measures.item_memory import span as item_span
 from rnnmem.measures.probe import by_distance
-from rnnmem.reporting import analysis, figures
-from rnnmem.reporting.analysis import expected_grid, sweep_runs
+from rnnmem.reporting.expected import expected_grid, sweep_runs
+from rnnmem.reporting.figures import drawing
+from rnnmem.reporting.figures.capacity import depth_direction
+from rnnmem.reporting.labels import CELL_LABELS
+from rnnmem.reporting.outcomes import depth_direction_grid
 from rnnmem.rundir.record import write_probe_arrays, write_record
 from rnnmem.tasks import make_task
 
@@ -203,12 +206,12 @@ def drawn(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fi
 
     runs = sweep_runs(sweep)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(figures, "save", keep)
-        patch.setattr(figures, "close", lambda fig: None)
+        patch.setattr(drawing, "save", keep)
+        patch.setattr(drawing, "close", lambda fig: None)
         for module in EXPERIMENTS:
             module.make(runs, sweep, out)
     yield captured
-    figures.close("all")
+    drawing.close("all")
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +267,7 @@ def test_memory_capacity_lines_are_the_mean_over_finished_seeds(drawn):
     fig = drawn["fig2_memory_capacity"]
     adding = panel(fig, "adding")
     for cell in ("lstm", "gru"):
-        xs, ys = line(adding, analysis.CELL_LABELS[cell]).get_data()
+        xs, ys = line(adding, CELL_LABELS[cell]).get_data()
         assert list(xs) == [4, 8]
         expected = [np.mean([metric("adding", cell, t, s) for s in SEEDS]) for t in LENGTHS]
         np.testing.assert_allclose(ys, expected)
@@ -285,12 +288,12 @@ def test_memory_capacity_fills_the_markers_of_solved_points(drawn):
     copy = panel(drawn["fig2_memory_capacity"], "copy")
 
     def faces(cell: str) -> list[tuple[float, ...]]:
-        colour = to_rgba(figures.CELL_COLOURS[cell])
+        colour = to_rgba(drawing.CELL_COLOURS[cell])
         (dots,) = [c for c in copy.collections if isinstance(c, PathCollection)
                    and np.allclose(c.get_edgecolors()[0], colour)]
         return [tuple(face) for face in dots.get_facecolors()]
 
-    assert faces("gru") == [to_rgba(figures.CELL_COLOURS["gru"])] * 2  # solved at both T
+    assert faces("gru") == [to_rgba(drawing.CELL_COLOURS["gru"])] * 2  # solved at both T
     assert faces("rnn") == [(1.0, 1.0, 1.0, 1.0)] * 2  # not solved: hollow
 
 
@@ -328,13 +331,13 @@ def test_gradient_vanishing_shows_the_input_sensitivity_at_init_and_trained(draw
 def test_depth_direction_shows_memory_coverage_where_records_have_it(sweep):
     runs = sweep_runs(sweep).drop(columns="intervention_span")  # records before item memory
     runs = runs.assign(memory_coverage=0.1 * runs["seed"].astype(float) + 0.5)
-    fig = figures.depth_direction(runs)
+    fig = depth_direction(depth_direction_grid(runs))
     ax = panel(fig, "adding: memory coverage after training, at T = 8")
     values = np.asarray(ax.images[0].get_array().filled(np.nan))
     np.testing.assert_allclose(values[:, 0], [0.5, 0.55, 0.55])  # rnn: seed 1 failed
     assert "0.55 ± 0.07" in [t.get_text() for t in ax.texts]
     assert ax.images[0].norm.vmax == 1
-    figures.close(fig)
+    drawing.close(fig)
 
 
 def test_gradient_flow_heatmap_is_the_geometric_mean_of_the_seeds(drawn):
@@ -399,7 +402,7 @@ def test_forgetting_lines_are_per_length_and_average_the_seeds(drawn):
     assert ax.get_yscale() == "log"
     for cell in CELLS:
         k = CELLS.index(cell)
-        xs, ys = line(ax, analysis.CELL_LABELS[cell]).get_data()
+        xs, ys = line(ax, CELL_LABELS[cell]).get_data()
         assert list(xs) == [4, 5, 6, 7]  # T=8 only: lags T/2 .. T-1, never T=4's 2-3
         seeds = [0] if cell == "rnn" else SEEDS  # rnn T=8 seed 1 failed
         expected = [np.mean([0.002 * (k + 1) * lag + 0.001 * s for s in seeds]) for lag in xs]
@@ -544,7 +547,7 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
         drawn.append(Path(stem).name)
         return [Path(f"{stem}.png")]
 
-    monkeypatch.setattr(figures, "save", keep)
+    monkeypatch.setattr(drawing, "save", keep)
     main([str(tmp_path)])
     assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                      "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
@@ -625,9 +628,14 @@ def loaded_training_stack(code: str) -> list[str]:
     return line.split()[1:]
 
 
-def test_analysis_and_figure_modules_load_no_training_stack():
-    assert loaded_training_stack("import rnnmem.reporting.figures, rnnmem.reporting.analysis, "
-                                 "rnnmem.reporting.records") == []
+def test_every_reporting_module_loads_no_training_stack():
+    code = ("import importlib, pkgutil, rnnmem.reporting as reporting\n"
+            "names = [m.name for m in\n"
+            "         pkgutil.walk_packages(reporting.__path__, 'rnnmem.reporting.')]\n"
+            "assert len(names) >= 15, names\n"
+            "for name in names:\n"
+            "    importlib.import_module(name)")
+    assert loaded_training_stack(code) == []
 
 
 def test_redrawing_a_recorded_sweep_loads_no_training_stack(sweep, tmp_path):

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from conftest import ROOT, compose_config, gate, gated_env, paused_steps, run_cli, wait_until
 from make_figures import main as make_figures_main
-from rnnmem.reporting import figures
+from rnnmem.reporting.figures import drawing
 from rnnmem.rundir.code import source_digest
 from rnnmem.rundir.identity import place_id
 from rnnmem.rundir.paths import PLACE_FILE, RunDir
@@ -58,8 +58,8 @@ def test_generator_edit_in_a_copied_tree_is_caught_and_never_reuses_the_cached_s
     first_sets = sorted(p.name for p in cache.iterdir())
     assert len(first_sets) == 2, "val and test"
 
-    figures_py = package / "figures.py"  # a figure tweak is not a change of the results' code
-    figures_py.write_text(figures_py.read_text() + "\n# a figure tweak\n")
+    drawing_py = package / "reporting" / "figures" / "drawing.py"  # a figure tweak is not a
+    drawing_py.write_text(drawing_py.read_text() + "\n# a figure tweak\n")  # results' change
     assert source_digest.__wrapped__(package) == first["source_digest"]
 
     adding = package / "tasks" / "adding.py"  # values x0.5, uncommitted, no version bumped
@@ -346,8 +346,8 @@ def test_a_failed_depth_zero_run_never_chooses_the_figures_and_strays_are_listed
         drawn[Path(stem).name] = fig
         return [Path(f"{stem}.png")]
 
-    monkeypatch.setattr(figures, "save", keep)
-    monkeypatch.setattr(figures, "close", lambda fig: None)
+    monkeypatch.setattr(drawing, "save", keep)
+    monkeypatch.setattr(drawing, "close", lambda fig: None)
     assert make_figures_main([str(tmp_path)]) == 0
     assert "fig1_gradient_vanishing_d1_uni" in drawn and not any("d0" in s for s in drawn)
     for stem in ("fig2_memory_capacity", "fig3_gradient_flow", "fig5_gate_dynamics",

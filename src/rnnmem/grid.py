@@ -9,11 +9,12 @@ parser of Hydra overrides the harness reads them with.
     run label  = <task>/<cell>-d<depth>-<uni|bi>-T<seq_len>-s<seed>   (conf/train.yaml's `name`)
     run dir    = <sweep>/<task>/<name>-<first 8 hex digits of the run hash>
 
-The files of a sweep directory are named by `rnnmem.rundir.paths.SweepDir`. The sweep's bookkeeping
-(`rnnmem.sweeps.monitor`) and the figures' expected grid (`rnnmem.reporting.analysis`) both read the
-grid from here, so that drawing a sweep's figures needs no part of the training stack. Hydra's
-internal `BasicSweeper` comes through `rnnmem.framework` (the sweeper plugin in
-`src/hydra_plugins/` subclasses it, importing it from Hydra at Hydra's plugin scan).
+The files of a sweep directory are named by `rnnmem.rundir.paths.SweepDir`. The sweep's
+bookkeeping (`rnnmem.sweeps.monitor`) and the figures' expected grid
+(`rnnmem.reporting.expected`) both read the grid from here, so that drawing a sweep's figures
+needs no part of the training stack. Hydra's internal `BasicSweeper` comes through
+`rnnmem.framework` (the sweeper plugin in `src/hydra_plugins/` subclasses it, importing it from
+Hydra at Hydra's plugin scan).
 """
 
 from __future__ import annotations

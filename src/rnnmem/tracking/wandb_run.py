@@ -29,7 +29,7 @@ import wandb
 from pytorch_lightning.loggers import WandbLogger
 
 from rnnmem.measures.probe import DIRECTIONS, ProbeResult
-from rnnmem.tracking import images as run_images
+from rnnmem.tracking import images
 
 MAX_HISTOGRAM_BINS = 512  # W&B's limit on the bins of one histogram
 REACH_TIMEOUT_S = 5.0  # how long the one up-front check waits for the W&B server
@@ -234,9 +234,9 @@ def finish(logger: WandbLogger, record: Mapping[str, Any], arrays: Mapping[str, 
         run.mark_preempting()
     else:
         if arrays:
-            for key, fig in run_images.run_gradient_figures(arrays).items():
+            for key, fig in images.run_gradient_figures(arrays).items():
                 payload[key] = wandb.Image(fig)
-                run_images.close(fig)
+                images.close(fig)
             payload["trainer/global_step"] = int(arrays["steps"][-1])
         payload.update(forgetting_payload(record.get("forgetting")))
         memory = record.get("item_memory") or {}

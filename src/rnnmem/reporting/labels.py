@@ -1,0 +1,90 @@
+"""What the records' names read as in figures and tables: cells in the registry's order and by
+their labels, each task's solved metric and axis texts (as its task class states them), the
+(depth, direction) variants, the gate that keeps a cell's state, and parameter counts.
+
+Labels only: nothing here selects rows or reduces values (`rnnmem.reporting.selection`,
+`rnnmem.reporting.seeds`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rnnmem.config import direction_label
+from rnnmem.models import CELLS
+from rnnmem.tasks import TASKS
+
+CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
+CELL_LABELS = {name: cell.label for name, cell in CELLS.items()}
+# The gate that decides how much of the previous state survives a step (1 = keep it all), and
+# its label, per gated cell.
+MEMORY_GATES = {"lstm": ("forget", "forget gate $f_t$"), "gru": ("update", "update gate $z_t$")}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a task's final held-out metric is read and drawn (from its task class): column,
+    axis label, memoryless value and its label, solved threshold, direction, log scale."""
+
+    column: str
+    label: str
+    baseline: float
+    baseline_label: str
+    threshold: float
+    higher_is_better: bool
+    log: bool
+
+
+def metric_spec(task: str) -> MetricSpec:
+    """The spec of `task`'s solved metric, as its task class states it; a task unknown to
+    the registry (`rnnmem.tasks.TASKS`) is read by its test loss."""
+    kind = TASKS.get(task)
+    if kind is None:
+        return MetricSpec("test_loss", "test loss", math.nan, "", math.nan, False, True)
+    example = kind(kind.min_seq_len)
+    return MetricSpec(example.metric_column, example.metric_label, example.metric_baseline,
+                      example.metric_baseline_label, example.solved_threshold,
+                      example.higher_is_better, example.metric_log_scale)
+
+
+def task_text(task: str, attribute: str, default: str) -> str:
+    """A label that `task`'s class states (`length_label`, `loss_label`), or `default`."""
+    kind = TASKS.get(task)
+    return str(getattr(kind, attribute, default)) if kind is not None else default
+
+
+def ordered_cells(cells: Iterable[object]) -> list[str]:
+    """The cells present, in the registry's order (RNN, LSTM, GRU, ...), then any other by name."""
+    present = {c for c in cells if isinstance(c, str)}
+    known = [c for c in CELL_ORDER if c in present]
+    return known + sorted(present - set(known))
+
+
+def cell_label(cell: str) -> str:
+    """The registry's label of `cell` ('LSTM', 'vanilla RNN'); an unknown name as it is."""
+    return CELL_LABELS.get(cell, cell)
+
+
+def variant_label(depth: int, bidirectional: bool) -> str:
+    """'1 layer, unidirectional', '2 layers, bidirectional'."""
+    layers = f"{depth} layer" + ("s" if depth > 1 else "")
+    return f"{layers}, {'bidirectional' if bidirectional else 'unidirectional'}"
+
+
+def variant_slug(depth: int, bidirectional: bool) -> str:
+    """The file-name part of a variant: 'd1_uni', 'd2_bi'."""
+    return f"d{depth}_{direction_label(bidirectional)}"
+
+
+def param_counts(runs: pd.DataFrame, cell: str | None = None) -> str:
+    """The parameter counts (`n_params`) of `runs` (of one `cell`), '4.6K' or a range
+    '4.6K-5.9K'; '' where the records predate the count."""
+    rows = runs if cell is None else runs[runs["cell"] == cell]
+    counts = rows["n_params"].dropna() if "n_params" in rows else pd.Series(dtype=float)
+    if counts.empty:
+        return ""
+    low, high = (f"{value / 1e3:.3g}K" for value in (counts.min(), counts.max()))
+    return low if low == high else f"{low}-{high}"
