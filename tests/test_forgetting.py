@@ -39,6 +39,20 @@ def test_adding_curve_is_the_squared_error_grouped_by_first_marker():
     assert record["memory_span"] == 0 and record["max_lag"] == 7
 
 
+def test_a_bidirectional_net_reads_each_sequence_at_its_items_nearest_readout():
+    """Figures 4, 7 and 8 measure a bidirectional net's lags alike: to the nearest readout, the
+    backward one reading position p after p steps. A sequence's lag is then the larger of its
+    markers' min(T - 1 - p, p)."""
+    task = make_task("adding", 8)
+    positions = [(0, 5), (0, 7), (2, 4), (3, 6), (3, 4)]
+    x, y = adding_batch(positions, 8)
+    output = y.unsqueeze(1)
+    record = forgetting_record(task, x, output, y, bidirectional=True)
+    lags = sorted({r["lag"] for r in record["curve"]})
+    assert lags == sorted({max(min(7 - a, a), min(7 - b, b)) for a, b in positions}) == [0, 2, 3]
+    assert record["max_lag"] == 3
+
+
 def test_adding_span_is_the_largest_lag_before_the_first_failure():
     task = make_task("adding", 8)
     positions = [(0, 5), (1, 5), (2, 5), (3, 5)]  # lags 7, 6, 5, 4

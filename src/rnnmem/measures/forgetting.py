@@ -64,12 +64,17 @@ def memory_span(lags: Sequence[int] | np.ndarray, values: Sequence[float] | np.n
     return span
 
 
-def forgetting_record(task: MemoryTask, x: Tensor, output: Tensor, target: Tensor
-                      ) -> dict[str, Any]:
+def forgetting_record(task: MemoryTask, x: Tensor, output: Tensor, target: Tensor,
+                      bidirectional: bool = False) -> dict[str, Any]:
     """What a run stores: the curve per (position, lag), one curve per task-specific key
     (copy: `by_symbol`), the per-lag curve's `memory_span` and `max_lag`, the metric and its
-    threshold (JSON-serialisable)."""
-    items = task.recall_items(x, output, target)
+    threshold (JSON-serialisable). For a `bidirectional` network the lag is the item's to the
+    nearest readout where the task states it (`lag_bidirectional` of `recall_items`), the lag
+    item memory uses too (`rnnmem.tasks.items.MemoryItems.lags`)."""
+    items = dict(task.recall_items(x, output, target))
+    nearest = items.pop("lag_bidirectional", None)
+    if bidirectional and nearest is not None:
+        items["lag"] = nearest
     by_position = curve(items)
     by_lag = pool(by_position)
     record: dict[str, Any] = {

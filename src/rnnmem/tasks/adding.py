@@ -120,14 +120,20 @@ class AddingTask(MemoryTask):
     def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
         """One item per sequence: its squared error, `position` p of the first marker (the
         value read longest ago) and `lag` = T - 1 - p, its distance from the readout at the
-        last step. `second` is the second marker's position."""
+        last step; `lag_bidirectional`, the same for a bidirectional network, whose backward
+        readout reads p after p steps: the larger of the two markers' nearest-readout lags
+        min(T - 1 - p, p). `second` is the second marker's position."""
         error = (_as_vector(output.detach(), target) - target) ** 2
         markers = x[..., 1] > 0.5  # (B, T)
         order = torch.arange(self.seq_len, device=x.device).expand_as(markers)
         first = torch.where(markers, order, self.seq_len).min(dim=1).values
         second = torch.where(markers, order, -1).max(dim=1).values
         position = first.cpu().numpy().astype(np.int64)
+        later = second.cpu().numpy().astype(np.int64)
+        nearest = np.maximum(np.minimum(self.seq_len - 1 - position, position),
+                             np.minimum(self.seq_len - 1 - later, later))
         return {"position": position, "lag": self.seq_len - 1 - position,
+                "lag_bidirectional": nearest,
                 "second": second.cpu().numpy().astype(np.int64),
                 "value": error.double().cpu().numpy()}
 

@@ -369,7 +369,7 @@ def tested(fitted: Fitted, task: MemoryTask, test: HeldOut, memory: ItemMemory |
     metrics = metrics_of(trainer.callback_metrics, "test")
     solved = not module.diverged and task.solved({k[5:]: v for k, v in metrics.items()})
     forgetting = forgetting_record(task, test[0], predict(module, test[0], fitted.device),
-                                   test[1])
+                                   test[1], bidirectional=module.net.num_directions == 2)
     items = {} if memory is None else item_memory.record_section(
         task, memory.at_init, item_memory.end_views(module.net, task, memory.items,
                                                     memory.storage),
