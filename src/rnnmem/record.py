@@ -42,7 +42,7 @@ class RunRecord(TypedDict, total=False):
     `environment`, `started_at`, what the model trains with (`hidden_size`, `n_params`, `lr`)
     and the W&B run id;
     when it trains (`rnnmem.run.fit_and_test`): the test metrics (`test_loss` and the task's,
-    e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
+    e.g. `test_mse`, `test_acc`, `test_exact`, `test_seq_acc`), `memory_span` and `forgetting`, the
     intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
     `steps_per_batch`, `weights_sha256`, `precision`, `determinism`; or, stopped by a signal,
     `train_steps`, `signal` and `checkpoint`;
@@ -73,6 +73,7 @@ class RunRecord(TypedDict, total=False):
     test_mse: float
     test_acc: float
     test_exact: float
+    test_seq_acc: float
     memory_span: float
     forgetting: dict[str, Any]
     item_memory: dict[str, Any]

@@ -52,7 +52,7 @@ from rnnmem.identity import place_id, run_hash, wandb_run_id
 from rnnmem.module import MemoryTaskModule, check_devices, device_batches, metrics_of
 from rnnmem.preemption import device_refusal, resumable_checkpoint
 from rnnmem.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
-from rnnmem.tasks import MemoryTask, heldout_set, make_task
+from rnnmem.tasks import MemoryTask, heldout_set, task_from_config
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
@@ -142,7 +142,7 @@ def train_one(
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
-    task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
+    task = task_from_config(cfg.task)
     record = opening_record(cfg, task, run_dir, place)
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)
