@@ -13,7 +13,6 @@ import pandas as pd
 
 from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Exact ||dL/dh_t|| of the bottom layer against the distance from where the loss reads the
@@ -38,7 +37,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
         lengths = analysis.longest_lengths(variant)
         frames, profiles, no_probe = [], [], []
         for task, length in lengths.items():
-            spec = make_task(task, length)
+            spec = analysis.recorded_task(variant, task, length)
             done = analysis.finished(analysis.select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))

@@ -14,7 +14,6 @@ import pandas as pd
 
 from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 ||dL/dh_t|| of the bottom layer (log colour, one scale per panel) at every probe during
@@ -51,7 +50,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
             steps = norms[0]["steps"]
             same = [a["h_norm"][:, 0, 0] for a in norms if np.array_equal(a["steps"], steps)]
             maps[(task, cell)] = figures.GradMap(
-                steps, geometric_mean(same), make_task(task, length).loss_anchor,
+                steps, geometric_mean(same), analysis.recorded_task(at, task, length).loss_anchor,
                 f"T = {length}, " + (f"geom. mean of {len(same)} seeds" if len(same) > 1
                                      else f"seed {int(done['seed'].iloc[0])}"))
     notes = analysis.gap_notes(

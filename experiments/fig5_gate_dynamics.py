@@ -13,7 +13,6 @@ import pandas as pd
 
 from rnnmem import analysis, figures
 from rnnmem.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Mean activation, over the probe batch and the hidden units, of the gate that decides how much
@@ -31,7 +30,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     lengths = analysis.longest_lengths(variant)
     frames, no_probe = [], []
     for task, length in lengths.items():
-        anchor = make_task(task, length).loss_anchor
+        anchor = analysis.recorded_task(variant, task, length).loss_anchor
         done = analysis.finished(analysis.select(gated, task=task, seq_len=length))
         for run in done.itertuples():
             curves = analysis.gate_curves(read_probe_arrays(Path(run.run_dir)))

@@ -13,7 +13,6 @@ import pandas as pd
 
 from rnnmem import analysis, figures
 from rnnmem.record import read_record
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Training loss (thin) and validation loss (markers; mean over finished seeds, band min to max)
@@ -35,7 +34,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
             frames.append(curves.assign(task=task, seq_len=length, cell=run.cell, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "cell", "seed", "split", "step", "loss"])
-    baselines = {task: make_task(task, length).baseline for task, length in lengths.items()}
+    baselines = {task: analysis.recorded_task(variant, task, length).baseline
+                 for task, length in lengths.items()}
     notes = analysis.gap_notes(
         analysis.gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = figures.learning_curves(

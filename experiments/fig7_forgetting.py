@@ -49,7 +49,7 @@ def findings(curves: pd.DataFrame, found: dict[Key, int]) -> list[str]:
         group = analysis.select(curves, task=task, seq_len=length, cell=cell, depth=depth,
                                 bidirectional=bidirectional)
         lags, mean, *_ = analysis.range_band(group, "lag", "value")
-        kind = analysis.metric_spec(task)
+        kind = analysis.metric_spec(task, curves)
         fails = [int(lag) for lag, value in zip(lags, mean, strict=True)
                  if not (value >= kind.threshold if kind.higher_is_better
                          else value < kind.threshold)]

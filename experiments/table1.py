@@ -75,7 +75,7 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
                                  or "—" for task in tasks)}
         solved_row = dict.fromkeys(columns, False)
         for task in tasks:
-            spec = analysis.metric_spec(task)
+            spec = analysis.metric_spec(task, runs)
             mine = analysis.select(group, task=task)
             for length in lengths[task]:
                 entry = analysis.select(mine, seq_len=length)
@@ -104,7 +104,8 @@ def reference_lines(runs: pd.DataFrame) -> list[str]:
     for (source, task, length, cell), (metric, value) in REFERENCES.items():
         ours = analysis.finished(analysis.select(runs, task=task, seq_len=length, cell=cell,
                                                  depth=1, bidirectional=False))
-        column = "test_loss" if metric == "test loss" else analysis.metric_spec(task).column
+        column = ("test_loss" if metric == "test loss"
+                  else analysis.metric_spec(task, runs).column)
         if ours.empty or column not in ours:
             continue
         matched += 1

@@ -16,10 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from conftest import compose_config
+from make_figures import main as make_figures_main
+from rnnmem.analysis import metric_spec, recorded_task
 from rnnmem.config import ConfigError, validate
 from rnnmem.identity import run_hash
 from rnnmem.models import RecurrentNet
 from rnnmem.probe import memory_coverage, probe
+from rnnmem.results import flatten_record, runs_frame
 from rnnmem.run import train_one
 from rnnmem.tasks import (
     AddingTask,
@@ -31,6 +34,7 @@ from rnnmem.tasks import (
 )
 from rnnmem.tasks.recall import IGNORE
 from rnnmem.tasks.selective_copy import _expected_max_count
+from test_pipeline import run_sweep
 
 NEW = ("selective_copy", "mqar")
 
@@ -384,8 +388,24 @@ def test_options_key_the_heldout_set() -> None:
         make_task("copy", 10, num_pairs=3)
 
 
+# --- records, figures -------------------------------------------------------------------------
 
-# --- a run end to end ----------------------------------------------------------------------
+def test_figures_build_the_task_as_the_runs_recorded_it() -> None:
+    """MQAR with one pair over 6 tokens at T = 6: the task's defaults (2 pairs) do not fit
+    that length, and the baseline and loss anchor a figure draws are the recorded options'."""
+    task = {"name": "mqar", "seq_len": 6, "delay": "fixed", "vocab_size": 6, "num_tokens": None,
+            "num_pairs": 1, "power_a": 0.5}
+    runs = runs_frame([flatten_record({"config": {"task": task}})])
+    assert runs["task_options"].item() == '{"num_pairs": 1, "power_a": 0.5, "vocab_size": 6}'
+    built = recorded_task(runs, "mqar", 6)
+    assert built.params() == MQARTask(6, vocab_size=6, num_pairs=1, power_a=0.5).params()
+    assert built.loss_anchor == 2 and metric_spec("mqar", runs).baseline == 1 / 3
+    copy = runs_frame([flatten_record({"config": {"task": {"name": "copy", "seq_len": 30,
+                                                           "delay": "fixed"}}})])
+    assert copy["task_options"].item() == "{}"
+    assert recorded_task(copy, "copy", 30).params() == CopyTask(30).params()
+    assert recorded_task(runs.iloc[0:0], "adding", 20).params() == AddingTask(20).params()
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NEW)
@@ -406,3 +426,21 @@ def test_a_short_run_trains_and_records_the_recall_metrics(name: str, tmp_path: 
     assert mean == pytest.approx(record["test_acc"], abs=1e-6)
     assert ("by_k" if name == "selective_copy" else "by_pair") in forgetting
     assert all(math.isfinite(c) for c in record["probe"]["memory_coverage"])
+
+
+@pytest.mark.slow
+def test_a_sweep_of_mqar_with_its_own_options_goes_through_make_figures(tmp_path: Path) -> None:
+    """One pair over 6 tokens at T = 4 and 6: the figures build the task from the records
+    (the defaults, 2 pairs, would not fit either length)."""
+    sweep = tmp_path / "sweep"
+    run_sweep(sweep, "+experiment=smoke", "hydra.launcher.n_jobs=1", "task=mqar",
+              "task.vocab_size=6", "task.num_pairs=1", "task.seq_len=4,6", "model.cell=rnn,gru")
+    assert make_figures_main([str(sweep)]) == 0
+    out = sweep / "figures"
+    assert "Runs: 4 grid points: 4 finished" in (out / "report.md").read_text()
+    findings = (out / "fig7_forgetting.md").read_text()
+    assert "| mqar | 4 | GRU | 1 | uni | 1-1 |" in findings  # the value at 1, the query at 2
+    assert "| mqar | 6 | GRU | 1 | uni | 1-3 |" in findings  # or at 4
+    for stem in ("fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
+                 "fig5_gate_dynamics", "fig6_learning_curves", "fig7_forgetting_mqar_T6"):
+        assert (out / f"{stem}.png").stat().st_size > 0, stem

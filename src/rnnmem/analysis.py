@@ -43,7 +43,7 @@ from rnnmem.models import CELLS
 from rnnmem.probe import DIRECTIONS, by_distance
 from rnnmem.record import read_record
 from rnnmem.results import AXES, load_item_memory, load_sweep
-from rnnmem.tasks import TASKS, MemoryTask
+from rnnmem.tasks import TASKS, MemoryTask, make_task
 
 CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
 CELL_LABELS = {name: cell.label for name, cell in CELLS.items()}
@@ -75,13 +75,30 @@ class MetricSpec:
     log: bool
 
 
-def metric_spec(task: str) -> MetricSpec:
-    """The spec of `task`'s solved metric, as its task class states it; a task unknown to
-    the registry (`rnnmem.tasks.TASKS`) is read by its test loss."""
+def recorded_task(runs: pd.DataFrame, task: str, length: int | None = None) -> MemoryTask:
+    """`task` as `runs` ran it: at `length` (None: the shortest length its rows ran), with the
+    options (`task_options`) of its first row of that length, else of any length; with the
+    task's default options where no row states any (frames of hand-built rows, records read
+    without the column). What a figure draws from a task (its baseline, where the loss reads
+    the state) then matches the runs, whatever their vocabulary or number of pairs."""
+    rows = runs[runs["task"] == task] if "task" in runs else runs.iloc[0:0]
+    if length is not None and (rows["seq_len"] == length).any():
+        rows = rows[rows["seq_len"] == length]
+    if length is None:
+        known = rows["seq_len"].dropna() if "seq_len" in rows else []
+        length = int(min(known)) if len(known) else TASKS[task].min_seq_len
+    stated = [text for text in rows.get("task_options", []) if isinstance(text, str)]
+    return make_task(task, int(length), **(json.loads(stated[0]) if stated else {}))
+
+
+def metric_spec(task: str, runs: pd.DataFrame) -> MetricSpec:
+    """The spec of `task`'s solved metric, as its task class states it, with the memoryless
+    value of the task as `runs` ran it (`recorded_task`); a task unknown to the registry
+    (`rnnmem.tasks.TASKS`) is read by its test loss."""
     kind = TASKS.get(task)
     if kind is None:
         return MetricSpec("test_loss", "test loss", math.nan, "", math.nan, False, True)
-    example = kind(kind.min_seq_len)
+    example = recorded_task(runs, task)
     return MetricSpec(example.metric_column, example.metric_label, example.metric_baseline,
                       example.metric_baseline_label, example.solved_threshold,
                       example.higher_is_better, example.metric_log_scale)
@@ -318,7 +335,7 @@ def why_empty(rows: pd.DataFrame) -> str:
 
 
 CONFIG_AXES = ("task", "cell", "depth", "bidirectional")  # a configuration, pooled over T
-FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "value", "count"]
+FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "task_options", "lag", "value", "count"]
 
 
 def run_axes(run: Any) -> dict[str, object]:
@@ -326,7 +343,7 @@ def run_axes(run: Any) -> dict[str, object]:
     per-lag rows read from its record."""
     return {"task": run.task, "cell": run.cell, "depth": int(run.depth),
             "bidirectional": bool(run.bidirectional), "seq_len": int(run.seq_len),
-            "seed": int(run.seed)}
+            "seed": int(run.seed), "task_options": getattr(run, "task_options", None)}
 
 
 def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
@@ -381,10 +398,10 @@ def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
 
 def pooled_span(task: str, seeds: pd.DataFrame) -> int:
     """The memory span (`rnnmem.forgetting.memory_span`) of the mean over seeds of the curves
-    of one T (columns lag, value): the lag up to which the configuration stays solved."""
+    of one T (columns lag, value, and task, seq_len, task_options): the lag up to which the
+    configuration stays solved."""
     lags, mean, *_ = range_band(seeds, "lag", "value")
-    kind = TASKS[task]
-    return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
+    return memory_span(lags.astype(int), mean, recorded_task(seeds, task))
 
 
 def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:

@@ -44,6 +44,7 @@ from rnnmem.analysis import (  # noqa: E402
     ordered_cells,
     param_counts,
     range_band,
+    recorded_task,
     select,
     solved_by_majority,
     star,
@@ -56,7 +57,6 @@ from rnnmem.analysis import (  # noqa: E402
 from rnnmem.models import CELLS  # noqa: E402
 from rnnmem.probe import DIRECTIONS  # noqa: E402
 from rnnmem.run_images import STYLE, grad_heatmap  # noqa: E402
-from rnnmem.tasks import make_task  # noqa: E402
 
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 # registered cells beyond those three, in registry order (tab10, its grey left for the unknown)
@@ -320,7 +320,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     _no_tasks(axes, tasks)
     no_run = banded = False
     for ax, task in zip(axes[0], tasks, strict=False):
-        spec = metric_spec(task)
+        spec = metric_spec(task, runs)
         rows = runs[runs["task"] == task]
         lengths = sorted({int(t) for t in rows["seq_len"].dropna()})
         for cell in ordered_cells(rows["cell"]):
@@ -345,7 +345,8 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = _cell_handles(ordered_cells(runs["cell"]), runs=runs)
-    references = [metric_spec(t).baseline_label for t in tasks if metric_spec(t).baseline_label]
+    references = [label for label in dict.fromkeys(  # one entry per distinct label
+        metric_spec(t, runs).baseline_label for t in tasks) if label]
     handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in references]
     handles += [
         Line2D([], [], color="0.3", ls=":", label="solved threshold"),
@@ -467,7 +468,7 @@ def depth_direction(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
             panel.colorbar(image, ax=ax_h, label="coverage", aspect=10)
             ax_h.set_title(f"{task}: memory coverage after training, at T = {longest}")
         else:
-            reach = make_task(task, longest).loss_anchor  # the largest distance or lag
+            reach = recorded_task(runs, task, longest).loss_anchor  # the largest distance
             top = max(reach, np.nanmax(horizon) if np.isfinite(horizon).any() else 1.0)
             image = _grid(ax_h, horizon, horizon_text, "viridis", Normalize(0, top))
             name = label.split(" (")[0]
@@ -621,7 +622,7 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
     `curves`: one task's and one T's rows of `analysis.forgetting_curves` (columns cell, depth,
     bidirectional, seed, lag, value, count); `spans[(cell, depth, bidirectional)]`: the span of
     the mean curve (`analysis.pooled_span`)."""
-    spec = metric_spec(task)
+    spec = metric_spec(task, curves)
     combos = variants(curves) or [(1, False)]
     depths = sorted({d for d, _ in combos})
     directions = sorted({b for _, b in combos})
