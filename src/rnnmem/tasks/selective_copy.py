@@ -10,9 +10,9 @@ are recalled in order at the K marker steps after it. L = T + K steps:
     {p_1 .. p_K}: a uniformly random K-subset of 0 .. T - 1;  a_k ~ U{1 .. D}, independent.
 
 Token a_k is read out at step T + k - 1, lag T + k - 1 - p_k, between K (p_k = T - K + k - 1)
-and T (p_k = k - 1). This is the layout of S4's selective copying generator (noise length
-T - K, "variable" token positions, K markers), the generator behind Gu & Dao's selective
-copying task.
+and T (p_k = k - 1). This is the layout of the S4 repository's selective copying generator
+(noise length T - K, "variable" token positions, K markers), the nearest published one to Gu &
+Dao's task, whose own code was not released.
 
 Loss, metrics and solved rule: `rnnmem.tasks.recall` (cross-entropy at the K recall steps;
 token and sequence accuracy; solved at token accuracy >= 0.99). Memoryless baselines:
