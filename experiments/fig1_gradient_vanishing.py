@@ -15,10 +15,9 @@ from rnnmem.reporting.curves import distance_curves, sensitivity_curves
 from rnnmem.reporting.figures import drawing
 from rnnmem.reporting.figures.gradients import gradient_vanishing
 from rnnmem.reporting.gaps import gap_notes, gaps_for, note_lines
-from rnnmem.reporting.labels import variant_label, variant_slug
+from rnnmem.reporting.labels import recorded_task, variant_label, variant_slug
 from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select, variants
 from rnnmem.rundir.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Exact ||dL/dh_t|| of the bottom layer against the distance from where the loss reads the
@@ -43,7 +42,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
         lengths = longest_lengths(variant)
         frames, profiles, no_probe = [], [], []
         for task, length in lengths.items():
-            spec = make_task(task, length)
+            spec = recorded_task(variant, task, length)
             done = finished(select(variant, task=task, seq_len=length))
             for run in done.itertuples():
                 arrays = read_probe_arrays(Path(run.run_dir))

@@ -15,10 +15,9 @@ import pandas as pd
 from rnnmem.reporting.figures import drawing
 from rnnmem.reporting.figures.gradients import GradMap, gradient_flow
 from rnnmem.reporting.gaps import gap_notes, gaps_for, why_empty
-from rnnmem.reporting.labels import ordered_cells, variant_label
+from rnnmem.reporting.labels import ordered_cells, recorded_task, variant_label
 from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 ||dL/dh_t|| of the bottom layer (log colour, one scale per panel) at every probe during
@@ -55,7 +54,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
             steps = norms[0]["steps"]
             same = [a["h_norm"][:, 0, 0] for a in norms if np.array_equal(a["steps"], steps)]
             maps[(task, cell)] = GradMap(
-                steps, geometric_mean(same), make_task(task, length).loss_anchor,
+                steps, geometric_mean(same), recorded_task(at, task, length).loss_anchor,
                 f"T = {length}, " + (f"geom. mean of {len(same)} seeds" if len(same) > 1
                                      else f"seed {int(done['seed'].iloc[0])}"))
     notes = gap_notes(gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))

@@ -15,10 +15,9 @@ from rnnmem.reporting.curves import gate_curves
 from rnnmem.reporting.figures import drawing
 from rnnmem.reporting.figures.dynamics import gate_dynamics
 from rnnmem.reporting.gaps import gap_notes, gaps_for, note_lines
-from rnnmem.reporting.labels import MEMORY_GATES, variant_label
+from rnnmem.reporting.labels import MEMORY_GATES, recorded_task, variant_label
 from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_probe_arrays
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Mean activation, over the probe batch and the hidden units, of the gate that decides how much
@@ -36,7 +35,7 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     lengths = longest_lengths(variant)
     frames, no_probe = [], []
     for task, length in lengths.items():
-        anchor = make_task(task, length).loss_anchor
+        anchor = recorded_task(variant, task, length).loss_anchor
         done = finished(select(gated, task=task, seq_len=length))
         for run in done.itertuples():
             curves = gate_curves(read_probe_arrays(Path(run.run_dir)))

@@ -15,10 +15,9 @@ from rnnmem.reporting.curves import loss_curves
 from rnnmem.reporting.figures import drawing
 from rnnmem.reporting.figures.dynamics import learning_curves
 from rnnmem.reporting.gaps import gap_notes, gaps_for
-from rnnmem.reporting.labels import variant_label
+from rnnmem.reporting.labels import recorded_task, variant_label
 from rnnmem.reporting.selection import finished, headline_variant, longest_lengths, select
 from rnnmem.rundir.record import read_record
-from rnnmem.tasks import make_task
 
 CAPTION = """
 Training loss (thin) and validation loss (markers; mean over finished seeds, band min to max)
@@ -40,7 +39,8 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
             frames.append(curves.assign(task=task, seq_len=length, cell=run.cell, seed=run.seed))
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["task", "seq_len", "cell", "seed", "split", "step", "loss"])
-    baselines = {task: make_task(task, length).baseline for task, length in lengths.items()}
+    baselines = {task: recorded_task(variant, task, length).baseline
+                 for task, length in lengths.items()}
     notes = gap_notes(gaps_for(runs, lengths, depth=depth, bidirectional=bidirectional))
     fig = learning_curves(
         curves, baselines, list(lengths), notes=notes,

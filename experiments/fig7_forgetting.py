@@ -55,7 +55,7 @@ def findings(curves: pd.DataFrame, found: dict[Key, int]) -> list[str]:
         group = select(curves, task=task, seq_len=length, cell=cell, depth=depth,
                        bidirectional=bidirectional)
         lags, mean, *_ = range_band(group, "lag", "value")
-        kind = metric_spec(task)
+        kind = metric_spec(task, curves)
         fails = [int(lag) for lag, value in zip(lags, mean, strict=True)
                  if not (value >= kind.threshold if kind.higher_is_better
                          else value < kind.threshold)]

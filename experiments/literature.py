@@ -87,7 +87,7 @@ def verdict(runs: pd.DataFrame) -> str:
 
 
 def outcome_text(task: str, runs: pd.DataFrame) -> str:
-    spec = metric_spec(task)
+    spec = metric_spec(task, runs)
     ratio = runs["test_loss"] / runs["baseline"]
     return (f"{verdict(runs)}: {TASKS[task].metric} {mean_std(runs[spec.column])}, "
             f"loss / baseline {mean_std(ratio, 2)}")

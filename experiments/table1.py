@@ -77,7 +77,7 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
                                  for task in tasks)}
         solved_row = dict.fromkeys(columns, False)
         for task in tasks:
-            spec = metric_spec(task)
+            spec = metric_spec(task, runs)
             mine = select(group, task=task)
             for length in lengths[task]:
                 entry = select(mine, seq_len=length)
@@ -106,7 +106,8 @@ def reference_lines(runs: pd.DataFrame) -> list[str]:
     for (source, task, length, cell), (metric, value) in REFERENCES.items():
         ours = finished(select(runs, task=task, seq_len=length, cell=cell, depth=1,
                                bidirectional=False))
-        column = "test_loss" if metric == "test loss" else metric_spec(task).column
+        column = ("test_loss" if metric == "test loss"
+                  else metric_spec(task, runs).column)
         if ours.empty or column not in ours:
             continue
         matched += 1

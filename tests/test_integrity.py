@@ -283,7 +283,7 @@ def test_swept_bad_values_fail_alone_and_two_sweeps_of_one_name_log_apart(tmp_pa
             "optim.lr=abc: Value 'abc' of type 'str' could not be converted to Float\n"
             ) in bad.stdout
     assert ("[sweep] job task=nosuch optim.lr=0.01 seed=0 fails: In 'train': Could not find "
-            "'task/nosuch'; options of task: adding, copy\n") in bad.stdout
+            "'task/nosuch'; options of task: adding, copy, mqar, selective_copy\n") in bad.stdout
     assert "[sweep] 8/8 recorded: 1 finished, 0 diverged, 7 failed" in bad.stdout
     found = {str(p.parent.relative_to(sweeps[0])): read_record(p.parent)
              for p in sweeps[0].rglob("record.json")}

@@ -16,6 +16,8 @@ from rnnmem.tasks import (
     AddingTask,
     CopyTask,
     MemoryTask,
+    MQARTask,
+    SelectiveCopyTask,
     heldout_fingerprint,
     heldout_set,
     make_task,
@@ -146,7 +148,7 @@ def test_solved_thresholds() -> None:
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_same_seed_same_data_different_seed_different_data(name: str) -> None:
-    task = make_task(name, 12)
+    task = make_task(name, 16)
     torch.manual_seed(0)
     x1, y1 = task.sample(32, _gen(7))
     torch.manual_seed(1)  # the global RNG must not matter
@@ -159,18 +161,18 @@ def test_same_seed_same_data_different_seed_different_data(name: str) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_sample_draws_on_generator_device(name: str) -> None:
-    x, y = make_task(name, 12).sample(4, torch.Generator("cuda").manual_seed(0))
+    x, y = make_task(name, 16).sample(4, torch.Generator("cuda").manual_seed(0))
     assert x.is_cuda and y.is_cuda
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_class_attributes_match_sampled_shapes(name: str) -> None:
-    task = make_task(name, 12)
+    task = make_task(name, 16)
     assert isinstance(task, TASKS[name]) and task.name == name
     x, y = task.sample(3, _gen(0))
     assert x.shape == (3, task.length, task.input_size)
     assert y.shape == ((3, task.length) if task.per_step_output else (3,))
-    assert task.params()["task"] == name and task.params()["seq_len"] == 12
+    assert task.params()["task"] == name and task.params()["seq_len"] == 16
 
 
 @pytest.mark.parametrize(("name", "bad"), [("copy", 0), ("copy", -3), ("adding", 1), ("copy", 2.5)])
@@ -255,7 +257,8 @@ def test_heldout_losing_writer_keeps_the_winners_set(tmp_path: Path) -> None:
 
 
 def test_registry_holds_the_memory_tasks() -> None:
-    assert TASKS == {"copy": CopyTask, "adding": AddingTask}
+    assert TASKS == {"copy": CopyTask, "adding": AddingTask,
+                     "selective_copy": SelectiveCopyTask, "mqar": MQARTask}
     assert all(issubclass(cls, MemoryTask) for cls in TASKS.values())
 
 

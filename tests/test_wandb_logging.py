@@ -50,7 +50,9 @@ def test_wandb_run_carries_the_resolved_config_name_group_and_job_type(wandb_run
     (run,) = [r["run"] for r in records if r["type"] == "run"]
     config = run["config"]["update"]
     assert config["model"]["cell"] == "lstm" and config["model"]["depth"] == 2
-    assert config["task"] == {"name": "adding", "seq_len": 12, "delay": "fixed"}
+    assert config["task"] == {"name": "adding", "seq_len": 12, "delay": "fixed",  # options null
+                              "vocab_size": None, "num_tokens": None, "num_pairs": None,
+                              "power_a": None}
     assert run["display_name"] == "lstm-d2-uni-T12-s0" == record["name"]
     assert run["run_group"] == "test-sweep"
     assert run["job_type"] == "adding"

@@ -66,14 +66,27 @@ def positive_or_null(default: float | None) -> Any:
     return field(default=default, metadata={"above": 0.0, "nullable": True})
 
 
+def at_least_or_null(bound: float) -> Any:
+    return field(default=None, metadata={"min": bound, "nullable": True})
+
+
 @dataclass
 class TaskConfig:
-    """One memory benchmark (definitions in docs/tasks.md); `seq_len` is T."""
+    """One memory benchmark (definitions in docs/tasks.md); `seq_len` is T.
+
+    The keys after `delay` are options: a task takes those its class names (`options`) and
+    needs each of them set (its `conf/task/<name>.yaml` sets them); the others stay null, and
+    a null task key is not part of a run's identity (`rnnmem.rundir.identity`)."""
 
     name: str = choice("adding", registered_tasks)
     seq_len: int = at_least(50, 1)
     # "variable": the copy task's delay drawn per sequence from 1..T (`rnnmem.tasks.copy`)
     delay: str = choice("fixed", ("fixed", "variable"))
+    # V, the alphabet with its special tokens (selective_copy, mqar)
+    vocab_size: int | None = at_least_or_null(3)
+    num_tokens: int | None = at_least_or_null(1)  # K tokens to recall (selective_copy)
+    num_pairs: int | None = at_least_or_null(1)  # N key-value pairs (mqar)
+    power_a: float | None = positive_or_null(None)  # the query gaps' power law (mqar)
 
 
 @dataclass
@@ -297,7 +310,7 @@ def validate_task_limits(cfg: DictConfig) -> None:
     """The task's own minimum length, a `model.param_budget` that some hidden size meets for
     this task, and the held-out sets' estimated size against
     `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
-    from rnnmem.tasks import TASKS, heldout_nbytes
+    from rnnmem.tasks import AXIS_KEYS, TASKS, heldout_nbytes, task_from_config, task_options
 
     task_class = TASKS[cfg.task.name]
     if cfg.task.seq_len < task_class.min_seq_len:
@@ -306,7 +319,19 @@ def validate_task_limits(cfg: DictConfig) -> None:
     if cfg.task.delay not in task_class.delays:
         raise ConfigError(f"task.delay={cfg.task.delay!r} is not one of: "
                           f"{', '.join(task_class.delays)} for task={cfg.task.name}")
-    task = task_class(cfg.task.seq_len, cfg.task.delay)
+    options = task_options(task_class)
+    for key in (spec.name for spec in fields(TaskConfig) if spec.name not in AXIS_KEYS):
+        value = cfg.task.get(key)
+        if key in options and value is None:
+            raise ConfigError(f"task.{key} is null, but task={cfg.task.name} needs it (the "
+                              f"config group task={cfg.task.name} sets it)")
+        if key not in options and value is not None:
+            raise ConfigError(f"task.{key}={value!r} is not an option of task={cfg.task.name}"
+                              f" (its options: {', '.join(options) or 'none'}); leave it null")
+    try:
+        task = task_from_config(cfg.task)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if cfg.model.param_budget is not None:
         from rnnmem.models.budget import sizing
 

@@ -23,15 +23,16 @@ import pandas as pd
 
 from rnnmem.measures.forgetting import memory_span, pool
 from rnnmem.measures.probe import DIRECTIONS, by_distance
+from rnnmem.reporting.labels import recorded_task
 from rnnmem.reporting.records import load_item_memory
 from rnnmem.reporting.seeds import range_band
 from rnnmem.reporting.selection import finished
 from rnnmem.rundir.record import read_record
-from rnnmem.tasks import TASKS, MemoryTask
+from rnnmem.tasks import MemoryTask
 
 STAGES = (("init", 0), ("trained", -1))  # (stage, probe index): the first probe and the last
 CONFIG_AXES = ("task", "cell", "depth", "bidirectional")  # a configuration, pooled over T
-FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "value", "count"]
+FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "task_options", "lag", "value", "count"]
 ITEM_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "gradient", "intervention"]
 
 
@@ -99,7 +100,7 @@ def run_axes(run: Any) -> dict[str, object]:
     per-lag rows read from its record."""
     return {"task": run.task, "cell": run.cell, "depth": int(run.depth),
             "bidirectional": bool(run.bidirectional), "seq_len": int(run.seq_len),
-            "seed": int(run.seed)}
+            "seed": int(run.seed), "task_options": getattr(run, "task_options", None)}
 
 
 def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
@@ -119,10 +120,10 @@ def forgetting_curves(runs: pd.DataFrame) -> pd.DataFrame:
 
 def pooled_span(task: str, seeds: pd.DataFrame) -> int:
     """The memory span (`rnnmem.measures.forgetting.memory_span`) of the mean over seeds of the
-    curves of one T (columns lag, value): the lag up to which the configuration stays solved."""
+    curves of one T (columns lag, value, and task, seq_len, task_options): the lag up to which
+    the configuration stays solved."""
     lags, mean, *_ = range_band(seeds, "lag", "value")
-    kind = TASKS[task]
-    return memory_span(lags.astype(int), mean, kind(kind.min_seq_len))
+    return memory_span(lags.astype(int), mean, recorded_task(seeds, task))
 
 
 def item_memory_points(runs: pd.DataFrame) -> pd.DataFrame:

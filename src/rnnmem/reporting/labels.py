@@ -7,6 +7,7 @@ Labels only: nothing here selects rows or reduces values (`rnnmem.reporting.sele
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pandas as pd
 
 from rnnmem.config import direction_label
 from rnnmem.models import CELLS
-from rnnmem.tasks import TASKS
+from rnnmem.tasks import TASKS, MemoryTask, make_task
 
 CELL_ORDER = tuple(CELLS)  # the registry's order (the paper's cells first); others by name
 CELL_LABELS = {name: cell.label for name, cell in CELLS.items()}
@@ -38,13 +39,30 @@ class MetricSpec:
     log: bool
 
 
-def metric_spec(task: str) -> MetricSpec:
-    """The spec of `task`'s solved metric, as its task class states it; a task unknown to
-    the registry (`rnnmem.tasks.TASKS`) is read by its test loss."""
+def recorded_task(runs: pd.DataFrame, task: str, length: int | None = None) -> MemoryTask:
+    """`task` as `runs` ran it: at `length` (None: the shortest length its rows ran), with the
+    options (`task_options`) of its first row of that length, else of any length; with the
+    task's default options where no row states any (frames of hand-built rows, records read
+    without the column). What a figure draws from a task (its baseline, where the loss reads
+    the state) then matches the runs, whatever their vocabulary or number of pairs."""
+    rows = runs[runs["task"] == task] if "task" in runs else runs.iloc[0:0]
+    if length is not None and (rows["seq_len"] == length).any():
+        rows = rows[rows["seq_len"] == length]
+    if length is None:
+        known = rows["seq_len"].dropna() if "seq_len" in rows else []
+        length = int(min(known)) if len(known) else TASKS[task].min_seq_len
+    stated = [text for text in rows.get("task_options", []) if isinstance(text, str)]
+    return make_task(task, int(length), **(json.loads(stated[0]) if stated else {}))
+
+
+def metric_spec(task: str, runs: pd.DataFrame) -> MetricSpec:
+    """The spec of `task`'s solved metric, as its task class states it, with the memoryless
+    value of the task as `runs` ran it (`recorded_task`); a task unknown to the registry
+    (`rnnmem.tasks.TASKS`) is read by its test loss."""
     kind = TASKS.get(task)
     if kind is None:
         return MetricSpec("test_loss", "test loss", math.nan, "", math.nan, False, True)
-    example = kind(kind.min_seq_len)
+    example = recorded_task(runs, task)
     return MetricSpec(example.metric_column, example.metric_label, example.metric_baseline,
                       example.metric_baseline_label, example.solved_threshold,
                       example.higher_is_better, example.metric_log_scale)

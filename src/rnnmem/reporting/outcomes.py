@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem.reporting.gaps import star, why_empty
-from rnnmem.reporting.labels import ordered_cells
+from rnnmem.reporting.labels import ordered_cells, recorded_task
 from rnnmem.reporting.seeds import SeedBand, range_band, solved_by_majority
 from rnnmem.reporting.selection import (
     finished,
@@ -25,7 +25,6 @@ from rnnmem.reporting.selection import (
     tasks_of,
     variants,
 )
-from rnnmem.tasks import make_task
 
 COMPLETED = ("finished", "diverged")  # the statuses whose runs count towards "solved"
 
@@ -131,5 +130,6 @@ def task_grid(rows: pd.DataFrame, cells: list[str], combos: list[tuple[int, bool
             solved_index[i, j] = lengths.index(solved[-1]) + 1 if solved else 0
             solved_text[i][j] = (str(solved[-1]) if solved else "none") + star(config)
     task = rows["task"].iloc[0]
-    reach = None if column == "memory_coverage" else make_task(task, longest).loss_anchor
+    reach = (None if column == "memory_coverage"
+             else recorded_task(rows, task, longest).loss_anchor)
     return TaskGrid(lengths, headline, headline_text, solved_index, solved_text, reach)

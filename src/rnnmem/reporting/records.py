@@ -1,6 +1,7 @@
 """Read run records into pandas: one run, its gradient norms, or a whole sweep.
 
-`load_run` flattens a run's `record.json` into one mapping (the config axes, the hidden size,
+`load_run` flattens a run's `record.json` into one mapping (the config axes and the task's
+options, the hidden size,
 parameter count `n_params` and lr the model trained with, status, metrics,
 baseline, solved, the memory measures of the last probe and of the first, timings);
 `load_sweep` stacks those for every run directory under a sweep; `load_grad_norms`,
@@ -11,6 +12,7 @@ intervention view) into long DataFrames. The same mapping can be read back from 
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from rnnmem.config import direction_label
 from rnnmem.measures.probe import DIRECTIONS
 from rnnmem.rundir.paths import SweepDir
 from rnnmem.rundir.record import CorruptRecord, read_probe_arrays, read_record
+from rnnmem.tasks import AXIS_KEYS as TASK_AXIS_KEYS
 from rnnmem.tasks import TASKS
 
 AXES = ("task", "cell", "depth", "bidirectional", "seq_len", "seed", "hidden_size")
@@ -43,9 +46,18 @@ ITEM_FIELDS = ("span", "span_is_bound", "capacity", "capacity_low", "capacity_hi
 ITEM_COLUMNS = tuple(f"{view}_{field}" for view in (*ITEM_VIEWS, "item")
                      for field in (*ITEM_FIELDS, "span_init", "capacity_init"))
 NUMBERS = (
-    "test_loss", "test_acc", "test_exact", "test_mse", "baseline", "train_steps",
+    "test_loss", "test_acc", "test_exact", "test_seq_acc", "test_mse", "baseline", "train_steps",
     "train_steps_per_sec", "train_seconds", "fit_seconds", "wall_seconds", "memory_span",
 )
+
+
+def task_options_text(task: dict[str, Any]) -> str:
+    """The options of a config's `task` section (its keys beyond AXIS_KEYS that are not null,
+    e.g. MQAR's vocab_size, num_pairs, power_a) as sorted JSON, "{}" for none: one hashable
+    cell, from which `rnnmem.reporting.labels.recorded_task` builds the task again."""
+    options = {key: value for key, value in task.items()
+               if key not in TASK_AXIS_KEYS and value is not None}
+    return json.dumps(options, sort_keys=True)
 
 
 def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str, Any]:
@@ -58,6 +70,7 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
         "status": record.get("status"),
         "task": task.get("name"),
         "seq_len": task.get("seq_len"),
+        "task_options": task_options_text(task),
         "cell": model.get("cell"),
         "depth": model.get("depth"),
         "bidirectional": model.get("bidirectional"),

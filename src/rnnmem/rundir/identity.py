@@ -7,8 +7,10 @@ number it computes: threads, where W&B and the held-out cache live, the progress
 interval, the held-out memory budget, what to do with records of other code, the readable name
 (itself a function of the config), how a sweep packs jobs onto GPUs (`jobs_per_gpu`; the launcher's
 settings are in Hydra's node), whether CUDA picks deterministic kernels (the same function, a fixed
-summation order) and Hydra's own node. The device kind (CPU or CUDA: they draw different batches
-from one seed) is not in the hash: a checkpoint records it and resumes only on its own kind
+summation order) and Hydra's own node. A `task` key that is null is dropped too: an option of
+another task (`rnnmem.config.TaskConfig`), so that a new option in the schema leaves every
+existing run's hash as it was. The device kind (CPU or CUDA: they draw different batches from one
+seed) is not in the hash: a checkpoint records it and resumes only on its own kind
 (`rnnmem.training.lifecycle.fit` refuses another, in one line). Two configs with the same
 hash train the same network on the same data; any other change (steps, hidden size, lr, init, probe
 settings...) is a new run in a new directory, `<task>/<name>-<run_hash[:8]>`, and a new W&B run.
@@ -45,7 +47,8 @@ SHORT_HASH = 8  # hex digits of the hash in a run directory's name
 
 
 def identity_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without BOOKKEEPING keys: what the hash is taken of.
+    """The resolved config without BOOKKEEPING keys and null `task` keys: what the hash is
+    taken of.
 
     Bookkeeping keys are dropped before resolving, so interpolations that only they use (the
     sweep directory, environment variables) are never evaluated."""
@@ -57,6 +60,10 @@ def identity_config(cfg: DictConfig) -> dict[str, Any]:
             node = node.get(parent, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(leaf, None)
+    task = container.get("task")
+    if isinstance(task, dict):
+        for key in [key for key, value in task.items() if value is None]:
+            del task[key]
     return OmegaConf.to_container(OmegaConf.create(container), resolve=True)
 
 

@@ -36,19 +36,20 @@ class RunRecord(TypedDict, total=False):
     `config` and `config_hash`, or else the sweep's `overrides`. What a run adds, by phase:
 
     at start (`rnnmem.training.lifecycle.opening_record`): the resolved config and its hash,
-    the task's memoryless baseline (and `baselines`, each named for what it ignores), the code (`version`, `git_commit`, `source_digest`),
-    `torch_threads`, `environment`, `started_at`, what the model trains with (`hidden_size`,
-    `n_params`, `lr`) and the W&B run id;
+    the task's memoryless baseline (and `baselines`, each named for what it ignores), the code
+    (`version`, `git_commit`, `source_digest`), `torch_threads`, `environment`, `started_at`,
+    what the model trains with (`hidden_size`, `n_params`, `lr`) and the W&B run id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
-    task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
-    item memory's end views (`item_memory`, and per view `<view>_span`, `<view>_capacity` with
-    their interval, fraction and values at init); (`how_it_trained`) `train_steps`, timings,
-    `device`, `steps_per_batch`, `weights_sha256`, `precision`, `determinism`, and
-    `resumed_from_step` where it resumed; or, stopped by a signal (`fit`), `train_steps`,
-    `signal` and `checkpoint`;
+    task's, e.g. `test_mse`, `test_acc`, `test_exact`, `test_seq_acc`), `memory_span` and
+    `forgetting`, item memory's end views (`item_memory`, and per view `<view>_span`,
+    `<view>_capacity` with their interval, fraction and values at init); (`how_it_trained`)
+    `train_steps`, timings, `device`, `steps_per_batch`, `weights_sha256`, `precision`,
+    `determinism`, and `resumed_from_step` where it resumed; or, stopped by a signal (`fit`),
+    `train_steps`, `signal` and `checkpoint`;
     at the end (`rnnmem.training.lifecycle.write_outcome`): `curves`, `probe`
     (`GradientProbe.record_section`), `wall_seconds`, `finished_at`, and any `error` or
     `wandb_error`.
+
     """
 
     status: Status
@@ -75,6 +76,7 @@ class RunRecord(TypedDict, total=False):
     test_mse: float
     test_acc: float
     test_exact: float
+    test_seq_acc: float
     memory_span: float
     forgetting: dict[str, Any]
     item_memory: dict[str, Any]

@@ -49,7 +49,7 @@ from rnnmem.rundir.environment import environment
 from rnnmem.rundir.identity import RunIdentity, place_id, wandb_run_id
 from rnnmem.rundir.paths import RunDir
 from rnnmem.rundir.record import TRAINED_WITH, RunRecord, write_probe_arrays, write_record
-from rnnmem.tasks import MemoryTask, heldout_set, make_task
+from rnnmem.tasks import MemoryTask, heldout_set, task_from_config
 from rnnmem.tasks.heldout import split_seed
 from rnnmem.tracking import wandb_run
 from rnnmem.training import precision, preemption
@@ -163,7 +163,7 @@ def train_one(
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads_for_job(cfg.threads, n_jobs))
     pl.seed_everything(cfg.seed, verbose=False)
-    task = make_task(cfg.task.name, cfg.task.seq_len, cfg.task.delay)
+    task = task_from_config(cfg.task)
     record = opening_record(cfg, identity, task, run_dir, place)
     logger = None
     curves = LearningCurves(cfg.trainer.log_every_n_steps)

@@ -53,7 +53,7 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
     no_tasks(axes, tasks)
     no_run = banded = False
     for ax, task in zip(axes[0], tasks, strict=False):
-        spec = metric_spec(task)
+        spec = metric_spec(task, runs)
         rows = runs[runs["task"] == task]
         for cell in ordered_cells(rows["cell"]):
             curve = capacity_curve(rows[rows["cell"] == cell], spec.column)
@@ -71,7 +71,8 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = cell_handles(ordered_cells(runs["cell"]), runs=runs)
-    references = [metric_spec(t).baseline_label for t in tasks if metric_spec(t).baseline_label]
+    references = [label for label in dict.fromkeys(  # one entry per distinct label
+        metric_spec(t, runs).baseline_label for t in tasks) if label]
     handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in references]
     handles += [
         Line2D([], [], color="0.3", ls=":", label="solved threshold"),

@@ -45,7 +45,7 @@ def forgetting(curves: pd.DataFrame, task: str, spans: Mapping[tuple[str, int, b
     `curves`: one task's and one T's rows of `rnnmem.reporting.curves.forgetting_curves`
     (columns cell, depth, bidirectional, seed, lag, value, count); `spans[(cell, depth,
     bidirectional)]`: the span of the mean curve (`rnnmem.reporting.curves.pooled_span`)."""
-    spec = metric_spec(task)
+    spec = metric_spec(task, curves)
     combos = variants(curves) or [(1, False)]
     depths = sorted({d for d, _ in combos})
     directions = sorted({b for _, b in combos})

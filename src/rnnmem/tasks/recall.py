@@ -1,0 +1,141 @@
+"""Token recall tasks: tokens in, the recalled token out at a few scored positions.
+
+The common scoring of the selective copying task and multi-query associative recall
+(docs/tasks.md, "Token recall tasks"). Inputs are one-hot over the task's alphabet of V tokens,
+float32 (B, L, V); the network gives V logits per step, (B, L, V); targets are (B, L) int64,
+the token to output at a scored position and IGNORE (-100) everywhere else. IGNORE is PyTorch's
+`ignore_index` and the convention of the reference generators (MAD-lab, Zoology): the scored
+positions differ from sequence to sequence (MQAR), and a target no token can take marks them
+exactly, with no blank class for the loss to learn. Every sequence of a task has the same
+number n of scored positions, so that
+
+    loss    = mean over the scored (b, r) of -log softmax(output[b, r])[y[b, r]] = mean_b l_b
+    acc     = share of the scored positions whose argmax is the target   (token accuracy)
+    seq_acc = share of the sequences with all n scored positions right   (sequence accuracy)
+
+The loss scores only positions that need memory (the papers' practice), so the memory loss the
+gradient probe differentiates is the loss itself, a mean over sequences as the probe requires.
+Solved: held-out token accuracy >= 0.99, as for the copy task.
+
+An *item* is one scored position: the token recalled there, the position where the input held
+it and the readout position where the network must output it (`RecallTask.items`); its lag is
+readout - position. The held-out metric item by item (`recall_items`) is the forgetting curve.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnmem.tasks.base import MemoryTask
+
+IGNORE = -100  # the target of a position the loss and the metrics skip
+
+
+@dataclass(frozen=True)
+class Items:
+    """The items of a batch, each tensor (B, n) in readout order: where the input held the
+    token to recall (`position`), where the network must output it (`readout`), the token
+    (`token`), and the task's grouping keys (`keys`, e.g. `k` or `pair`)."""
+
+    position: Tensor
+    readout: Tensor
+    token: Tensor
+    keys: dict[str, Tensor]
+
+
+class RecallTask(MemoryTask):
+    """A token task scored by cross-entropy at its recall positions only (module docstring).
+
+    A subclass states its options (`options`: the keys of the config's `task` section beyond
+    `seq_len` and `delay` that its constructor takes), the alphabet size (`vocab_size`, which
+    is its input and output width) and its generator, and finds a batch's items (`items`)."""
+
+    per_step_output: ClassVar[bool] = True
+    metric: ClassVar[str] = "acc"
+    metric_label: ClassVar[str] = "token accuracy"
+    higher_is_better: ClassVar[bool] = True
+    solved_threshold: ClassVar[float] = 0.99
+    loss_label: ClassVar[str] = "cross-entropy at the recall positions (nats)"
+    options: ClassVar[tuple[str, ...]]
+
+    def __init__(self, seq_len: int, delay: str, vocab_size: int) -> None:
+        super().__init__(seq_len, delay)
+        self.vocab_size = vocab_size
+        self.input_size = vocab_size  # one-hot tokens in, one logit per token out
+        self.num_outputs = vocab_size
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={getattr(self, key)!r}" for key in self.options)
+        return f"{type(self).__name__}(seq_len={self.seq_len}, {options})"
+
+    def params(self) -> dict[str, object]:
+        return {**super().params(), **{key: getattr(self, key) for key in self.options}}
+
+    @property
+    def memoryless_baselines(self) -> dict[str, dict[str, float]]:
+        """Expected `loss` and `acc` of each named memoryless predictor; the first is the
+        best predictor that ignores the inputs (`baseline`, `metric_baseline`)."""
+        return {"uniform": {"loss": self.baseline, "acc": self.metric_baseline}}
+
+    @abstractmethod
+    def items(self, x: Tensor, y: Tensor) -> Items:
+        """The items of a batch, from its inputs x (B, L, V) and targets y (B, L)."""
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of logits `output` (B, L, V) at the scored positions of `target`."""
+        return F.cross_entropy(output.flatten(0, 1), target.flatten(), ignore_index=IGNORE)
+
+    def metrics(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """loss; acc: token accuracy over the scored positions; seq_acc: the share of sequences
+        with every scored position right (no host synchronisation)."""
+        output = output.detach()
+        scored = target != IGNORE  # (B, L)
+        right = output.argmax(dim=-1) == target  # (B, L); False wherever target is IGNORE
+        return {
+            "loss": self.loss(output, target),
+            "acc": right.sum() / scored.sum(),
+            "seq_acc": (right | ~scored).all(dim=1).float().mean(),
+        }
+
+    def recall_items(self, x: Tensor, output: Tensor, target: Tensor) -> dict[str, np.ndarray]:
+        """One item per scored position (B x n): `value` 1.0 if the argmax there is the token,
+        its `position` in the input, `lag` = readout - position, the `token` and the task's
+        keys (`items`)."""
+        found = self.items(x, target)
+        predicted = output.detach().argmax(dim=-1).gather(1, found.readout)  # (B, n)
+        columns = {"position": found.position, "lag": found.readout - found.position,
+                   "token": found.token, **found.keys}
+        arrays = {key: value.reshape(-1).cpu().numpy().astype(np.int64)
+                  for key, value in columns.items()}
+        arrays["value"] = (predicted == found.token).reshape(-1).double().cpu().numpy()
+        return arrays
+
+
+def one_hot(ids: Tensor, vocab_size: int) -> Tensor:
+    """Token ids (B, L) as float32 one-hot inputs (B, L, V)."""
+    return F.one_hot(ids, vocab_size).to(torch.float32)
+
+
+def subsets(batch_size: int, population: int, size: int, generator: torch.Generator,
+            weights: Tensor | None = None) -> Tensor:
+    """(B, size) draws without replacement from 0 .. population - 1, one row per sequence, in
+    draw order: uniform, or successively in proportion to `weights` (population,) among the
+    values not drawn yet. Consumes only `generator` (float64 weights, so that ties between
+    the exponential race's keys are negligible)."""
+    if weights is None:
+        weights = torch.ones(population, dtype=torch.float64, device=generator.device)
+    rows = weights.to(torch.float64).expand(batch_size, population)  # (B, population)
+    return torch.multinomial(rows, size, replacement=False, generator=generator)
+
+
+def first_true(mask: Tensor, count: int) -> Tensor:
+    """(B, count) indices of the first `count` True entries of each row of `mask` (B, L), in
+    increasing order; every row must hold at least `count` (no host synchronisation)."""
+    return torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :count]
