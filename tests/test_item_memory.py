@@ -453,7 +453,7 @@ class FirstValueTask(MemoryTask):
     def max_lag(self):
         return self.seq_len - 1
 
-    def replacement(self, items):
+    def replacement(self, x, items):
         return torch.remainder(items.value + 0.5, 1.0)
 
 

@@ -37,12 +37,12 @@ Headlines, per view, never silent about unmeasured lags:
               (the form of Jaeger 2001's short-term memory capacity, sum_k MC_k), with a 95%
               percentile bootstrap interval over the set's sequences (BOOTSTRAP resamples, fixed
               seed: the same items give the same interval)
-    span      max { L : low(L) > 1/2,  no lag l in [l0, L] forgotten,
-                        #{l in [l0, L] : low(l) <= 1/2} <= max(1, floor((L - l0 + 1) / 10)) }
+    span      max { L in A : low(L) > 1/2,  no lag l in A_L forgotten,
+                             #{l in A_L : low(l) <= 1/2} <= max(1, floor(|A_L| / 10)) }
 
-              with l0 the shortest lag the items have (adding: 0; copy: 11, or T + 10 with the
-              fixed delay), a lag forgotten when it is unmeasured or high(l) < 1/4: the
-              largest lag that passes with at most one lag, or a tenth of them, below it failing
+              with A the lags the item set holds (those the task can have: adding 0..T-1;
+              copy 11..T+10, or T + 10 alone with the fixed delay), A_L = {l in A : l <= L},
+              a lag forgotten when it is unmeasured or high(l) < 1/4: the largest lag that passes with at most one lag, or a tenth of them, below it failing
               and none forgotten. One weak lag (a solved adder's lag 0, whose item has one step
               to reach the output) does not zero it, a lag that scores 0 is never inside it, and
               a chance pass beyond the memory does not stretch it (the lags failing before it
@@ -162,7 +162,7 @@ def intervention_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size:
     for xc, items, start in _chunks(task, _on(net, x), chunk_size):
         before = task.readout_of(net(xc), items)
         for group in items.slots():
-            u = task.replacement(group)
+            u = task.replacement(xc, group)
             after = task.readout_of(net(task.with_items(xc, group, u)), group)
             mine = _rows_of(items, group)
             parts.append(_scores(_offset(group, start), _bidirectional(net),
@@ -180,7 +180,7 @@ def swap_scores(net: nn.Module, task: MemoryTask, x: Tensor, by: str,
     for xc, items, start in _chunks(task, _on(net, x), chunk_size):
         before = task.readout_of(net(xc), items)  # (N, C) logits
         for group in items.slots():
-            new = task.replacement(group)
+            new = task.replacement(xc, group)
             after = task.readout_of(net(task.with_items(xc, group, new)), group)
             old = before[_rows_of(items, group)]
             if by == "probability":
@@ -312,19 +312,18 @@ def span(curve: np.ndarray, fraction: float = FRACTION) -> tuple[float, bool]:
     if not np.isfinite(curve[0, lags]).all():
         return float("nan"), False
     low, high = curve[3], curve[4]
-    held = np.flatnonzero(curve[2] > 0)  # the lags the item set holds: the task's, this net's
-    first, last = int(held.min()), int(held.max())
+    held = np.flatnonzero(curve[2] > 0)  # the lags the item set holds: those the task can have
     result, failed = None, 0
-    for lag in range(first, last + 1):
+    for index, lag in enumerate(held):
         if lag not in lags or high[lag] < FORGOTTEN * fraction:
             break  # unmeasured or forgotten: the span never reaches past it
         passes = bool(low[lag] > fraction)
         failed += not passes
-        if passes and failed <= max(1, (lag - first + 1) // PER_FAILURE):
-            result = lag
+        if passes and failed <= max(1, (index + 1) // PER_FAILURE):
+            result = int(lag)
     if result is None:
         return 0.0, False
-    return float(result), bool(result == last)
+    return float(result), bool(result == held.max())
 
 
 def capacity(items: Scores, num_lags: int, resamples: int = BOOTSTRAP, seed: int = 0,

@@ -104,7 +104,7 @@ class AddingTask(MemoryTask):
         second = half + stratified(count, self.seq_len - half, generator)
         return _sequences(values, torch.stack([first, second], dim=1))[0]
 
-    def replacement(self, items: MemoryItems) -> Tensor:
+    def replacement(self, x: Tensor, items: MemoryItems) -> Tensor:
         """u' = (u + 1/2) mod 1: uniform like u, always 1/2 away from it."""
         return torch.remainder(items.value + 0.5, 1.0)
 

@@ -184,11 +184,11 @@ class MemoryTask(ABC):
         """The largest forward lag an item can have; the lag axis is 0 .. max_lag."""
         return self.length - 1
 
-    def replacement(self, items: MemoryItems) -> Tensor:
-        """What an intervention changes each item to. Symbol items: another symbol of
-        `item_symbols`, s' = the k-th next one with k = 1 + (sequence + slot) mod (K - 1), so that
-        every position meets every other symbol in turn, with no random numbers. A value task
-        states its own rule."""
+    def replacement(self, x: Tensor, items: MemoryItems) -> Tensor:
+        """What an intervention changes each item of inputs x to. Symbol items: another symbol
+        of `item_symbols`, s' = the k-th next one with k = 1 + (sequence + slot) mod (K - 1), so
+        that every position meets every other symbol in turn, with no random numbers. A value
+        task states its own rule."""
         if self.item_kind != "symbol":
             raise NotImplementedError(f"task {self.name!r} states no replacement of its items")
         symbols = torch.tensor(self.item_symbols, device=items.value.device)

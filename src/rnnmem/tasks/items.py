@@ -20,6 +20,8 @@ Two operations on inputs complete the contract, with defaults that fit most task
     with_items(x, items, values)   x with every listed item set to `values` (a value item: its
                                    value feature; a symbol item: its one-hot input), differentiable
                                    in `values`, so that d readout / d value is an autograd call
+    replacement(x, items)          what an intervention changes each item to (a value task
+                                   states its rule; symbols rotate among `item_symbols`)
     readout_of(output, items)      (N,) the output a value item should move, (N, C) the logits at
                                    a symbol item's recall step
 
