@@ -42,8 +42,9 @@ Headlines, per view, never silent about unmeasured lags:
 
               with A the lags the item set holds (those the task can have: adding 0..T-1;
               copy 11..T+10, or T + 10 alone with the fixed delay), A_L = {l in A : l <= L},
-              a lag forgotten when it is unmeasured or high(l) < 1/4: the largest lag that passes with at most one lag, or a tenth of them, below it failing
-              and none forgotten. One weak lag (a solved adder's lag 0, whose item has one step
+              a lag forgotten when it is unmeasured or high(l) < 1/4: the largest lag that
+              passes with at most one lag, or a tenth of them, below it failing and none
+              forgotten. One weak lag (a solved adder's lag 0, whose item has one step
               to reach the output) does not zero it, a lag that scores 0 is never inside it, and
               a chance pass beyond the memory does not stretch it (the lags failing before it
               would outnumber the allowance); 0 when no lag qualifies, NaN for a diverged
