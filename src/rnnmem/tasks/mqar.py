@@ -33,6 +33,14 @@ and sequence accuracy; solved at token accuracy >= 0.99). Memoryless baselines:
 
 Gradient distances count from the first query slot, 2N; the information (the pairs) sits at
 steps 0 .. 2N - 1.
+
+Memory items (`rnnmem.tasks.items`): the value of each queried pair, a symbol item among the
+values, read out at its query: slot k the k-th query in time order, lag q - (2j + 1), odd, from
+1 to 2N + 2S - 3 (S = (T - 2N) // 2 slots). A swap trades the value for one the sequence does
+not hold (no two keys share a value, as in training). The memory set stratifies one queried
+pair per sequence: for every lag l, sequences whose pair j (cycling over the j that can have
+lag l) is asked at slot s = (l + 1) / 2 - N + j, the other pairs at uniformly random other slots
+(not the power law: the set asks every lag alike, which is its purpose).
 """
 
 from __future__ import annotations
@@ -44,7 +52,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnmem.tasks.recall import IGNORE, Items, RecallTask, first_true, one_hot, subsets
+from rnnmem.tasks.items import MemoryItems
+from rnnmem.tasks.recall import (
+    IGNORE,
+    RecallTask,
+    first_true,
+    one_hot,
+    subsets,
+    symbol_items,
+)
 
 FILLER = 0
 VOCAB_SIZE = 8  # keys 1..3, values 4..7: trainable on a CPU (docs/tasks.md)
@@ -162,13 +178,60 @@ class MQARTask(RecallTask):
         ids, y = self.layout(*self.draw(batch_size, generator))
         return one_hot(ids, self.vocab_size), y
 
-    def items(self, x: Tensor, y: Tensor) -> Items:
-        """One item per query, in time order: the queried pair's value step 2 `pair` + 1
-        (`position`, 0-based `pair`), the query step (`readout`) and the value."""
-        n = self.num_pairs
-        ids = x.argmax(dim=-1)  # (B, T)
-        readout = first_true(y != IGNORE, n)  # (B, N)
+    def item_keys(self, items: MemoryItems) -> dict[str, Tensor]:
+        """`pair`: which pair (0-based, in writing order) the query asks."""
+        return {"pair": (items.position - 1) // 2}
+
+    @property
+    def item_symbols(self) -> tuple[int, ...]:
+        """The values V//2 .. V - 1."""
+        return tuple(range(self.first_value, self.vocab_size))
+
+    def memory_items(self, x: Tensor) -> MemoryItems:
+        """The queried pairs' values, one per query, slot k the k-th query in time order."""
+        n, ids = self.num_pairs, x.argmax(dim=-1)  # (B, T)
+        readout = 2 * n + first_true(ids[:, 2 * n:] != FILLER, n)  # (B, N) the query steps
         asked = ids.gather(1, readout)  # (B, N) the key of each query
         written = ids[:, 0 : 2 * n : 2]  # (B, N) the key of each pair
         pair = (asked[:, :, None] == written[:, None, :]).int().argmax(dim=2)  # (B, N)
-        return Items(2 * pair + 1, readout, y.gather(1, readout), {"pair": pair})
+        position = 2 * pair + 1
+        return symbol_items(position, readout, ids.gather(1, position))
+
+    def replacement(self, x: Tensor, items: MemoryItems) -> Tensor:
+        """A value the item's sequence does not hold: the k-th such, k = (sequence + slot) mod
+        (|values| - N), so that the swaps go round the free values with no random numbers."""
+        n, ids = self.num_pairs, x.argmax(dim=-1)
+        held = ids[:, 1 : 2 * n : 2][items.sequence]  # (N_items, N) the sequence's values
+        values = torch.arange(self.first_value, self.vocab_size, device=x.device)  # (M,)
+        free = ~(values[None, :, None] == held[:, None, :]).any(dim=2)  # (N_items, M)
+        rank = free.cumsum(dim=1) - 1
+        k = (items.sequence + items.slot) % (self.num_values - n)
+        choice = (free & (rank == k[:, None])).int().argmax(dim=1)
+        return values[choice]
+
+    @property
+    def max_lag(self) -> int:
+        """2N + 2S - 3: the first pair asked at the last slot."""
+        return 2 * self.num_pairs + 2 * self.slots - 3
+
+    def memory_set(self, items_per_lag: int, generator: torch.Generator) -> Tensor:
+        """`items_per_lag` sequences per odd lag 1 .. max_lag (module docstring)."""
+        n, device = self.num_pairs, generator.device
+        targets = []  # (pair, slot) per sequence, every lag items_per_lag times
+        for lag in range(1, self.max_lag + 1, 2):
+            feasible = [(j, (lag + 1) // 2 - n + j) for j in range(n)
+                        if 0 <= (lag + 1) // 2 - n + j < self.slots]
+            targets += [feasible[i % len(feasible)] for i in range(items_per_lag)]
+        pair = torch.tensor([j for j, _ in targets], device=device)
+        slot = torch.tensor([s for _, s in targets], device=device)
+        count = len(targets)
+        keys = 1 + subsets(count, self.first_value - 1, n, generator)
+        values = self.first_value + subsets(count, self.num_values, n, generator)
+        scores = torch.rand(count, self.slots, generator=generator, device=device)
+        scores.scatter_(1, slot[:, None], -1.0)  # the target slot is not drawn again
+        others = scores.topk(n - 1, dim=1).indices  # (B, N - 1)
+        target = torch.arange(n, device=device)[None, :] == pair[:, None]  # (B, N)
+        slots = torch.empty(count, n, dtype=torch.int64, device=device)
+        slots[target] = slot
+        slots[~target] = others.reshape(-1)
+        return one_hot(self.layout(keys, values, slots)[0], self.vocab_size)

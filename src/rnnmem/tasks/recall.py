@@ -20,6 +20,9 @@ Solved: held-out token accuracy >= 0.99, as for the copy task.
 An *item* is one scored position: the token recalled there, the position where the input held
 it and the readout position where the network must output it (`RecallTask.items`); its lag is
 readout - position. The held-out metric item by item (`recall_items`) is the forgetting curve.
+The same items are the task's memory items (`rnnmem.tasks.items`), symbol items: a backward
+direction at the readout has not seen them (every recall comes after its token), and a swap of
+the token should move the recall (`rnnmem.measures.item_memory`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnmem.tasks.base import MemoryTask
+from rnnmem.tasks.items import MemoryItems
 
 IGNORE = -100  # the target of a position the loss and the metrics skip
 
@@ -64,6 +68,7 @@ class RecallTask(MemoryTask):
     solved_threshold: ClassVar[float] = 0.99
     loss_label: ClassVar[str] = "cross-entropy at the recall positions (nats)"
     options: ClassVar[tuple[str, ...]]
+    item_kind: ClassVar[str] = "symbol"
 
     def __init__(self, seq_len: int, delay: str, vocab_size: int) -> None:
         super().__init__(seq_len, delay)
@@ -84,9 +89,18 @@ class RecallTask(MemoryTask):
         best predictor that ignores the inputs (`baseline`, `metric_baseline`)."""
         return {"uniform": {"loss": self.baseline, "acc": self.metric_baseline}}
 
+    def items(self, x: Tensor) -> Items:
+        """The items of a batch of inputs x (B, L, V), tables (B, n) in readout order: the
+        memory items (`memory_items`) with the task's keys (`item_keys`)."""
+        found = self.memory_items(x)
+        def table(values: Tensor) -> Tensor:
+            return values.reshape(len(x), -1)  # (B, n)
+        return Items(table(found.position), table(found.readout), table(found.value),
+                     {key: table(value) for key, value in self.item_keys(found).items()})
+
     @abstractmethod
-    def items(self, x: Tensor, y: Tensor) -> Items:
-        """The items of a batch, from its inputs x (B, L, V) and targets y (B, L)."""
+    def item_keys(self, items: MemoryItems) -> dict[str, Tensor]:
+        """The task's grouping keys of its items (e.g. the token's rank `k`, the `pair`)."""
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         """Cross-entropy of logits `output` (B, L, V) at the scored positions of `target`."""
@@ -108,7 +122,7 @@ class RecallTask(MemoryTask):
         """One item per scored position (B x n): `value` 1.0 if the argmax there is the token,
         its `position` in the input, `lag` = readout - position, the `token` and the task's
         keys (`items`)."""
-        found = self.items(x, target)
+        found = self.items(x)
         predicted = output.detach().argmax(dim=-1).gather(1, found.readout)  # (B, n)
         columns = {"position": found.position, "lag": found.readout - found.position,
                    "token": found.token, **found.keys}
@@ -116,6 +130,18 @@ class RecallTask(MemoryTask):
                   for key, value in columns.items()}
         arrays["value"] = (predicted == found.token).reshape(-1).double().cpu().numpy()
         return arrays
+
+
+def symbol_items(position: Tensor, readout: Tensor, token: Tensor) -> MemoryItems:
+    """Memory items (`rnnmem.tasks.items`) from per-sequence tables (B, n) of where each token
+    sat, where it is recalled, and the token: slot k the k-th recall, forward lag readout -
+    position, no backward lag."""
+    batch, n = position.shape
+    sequence = torch.arange(batch, device=position.device).repeat_interleave(n)
+    slot = torch.arange(n, device=position.device).repeat(batch)
+    position, readout = position.reshape(-1), readout.reshape(-1)
+    lag = torch.stack([readout - position, torch.full_like(position, -1)], dim=1)
+    return MemoryItems(sequence, slot, position, readout, lag, token.reshape(-1))
 
 
 def one_hot(ids: Tensor, vocab_size: int) -> Tensor:

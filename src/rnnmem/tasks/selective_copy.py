@@ -25,6 +25,12 @@ token and sequence accuracy; solved at token accuracy >= 0.99). Memoryless basel
 
 Gradient distances count from the first recall step, T; every step of the region can hold a
 token, so all T carry information.
+
+Memory items (`rnnmem.tasks.items`): the K tokens, symbol items among the data tokens, slot k
+read out at T + k. The memory set stratifies the first token's lag over K .. T (its position
+T - lag; the other K - 1 positions a uniformly random subset of the steps after it), so that
+every lag carries at least the asked number of items (the first token's alone), the others
+adding more; tokens uniform as in training.
 """
 
 from __future__ import annotations
@@ -37,7 +43,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnmem.tasks.recall import IGNORE, Items, RecallTask, first_true, one_hot, subsets
+from rnnmem.tasks.items import MemoryItems, stratified
+from rnnmem.tasks.recall import (
+    IGNORE,
+    RecallTask,
+    first_true,
+    one_hot,
+    subsets,
+    symbol_items,
+)
 
 NOISE = 0
 VOCAB_SIZE = 10  # 8 data tokens, noise and marker
@@ -135,14 +149,40 @@ class SelectiveCopyTask(RecallTask):
         ids, y = self.layout(*self.draw(batch_size, generator))
         return one_hot(ids, self.vocab_size), y
 
-    def items(self, x: Tensor, y: Tensor) -> Items:
-        """Item k (0-based) of a sequence: the k-th token of the region (`position`), read out
-        at T + k (`readout`), with key `k`."""
+    def item_keys(self, items: MemoryItems) -> dict[str, Tensor]:
+        """`k`: the token's rank in the region, recalled at T + k."""
+        return {"k": items.slot}
+
+    @property
+    def item_symbols(self) -> tuple[int, ...]:
+        """The data tokens 1 .. D: a swap trades one for another."""
+        return tuple(range(1, self.data_tokens + 1))
+
+    def memory_items(self, x: Tensor) -> MemoryItems:
+        """The K tokens of each sequence's region, slot k recalled at T + k."""
         region = x[:, : self.seq_len].argmax(dim=-1)  # (B, T) token ids
         position = first_true(region != NOISE, self.num_tokens)  # (B, K)
         k = torch.arange(self.num_tokens, device=x.device).expand_as(position)
-        readout = self.seq_len + k
-        return Items(position, readout, y.gather(1, readout), {"k": k})
+        return symbol_items(position, self.seq_len + k, region.gather(1, position))
+
+    @property
+    def max_lag(self) -> int:
+        """T: the first token at step 0, recalled at T."""
+        return self.seq_len
+
+    def memory_set(self, items_per_lag: int, generator: torch.Generator) -> Tensor:
+        """`items_per_lag` sequences per lag K .. T of the first token (module docstring)."""
+        device, k = generator.device, self.num_tokens
+        count = items_per_lag * (self.seq_len - k + 1)
+        first = self.seq_len - (k + stratified(count, self.seq_len - k + 1, generator))  # (B,)
+        steps = torch.arange(self.seq_len, device=device)
+        keys = torch.rand(count, self.seq_len, generator=generator, device=device)
+        keys[steps[None, :] <= first[:, None]] = -1.0  # only the steps after the first token
+        others = keys.topk(k - 1, dim=1).indices  # (B, K - 1)
+        positions = torch.cat([first[:, None], others], dim=1).sort(dim=1).values
+        tokens = torch.randint(1, self.data_tokens + 1, (count, k), generator=generator,
+                               device=device)
+        return one_hot(self.layout(positions, tokens)[0], self.vocab_size)
 
 
 def _expected_max_count(draws: int, categories: int) -> float:
