@@ -89,6 +89,12 @@ class ModelConfig:
     hidden_size_by_cell: Any = None
     # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.budget`)
     param_budget: int | None = positive_or_null(None)
+    # N: pick hidden_size so that each layer carries N recurrent state elements within 2%
+    # (`rnnmem.budget`; per cell: `Cell.state_elements`); not with param_budget
+    state_budget: int | None = positive_or_null(None)
+    # N of the cells whose state has a size of its own: lru (complex states; null: N = H),
+    # s6 (states per channel; null: 16); must be null for the other cells
+    state_size: int | None = positive_or_null(None)
     init: str = choice("default", registered_inits)
     forget_bias: float | None = None
 
@@ -279,9 +285,11 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:
-    """The task's own minimum length, a `model.param_budget` that some hidden size meets for
-    this task, and the held-out sets' estimated size against
-    `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
+    """The task's own minimum length, a `model.state_size` only for a cell that has one, at
+    most one of `model.param_budget` and `model.state_budget`, a budget that some hidden size
+    meets for this task, and the held-out sets' estimated size against `data.heldout_max_gb`
+    (checked in microseconds, before anything is generated)."""
+    from rnnmem.models import CELLS
     from rnnmem.tasks import TASKS, heldout_nbytes
 
     task_class = TASKS[cfg.task.name]
@@ -292,13 +300,22 @@ def validate_task_limits(cfg: DictConfig) -> None:
         raise ConfigError(f"task.delay={cfg.task.delay!r} is not one of: "
                           f"{', '.join(task_class.delays)} for task={cfg.task.name}")
     task = task_class(cfg.task.seq_len, cfg.task.delay)
-    if cfg.model.param_budget is not None:
+    model = cfg.model
+    if model.state_size is not None and not CELLS[model.cell].takes_state_size:
+        having = [name for name, spec in CELLS.items() if spec.takes_state_size]
+        raise ConfigError(f"model.state_size={model.state_size!r} applies to "
+                          f"{', '.join(having)} only, not model.cell={model.cell}")
+    if model.param_budget is not None and model.state_budget is not None:
+        raise ConfigError(f"model.param_budget={model.param_budget} and model.state_budget="
+                          f"{model.state_budget}: set one of them, not both")
+    if model.param_budget is not None or model.state_budget is not None:
         from rnnmem.budget import sizing
 
         try:
-            sizing(cfg.model, task)
+            sizing(model, task)
         except ValueError as err:
-            raise ConfigError(f"{err} for task={cfg.task.name}") from None
+            task_named = f" for task={cfg.task.name}" if model.param_budget is not None else ""
+            raise ConfigError(f"{err}{task_named}") from None
     need = sum(heldout_nbytes(task, size) for size in (cfg.data.val_size, cfg.data.test_size))
     if need > cfg.data.heldout_max_gb * 1e9:
         raise ConfigError(

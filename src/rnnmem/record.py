@@ -29,7 +29,8 @@ from rnnmem.directories import RunDir
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
 Status = Literal["finished", "diverged", "failed", "preempted"]
-TRAINED_WITH = ("hidden_size", "n_params", "lr")  # what the model trains with, beside the config
+# what the model trains with, beside the config (`rnnmem.budget.sizing`, the cell's lr)
+TRAINED_WITH = ("hidden_size", "n_params", "state_size", "state_elements", "lr")
 
 
 class RunRecord(TypedDict, total=False):
@@ -39,8 +40,9 @@ class RunRecord(TypedDict, total=False):
 
     at start (`rnnmem.run.opening_record`): the resolved config and its hash, the task's
     memoryless baseline, the code (`version`, `git_commit`, `source_digest`), `torch_threads`,
-    `environment`, `started_at`, what the model trains with (`hidden_size`, `n_params`, `lr`)
-    and the W&B run id;
+    `environment`, `started_at`, what the model trains with (`hidden_size`, `n_params`,
+    `state_size` (N, null for cells without one), `state_elements` (recurrent state elements
+    per layer), `lr`) and the W&B run id;
     when it trains (`rnnmem.run.fit_and_test`): the test metrics (`test_loss` and the task's,
     e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
     intervention view's `item_memory` and spans, `train_steps`, timings, `device`,
@@ -66,6 +68,8 @@ class RunRecord(TypedDict, total=False):
     started_at: float
     hidden_size: int
     n_params: int
+    state_size: int | None
+    state_elements: int
     lr: float
     wandb_run_id: str
     wandb_fallback: str
