@@ -335,3 +335,16 @@ def test_parallel_path_trains_under_cpu_bf16_autocast(cell):
         loss = net(x).float().square().mean()
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128], ids=["real", "complex"])
+@pytest.mark.parametrize("shared", [False, True], ids=["own-a", "shared-a"])
+@pytest.mark.parametrize("length", [1, 2, 5, 8])
+def test_linear_scan_gradient_passes_gradcheck(length, shared, dtype):
+    """The scan's backward (a reversed scan) against finite differences of its forward, for
+    an a per sequence and an a shared by the batch (its gradient summed)."""
+    generator = torch.Generator().manual_seed(length)
+    a = torch.rand(1 if shared else 2, length, 3, generator=generator, dtype=torch.float64)
+    b = torch.randn(2, length, 3, generator=generator, dtype=torch.float64)
+    a, b = a.to(dtype).requires_grad_(), b.to(dtype).requires_grad_()
+    assert torch.autograd.gradcheck(linear_scan, (a, b))

@@ -46,21 +46,56 @@ from rnnmem.models.cells import Cell, Gates, Recurrence, States
 
 
 def linear_scan(a: Tensor, b: Tensor) -> Tensor:
-    """h (B, L, ...) with h_t = a_t * h_{t-1} + b_t along dim 1 and h_{-1} = 0, by odd-even
-    reduction (module docstring). b (B, L, ...); a broadcasts against b and has the time
-    axis too (e.g. (1, L, N) for an a constant over time); real or complex."""
+    """h (B, L, ...) with h_t = a_t * h_{t-1} + b_t along dim 1 and h_{-1} = 0 (module
+    docstring). b (B, L, ...); a broadcasts against b and has the time axis too (e.g. (1, L, N)
+    for an a constant over time); real or complex. Differentiable once (`LinearScan`)."""
+    return LinearScan.apply(a, b)
+
+
+class LinearScan(torch.autograd.Function):
+    """`odd_even_scan` forward, and its gradient as one more scan rather than through the
+    graph of the forward's levels. With g_t = dL/dh_t in total (PyTorch's convention for
+    complex numbers: the conjugate of the Wirtinger derivative),
+
+        g_t = dL/dh_t (direct) + conj(a_{t+1}) g_{t+1},   g_L = 0     a scan in reversed time
+        dL/db_t = g_t,   dL/da_t = g_t conj(h_{t-1})                   (summed where a broadcast)
+
+    so backward costs one scan and two products, and keeps only a and h
+    (tests/test_scan_cells.py: gradcheck, real and complex)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, a: Tensor, b: Tensor) -> Tensor:
+        h = odd_even_scan(a, b)
+        ctx.save_for_backward(a, h)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_h: Tensor
+                 ) -> tuple[Tensor, Tensor]:
+        a, h = ctx.saved_tensors
+        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1).conj()  # a_{t+1}
+        g = odd_even_scan(a_next.flip(1), grad_h.flip(1)).flip(1)  # (B, L, ...)
+        h_before = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)  # h_{t-1}
+        return (g * h_before.conj()).sum_to_size(a.shape), g
+
+
+def odd_even_scan(a: Tensor, b: Tensor) -> Tensor:
+    """`linear_scan`'s forward, by odd-even reduction: an odd length gets one neutral step
+    (a = 1, b = 0) appended; the steps are paired by a reshape, (B, L/2, 2, ...)."""
     length = b.shape[1]
     if length == 1:
         return b
-    pairs = length // 2
-    a_even, a_odd = a[:, 0 : 2 * pairs : 2], a[:, 1 : 2 * pairs : 2]
-    b_even, b_odd = b[:, 0 : 2 * pairs : 2], b[:, 1 : 2 * pairs : 2]
-    odd = linear_scan(a_odd * a_even, a_odd * b_even + b_odd)  # h_1, h_3, ...: (B, pairs, ...)
-    evens = (length + 1) // 2
-    before = torch.cat([torch.zeros_like(odd[:, :1]), odd[:, : evens - 1]], dim=1)  # h_{2k-1}
-    even = a[:, 0::2] * before + b[:, 0::2]  # h_0, h_2, ...: (B, evens, ...)
-    h = torch.stack([even[:, :pairs], odd], dim=2).flatten(1, 2)  # (B, 2 pairs, ...)
-    return torch.cat([h, even[:, pairs:]], dim=1) if length % 2 else h
+    if length % 2:
+        a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)
+        b = torch.cat([b, torch.zeros_like(b[:, :1])], dim=1)
+        return odd_even_scan(a, b)[:, :length]
+    a_even, a_odd = a.unflatten(1, (length // 2, 2)).unbind(2)  # 2 x (B, L/2, ...)
+    b_even, b_odd = b.unflatten(1, (length // 2, 2)).unbind(2)
+    odd = odd_even_scan(a_odd * a_even, a_odd * b_even + b_odd)  # h_1, h_3, ...
+    before = torch.cat([torch.zeros_like(odd[:, :1]), odd[:, :-1]], dim=1)  # h_{-1}, h_1, ...
+    even = a_even * before + b_even  # h_0, h_2, ...
+    return torch.stack([even, odd], dim=2).flatten(1, 2)  # (B, L, ...)
 
 
 @dataclass
