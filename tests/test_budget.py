@@ -189,8 +189,12 @@ def test_state_budget_picks_the_nearest_size_within_2_percent_or_refuses(cell, b
      "model.param_budget=16000 and model.state_budget=256: set one of them, not both"),
     (("model=gru", "model.state_size=16"),
      "model.state_size=16 applies to lru, s6 only, not model.cell=gru"),
+    (("model=lru", "model.init=orthogonal"),
+     "model.init='orthogonal' applies to rnn, lstm, gru, irnn, orth only, not model.cell=lru"),
+    (("model=minlstm", "model.forget_bias=1.0"),
+     "model.forget_bias=1.0 applies to lstm only, not model.cell=minlstm"),
 ])
-def test_bad_state_budget_or_state_size_is_refused_in_one_line(overrides, expected):
+def test_bad_state_budget_or_cell_option_is_refused_in_one_line(overrides, expected):
     with pytest.raises(ConfigError) as err:
         validate(compose_config("task=copy", *overrides))
     assert str(err.value) == expected

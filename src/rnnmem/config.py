@@ -222,6 +222,7 @@ def validate(cfg: DictConfig) -> None:
     validate_schedules(cfg)
     validate_by_cell(cfg, "optim.lr_by_cell")
     validate_by_cell(cfg, "model.hidden_size_by_cell")
+    validate_cell_options(cfg.model)
     validate_task_limits(cfg)
 
 
@@ -245,6 +246,23 @@ def validate_by_cell(cfg: DictConfig, key: str) -> None:
                               f"{', '.join(registered_cells())}")
         if value <= 0:
             raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
+
+
+def validate_cell_options(model: DictConfig) -> None:
+    """The options that apply to some cells only (`rnnmem.models.cells.Cell`'s flags):
+    `model.init=orthogonal` (a W_hh), `model.forget_bias` (the LSTM's forget gate),
+    `model.state_size` (a state size of its own: lru, s6)."""
+    from rnnmem.models import CELLS
+
+    spec = CELLS[model.cell]
+    options = (("init", model.init == "orthogonal", "recurrent_matrix"),
+               ("forget_bias", model.forget_bias is not None, "has_forget_bias"),
+               ("state_size", model.state_size is not None, "takes_state_size"))
+    for key, used, flag in options:
+        if used and not getattr(spec, flag):
+            having = [name for name, cell in CELLS.items() if getattr(cell, flag)]
+            raise ConfigError(f"model.{key}={model.get(key)!r} applies to "
+                              f"{', '.join(having)} only, not model.cell={model.cell}")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
@@ -285,11 +303,10 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:
-    """The task's own minimum length, a `model.state_size` only for a cell that has one, at
-    most one of `model.param_budget` and `model.state_budget`, a budget that some hidden size
-    meets for this task, and the held-out sets' estimated size against `data.heldout_max_gb`
-    (checked in microseconds, before anything is generated)."""
-    from rnnmem.models import CELLS
+    """The task's own minimum length, at most one of `model.param_budget` and
+    `model.state_budget`, a budget that some hidden size meets for this task, and the held-out
+    sets' estimated size against `data.heldout_max_gb` (checked in microseconds, before
+    anything is generated)."""
     from rnnmem.tasks import TASKS, heldout_nbytes
 
     task_class = TASKS[cfg.task.name]
@@ -301,10 +318,6 @@ def validate_task_limits(cfg: DictConfig) -> None:
                           f"{', '.join(task_class.delays)} for task={cfg.task.name}")
     task = task_class(cfg.task.seq_len, cfg.task.delay)
     model = cfg.model
-    if model.state_size is not None and not CELLS[model.cell].takes_state_size:
-        having = [name for name, spec in CELLS.items() if spec.takes_state_size]
-        raise ConfigError(f"model.state_size={model.state_size!r} applies to "
-                          f"{', '.join(having)} only, not model.cell={model.cell}")
     if model.param_budget is not None and model.state_budget is not None:
         raise ConfigError(f"model.param_budget={model.param_budget} and model.state_budget="
                           f"{model.state_budget}: set one of them, not both")

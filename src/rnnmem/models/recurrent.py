@@ -108,7 +108,6 @@ class RecurrentNet(nn.Module):
         self.depth = depth
         self.num_directions = 2 if bidirectional else 1
         self.hidden_size = hidden_size
-        self.state_size = spec.resolved_state_size(hidden_size, state_size)
         self.per_step_output = per_step_output
         self.merge = merge
         self.rnn = spec.layers(input_size, hidden_size, depth, bidirectional, state_size)

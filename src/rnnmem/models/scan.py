@@ -147,7 +147,7 @@ class ScanLayers(nn.Module):
     def __init__(self, cell: type[ScanCell], input_size: int, hidden_size: int, depth: int,
                  bidirectional: bool, state_size: int | None) -> None:
         super().__init__()
-        self.hidden_size, self.num_layers = hidden_size, depth
+        self.num_layers = depth
         self.num_directions = 2 if bidirectional else 1
         for layer in range(depth):
             width = input_size if layer == 0 else self.num_directions * hidden_size
