@@ -115,7 +115,7 @@ class LRU(ScanCell):
     """The LRU layer (module docstring). H = `model.hidden_size` (the layer's width), N =
     `model.state_size` complex states (default H): 2N real state elements per layer and
     direction. Checked (one seed): Adam, lr 3e-3, clip 1, 2 layers of 64 units: adding T = 30
-    test MSE 0.0034 after 1000 steps, copy T = 10 recall 0.999 after 600."""
+    test MSE 0.0004 after 1000 steps, copy T = 10 recall 0.999 after 600."""
 
     name, label, layer_class = "lru", "LRU", LRULayer
     takes_state_size = True

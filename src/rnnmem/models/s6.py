@@ -117,7 +117,7 @@ class S6(ScanCell):
     """Mamba's S6 block (module docstring). H = `model.hidden_size` channels, N =
     `model.state_size` (default 16) per channel: H x N state elements per layer and
     direction. Checked (one seed): Adam, lr 3e-3, clip 1, 2 layers of 64 units: adding T = 30
-    test MSE 0.0026 after 1000 steps, copy T = 10 recall 0.26 after 600."""
+    test MSE 0.0032 after 1000 steps, copy T = 10 recall 0.25 after 600."""
 
     name, label, layer_class = "s6", "S6 (Mamba)", S6Layer
     gates = ("retention",)
