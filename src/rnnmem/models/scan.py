@@ -145,7 +145,7 @@ class ScanLayers(nn.Module):
     direction's after t = 0)."""
 
     def __init__(self, cell: type[ScanCell], input_size: int, hidden_size: int, depth: int,
-                 bidirectional: bool, state_size: int | None) -> None:
+                 bidirectional: bool, *, state_size: int | None) -> None:
         super().__init__()
         self.num_layers = depth
         self.num_directions = 2 if bidirectional else 1
@@ -192,7 +192,8 @@ class ScanCell(Cell):
     @classmethod
     def layers(cls, input_size: int, hidden_size: int, depth: int, bidirectional: bool,
                state_size: int | None = None) -> nn.Module:
-        return ScanLayers(cls, input_size, hidden_size, depth, bidirectional, state_size)
+        return ScanLayers(cls, input_size, hidden_size, depth, bidirectional,
+                          state_size=state_size)
 
     @classmethod
     def recurrence(cls, stack: nn.Module, layer: int, direction: int, inp: Tensor
