@@ -23,13 +23,17 @@ Every comparison alternates its two sides, repeats them, and reports medians and
 - sweep throughput: jobs/hour of the smoke sweep with the parallel launcher against one job at a
   time (goal: >= 1.7x on 2 cores);
 - unrolled vs fused: forward+backward time of the probe's unrolled path against the fused
-  module (reported: why training uses the fused path and the probe only every N steps).
+  module (reported: why training uses the fused path and the probe only every N steps);
+- modern: per linear diagonal cell (minGRU, minLSTM, LRU, S6), ms per training step (forward,
+  backward, clipping, Adam) of its step path (the probe's unrolled loop), its parallel path (the
+  scan it trains with) and the fused LSTM of the same hidden size, at T = 100 and 1000, the
+  three alternated in rotating order and repeated; medians and ratios.
 
 TF32 is off and, on CUDA, deterministic kernels are on (the harness's defaults) from the start,
 for both sides of every comparison.
 
 Usage: python benchmarks/bench.py [--reps 5] [--out benchmarks/results.json] [--quick]
-       [--only harness,jobs,...] [--jobs-steps N] [--heavy-probe-len T]
+       [--only harness,jobs,...] [--jobs-steps N] [--heavy-probe-len T] [--modern-lengths ..]
        (make bench ARGS="--quick --reps 3 --only harness")
 """
 
@@ -57,6 +61,7 @@ from rnnmem.config import register_config
 from rnnmem.measures.probe import probe
 from rnnmem.models import CELLS as REGISTERED_CELLS
 from rnnmem.models import RecurrentNet
+from rnnmem.models.scan import ScanCell
 from rnnmem.tasks import make_task
 from rnnmem.train import train_one
 from rnnmem.training import precision
@@ -71,7 +76,12 @@ PACKED_JOBS = 8  # the fixed work of the packing measurement: this many jobs, N 
 # the paper preset's heaviest probe: (cell, depth, bidirectional, hidden, task, T, sequences)
 HEAVY_PROBE = ("lstm", 3, True, 128, "copy", 1000, 128)
 SECTIONS = ("harness", "jobs", "determinism", "step_overhead", "probe", "heavy_probe",
-            "fixed_cost", "sweep", "unrolled")
+            "fixed_cost", "sweep", "unrolled", "modern")
+# the modern section: the linear diagonal cells, against the fused LSTM of their hidden size
+MODERN_CELLS = tuple(name for name, spec in REGISTERED_CELLS.items()
+                     if issubclass(spec, ScanCell))
+MODERN_SIZE = (64, 32)  # (hidden units, sequences per batch)
+MODERN_LENGTHS = (100, 1000)
 precision.deterministic_environment(True)  # before anything calls cuBLAS
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -427,6 +437,71 @@ def bench_unrolled(reps: int, lengths: tuple[int, ...]) -> list[dict]:
     return rows
 
 
+def median_each(competitors: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
+    """Medians of `reps` measurements of each competitor, in rotating order (A B C, B C A,
+    C A B, ...), so that a drift of the machine's speed favours none."""
+    names, measured = list(competitors), {name: [] for name in competitors}
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
+            measured[name].append(competitors[name]())
+    return {name: statistics.median(values) for name, values in measured.items()}
+
+
+def training_step_ms(cell: str, path: str, seq_len: int, steps: int) -> float:
+    """ms per training step (sample, forward, loss, backward, clip at 1, Adam) of a one-layer
+    net of `cell` at MODERN_SIZE on adding T = `seq_len`, through `path`: "parallel" (net(x),
+    the training path), "step" (net.unrolled(x).output, the probe's loop); one untimed step
+    first, then the mean of `steps`."""
+    hidden, batch = MODERN_SIZE
+    task = make_task("adding", seq_len)
+    torch.manual_seed(0)
+    net = RecurrentNet(cell, task.input_size, hidden, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output).to(DEVICE)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    generator = torch.Generator(device=DEVICE).manual_seed(0)
+
+    def step() -> None:
+        x, y = task.sample(batch, generator)
+        output = net.unrolled(x).output if path == "step" else net(x)
+        loss = task.loss(output, y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimiser.step()
+
+    step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return 1e3 * (time.perf_counter() - start) / steps
+
+
+def bench_modern(reps: int, lengths: tuple[int, ...]) -> list[dict]:
+    """Per cell of MODERN_CELLS and length: its step path, its parallel path and the fused
+    LSTM (`median_each`), each measurement a few training steps (5 at T <= 100, else 2)."""
+    rows = []
+    hidden, batch = MODERN_SIZE
+    for seq_len, cell in itertools.product(lengths, MODERN_CELLS):
+        steps = 5 if seq_len <= 100 else 2
+        ms = median_each({
+            "step": partial(training_step_ms, cell, "step", seq_len, steps),
+            "parallel": partial(training_step_ms, cell, "parallel", seq_len, steps),
+            "lstm": partial(training_step_ms, "lstm", "parallel", seq_len, steps),
+        }, reps)
+        row = {"cell": cell, "seq_len": seq_len, "hidden": hidden, "batch": batch,
+               "step_ms": ms["step"], "parallel_ms": ms["parallel"], "lstm_ms": ms["lstm"],
+               "step_over_parallel": ms["step"] / ms["parallel"],
+               "parallel_over_lstm": ms["parallel"] / ms["lstm"]}
+        rows.append(row)
+        print(f"  modern   {cell:7s} H={hidden} B={batch} T={seq_len:<4d} ms per training step: "
+              f"step path {ms['step']:8.1f}  parallel {ms['parallel']:8.1f}  fused lstm "
+              f"{ms['lstm']:7.1f}  step/parallel {row['step_over_parallel']:5.2f}x  "
+              f"parallel/lstm {row['parallel_over_lstm']:5.2f}x", flush=True)
+    return rows
+
+
 def report(results: dict) -> str:
     """The table of ratios against the goals."""
     lines = ["| measurement | median | goal | met |", "|---|---|---|---|"]
@@ -472,9 +547,19 @@ def report(results: dict) -> str:
         lines.append(f"| unrolled / training path fwd+bwd, {row['cell']} T={row['seq_len']} | "
                      f"{row['ratio']:.1f}x | (reported) | |")
     for row in results.get("unrolled", []):
-        path = "fused kernel" if row["fused_kernel"] else "no fused kernel: unrolled loop"
+        path = ("fused kernel" if row["fused_kernel"] else "parallel scan"
+                if row["cell"] in MODERN_CELLS else "no fused kernel: unrolled loop")
         lines.append(f"| training fwd+bwd / fused rnn's, {row['cell']} ({path}) "
                      f"T={row['seq_len']} | {row['training_vs_rnn']:.1f}x | (reported) | |")
+    for row in results.get("modern", []):
+        lines.append(f"| ms per training step, {row['cell']} H={row['hidden']} "
+                     f"B={row['batch']} T={row['seq_len']}: step path / parallel path / fused "
+                     f"lstm | {row['step_ms']:.1f} / {row['parallel_ms']:.1f} / "
+                     f"{row['lstm_ms']:.1f} | (reported) | |")
+        lines.append(f"| step path / parallel path, {row['cell']} T={row['seq_len']} | "
+                     f"{row['step_over_parallel']:.2f}x | (reported) | |")
+        lines.append(f"| parallel path / fused lstm, {row['cell']} T={row['seq_len']} | "
+                     f"{row['parallel_over_lstm']:.2f}x | (reported) | |")
     return "\n".join(lines)
 
 
@@ -489,6 +574,9 @@ def main() -> None:
     parser.add_argument("--jobs-steps", type=int, default=None,
                         help="steps of each packed job (default: 5000 on a GPU, 500 on a CPU; "
                              "300 with --quick)")
+    parser.add_argument("--modern-lengths", default=",".join(map(str, MODERN_LENGTHS)),
+                        help="comma-separated T of the modern section (default: "
+                             f"{','.join(map(str, MODERN_LENGTHS))})")
     parser.add_argument("--heavy-probe-len", type=int, default=None,
                         help=f"T of the heavy probe (default: {HEAVY_PROBE[5]} on a GPU, 50 on "
                              f"a CPU; 10 with --quick)")
@@ -503,6 +591,7 @@ def main() -> None:
     counts = CONCURRENT_JOBS[:3] if args.quick else CONCURRENT_JOBS
     on_gpu = DEVICE.type == "cuda"
     jobs_steps = args.jobs_steps or (300 if args.quick else 5000 if on_gpu else 500)
+    modern_lengths = tuple(int(t) for t in args.modern_lengths.split(","))
     heavy_len = args.heavy_probe_len or (10 if args.quick else HEAVY_PROBE[5] if on_gpu else 20)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -528,6 +617,7 @@ def main() -> None:
             "fixed_cost": lambda: bench_fixed_cost(workdir, args.reps),
             "sweep": lambda: bench_sweep(workdir, 1 if args.quick else 2),
             "unrolled": lambda: bench_unrolled(args.reps, lengths),
+            "modern": lambda: bench_modern(args.reps, modern_lengths),
         }
         results = {name: run[name]() for name in SECTIONS if name in only}
     results["seconds"] = time.perf_counter() - started

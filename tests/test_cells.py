@@ -154,5 +154,5 @@ def test_a_cell_is_one_class_and_one_registry_entry(monkeypatch):
     validate_fields(cfg)
     monkeypatch.delitem(CELLS, "leaky")
     with pytest.raises(ConfigError, match="model.cell='leaky' is not one of: rnn, lstm, gru, "
-                                          "irnn, orth"):
+                                          "irnn, orth, mingru, minlstm, lru, s6"):
         validate_fields(cfg)

@@ -9,9 +9,13 @@ import torch
 from torch import Tensor
 
 from rnnmem.models import CELLS, RecurrentNet
+from rnnmem.models.scan import ScanCell
 
 B, L, N_IN, H, N_OUT = 2, 7, 3, 5, 4
 TOL = {"atol": 1e-5, "rtol": 1e-5}
+SCAN_CELLS = [cell for cell, spec in CELLS.items() if issubclass(spec, ScanCell)]
+# the cells whose layer output is their state h (the matrix cells, the minimal RNNs)
+OUTPUT_IS_STATE = [cell for cell in CELLS if cell not in ("lru", "s6")]
 
 # (depth, bidirectional, per_step_output, merge); merge only matters for two directions
 CONFIGS = [
@@ -81,16 +85,17 @@ def test_unrolled_gru_matches_fused(depth, bidirectional, per_step, merge, dtype
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("depth, bidirectional, per_step, merge", CONFIGS, ids=CONFIG_IDS)
-@pytest.mark.parametrize("cell", ["irnn", "orth"])
+@pytest.mark.parametrize("cell", ["irnn", "orth", *SCAN_CELLS])
 def test_unrolled_new_cells_match_training_path(cell, depth, bidirectional, per_step, merge,
                                                 dtype):
-    """irnn trains through the fused nn.RNN(relu), orth through UnfusedLayers: both paths, one
-    set of parameters, equal outputs and parameter gradients."""
+    """irnn trains through the fused nn.RNN(relu), orth through UnfusedLayers, minGRU, minLSTM,
+    LRU and S6 through their parallel scans: both paths, one set of parameters, equal outputs
+    and parameter gradients."""
     assert_unrolled_matches_fused(cell, depth, bidirectional, per_step, merge, dtype)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", OUTPUT_IS_STATE)
 def test_unrolled_states_match_fused_layers(cell, bidirectional):
     depth, D = 3, 1 + bidirectional
     net = make_net(cell, depth, bidirectional)
@@ -127,8 +132,9 @@ def test_bidirectional_sequence_readout_reads_backward_final_state(cell, merge):
     torch.testing.assert_close(net(x), expected, **TOL)
     u = net.unrolled(x)
     torch.testing.assert_close(u.output, expected, **TOL)
-    torch.testing.assert_close(u.h[-1][0][L - 1], fwd, **TOL)
-    torch.testing.assert_close(u.h[-1][1][0], bwd, **TOL)
+    if cell in OUTPUT_IS_STATE:
+        torch.testing.assert_close(u.h[-1][0][L - 1], fwd, **TOL)
+        torch.testing.assert_close(u.h[-1][1][0], bwd, **TOL)
     bwd_last = top[:, -1, H:]  # has seen one input only
     wrong = net.head(torch.cat([fwd, bwd_last], -1) if merge == "concat" else fwd + bwd_last)
     assert not torch.allclose(net(x), wrong, atol=1e-3)
@@ -223,7 +229,8 @@ def test_gru_gates_follow_equations():
     torch.testing.assert_close(g["update"], torch.sigmoid(x_z + h_z), **TOL)
 
 
-@pytest.mark.parametrize("cell", [c for c in CELLS if not CELLS[c].orthogonal_recurrence])
+@pytest.mark.parametrize("cell", [c for c, spec in CELLS.items()
+                                  if spec.recurrent_matrix and not spec.orthogonal_recurrence])
 def test_orthogonal_init_makes_each_recurrent_gate_block_orthogonal(cell):
     kwargs = dict(depth=2, num_outputs=1, per_step_output=False, bidirectional=True)
     torch.manual_seed(0)
@@ -273,6 +280,9 @@ def test_head_width_follows_merge(bidirectional, merge, width):
         ({"merge": "mean"}, "'mean'"),
         ({"init": "xavier"}, "'xavier'"),
         ({"cell": "gru", "forget_bias": 1.0}, "forget_bias"),
+        ({"cell": "minlstm", "forget_bias": 1.0}, "forget_bias=1.0 applies to lstm only"),
+        ({"cell": "lru", "init": "orthogonal"}, "init='orthogonal' applies to cells with a W_hh"),
+        ({"cell": "gru", "state_size": 4}, "state_size=4 applies to lru, s6 only, not 'gru'"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(override, named):

@@ -45,7 +45,8 @@ def test_bf16_mixed_is_refused_for_fused_cudnn_cells_on_cuda(fake_cuda, cell):
 
 
 def test_a_cell_without_a_fused_kernel_takes_bf16_on_ampere_and_later():
-    assert sorted(name for name in CELLS if CELLS[name].fused is None) == ["orth"]
+    assert sorted(name for name in CELLS if CELLS[name].fused is None) == [
+        "lru", "mingru", "minlstm", "orth", "s6"]
     assert not precision.fused_cudnn_cell("orth")
     assert precision.bf16_refusal("orth", (8, 0)) is None
     assert precision.bf16_refusal("orth", (7, 5)) == (

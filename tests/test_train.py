@@ -59,7 +59,8 @@ def test_default_config_is_valid():
 @pytest.mark.parametrize(
     "override,expected",
     [
-        ("model.cell=elman", "model.cell='elman' is not one of: rnn, lstm, gru, irnn, orth"),
+        ("model.cell=elman", "model.cell='elman' is not one of: rnn, lstm, gru, irnn, orth, "
+                             "mingru, minlstm, lru, s6"),
         ("model.depth=0", "model.depth=0 must be >= 1"),
         ("task.seq_len=-3", "task.seq_len=-3 must be >= 1"),
     ],

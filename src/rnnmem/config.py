@@ -102,6 +102,12 @@ class ModelConfig:
     hidden_size_by_cell: Any = None
     # N: pick hidden_size so that the net has N parameters within 2% (`rnnmem.models.budget`)
     param_budget: int | None = positive_or_null(None)
+    # N: pick hidden_size so that each layer carries N recurrent state elements within 2%
+    # (`rnnmem.budget`; per cell: `Cell.state_elements`); not with param_budget
+    state_budget: int | None = positive_or_null(None)
+    # N of the cells whose state has a size of its own: lru (complex states; null: N = H),
+    # s6 (states per channel; null: 16); must be null for the other cells
+    state_size: int | None = positive_or_null(None)
     init: str = choice("default", registered_inits)
     forget_bias: float | None = None
 
@@ -235,6 +241,7 @@ def validate(cfg: DictConfig) -> None:
     validate_schedules(cfg)
     validate_by_cell(cfg, "optim.lr_by_cell")
     validate_by_cell(cfg, "model.hidden_size_by_cell")
+    validate_cell_options(cfg.model)
     validate_task_limits(cfg)
 
 
@@ -267,6 +274,23 @@ def validate_by_cell(cfg: DictConfig, key: str) -> None:
                               f"{', '.join(registered_cells())}")
         if value <= 0:
             raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
+
+
+def validate_cell_options(model: DictConfig) -> None:
+    """The options that apply to some cells only (`rnnmem.models.cells.Cell`'s flags):
+    `model.init=orthogonal` (a W_hh), `model.forget_bias` (the LSTM's forget gate),
+    `model.state_size` (a state size of its own: lru, s6)."""
+    from rnnmem.models import CELLS
+
+    spec = CELLS[model.cell]
+    options = (("init", model.init == "orthogonal", "recurrent_matrix"),
+               ("forget_bias", model.forget_bias is not None, "has_forget_bias"),
+               ("state_size", model.state_size is not None, "takes_state_size"))
+    for key, used, flag in options:
+        if used and not getattr(spec, flag):
+            having = [name for name, cell in CELLS.items() if getattr(cell, flag)]
+            raise ConfigError(f"model.{key}={model.get(key)!r} applies to "
+                              f"{', '.join(having)} only, not model.cell={model.cell}")
 
 
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
@@ -307,9 +331,10 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
 
 
 def validate_task_limits(cfg: DictConfig) -> None:
-    """The task's own minimum length, a `model.param_budget` that some hidden size meets for
-    this task, and the held-out sets' estimated size against
-    `data.heldout_max_gb` (checked in microseconds, before anything is generated)."""
+    """The task's own minimum length and options, at most one of `model.param_budget` and
+    `model.state_budget`, a budget that some hidden size meets for this task, and the held-out
+    sets' estimated size against `data.heldout_max_gb` (checked in microseconds, before
+    anything is generated)."""
     from rnnmem.tasks import AXIS_KEYS, TASKS, heldout_nbytes, task_from_config, task_options
 
     task_class = TASKS[cfg.task.name]
@@ -332,13 +357,18 @@ def validate_task_limits(cfg: DictConfig) -> None:
         task = task_from_config(cfg.task)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if cfg.model.param_budget is not None:
+    model = cfg.model
+    if model.param_budget is not None and model.state_budget is not None:
+        raise ConfigError(f"model.param_budget={model.param_budget} and model.state_budget="
+                          f"{model.state_budget}: set one of them, not both")
+    if model.param_budget is not None or model.state_budget is not None:
         from rnnmem.models.budget import sizing
 
         try:
-            sizing(cfg.model, task)
+            sizing(model, task)
         except ValueError as err:
-            raise ConfigError(f"{err} for task={cfg.task.name}") from None
+            task_named = f" for task={cfg.task.name}" if model.param_budget is not None else ""
+            raise ConfigError(f"{err}{task_named}") from None
     need = sum(heldout_nbytes(task, size) for size in (cfg.data.val_size, cfg.data.test_size))
     if need > cfg.data.heldout_max_gb * 1e9:
         raise ConfigError(

@@ -1,19 +1,31 @@
 """The recurrent cells, registered by name: one class per cell, one entry in CELLS.
 
-A cell class states its step equation (`step`), how many gate blocks its weights stack (`blocks`:
-W_ih is (G*H, I), W_hh (G*H, H)), the gates its step returns, whether it carries a cell state,
-how its layers are built and initialised, and a readable label. Everything else (the training
-path, the unrolled path the probe differentiates, its float64 twin, figures, Table 1, W&B, the
-bench and config validation) reads the registry, so a new cell is one class, one entry in CELLS
-and one `conf/model/<name>.yaml`.
+The contract every cell states (`Cell`): how its layers are built and initialised (`layers`,
+the stack that trains), what one layer and direction is to the unrolled loop the probe
+differentiates (`recurrence`: per-step inputs, initial states, the step equation and the
+layer's output from its states), how many parameters a layer has (`layer_params`, read by
+`rnnmem.models.budget`), how many recurrent state elements (`state_elements`), its gates, whether it
+carries a cell state, and a readable label. Everything else (the training path, the unrolled
+path, its float64 twin, figures, Table 1, W&B, the bench and config validation) reads the
+registry, so a new cell is one class, one entry in CELLS and one `conf/model/<name>.yaml`.
 
-Every step takes xp = x_t W_ih^T + b_ih, the input projection for that step, computed for all
-steps at once outside the loop (one matmul instead of T). Gate blocks of xp, W_hh and b_hh are
-stacked in PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n).
+Every state a recurrence carries is a real tensor (a complex state is stored as its real and
+imaginary parts), and so is every parameter: the probe takes norms of the states and makes a
+float64 twin with `.double()`, which would drop a complex parameter's imaginary part.
 
-All steps share one signature, step(xp, h, c, w_hh, b_hh) -> (h', c', gates), so that the loop
-that drives them does not depend on the cell: c is the LSTM cell state (None otherwise) and
-gates maps a gate's name to its activation at this step (empty for gate-free cells).
+The defaults of `Cell` are those of the cells below, whose recurrence is a matrix W_hh and
+whose layer output is the state h itself. A cell class of this family states its step equation
+(`step`) and how many gate blocks its weights stack (`blocks`: W_ih is (G*H, I), W_hh (G*H, H)).
+The cells whose recurrence is linear and diagonal in the state, with gates from the input alone
+(minGRU, minLSTM, LRU, S6), are the family of `rnnmem.models.scan`: each adds a parallel
+training path, a scan over the sequence, and registers here through `rnnmem.models`.
+
+In the matrix family every step takes xp = x_t W_ih^T + b_ih, the input projection for that
+step, computed for all steps at once outside the loop (one matmul instead of T). Gate blocks of
+xp, W_hh and b_hh are stacked in PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n). Its steps
+share one signature, step(xp, h, c, w_hh, b_hh) -> (h', c', gates): c is the LSTM cell state
+(None otherwise) and gates maps a gate's name to its activation at this step (empty for
+gate-free cells); `Cell.recurrence` wraps it for the one loop that drives every cell.
 
 Cells with a fused PyTorch kernel (`fused` set: rnn, lstm, gru, irnn) train through it and the
 steps below read its weights, so the unrolled loop computes exactly what the fused module
@@ -24,6 +36,8 @@ the same step function with the same parameter names (weight_ih_l0, weight_hh_l0
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -32,11 +46,33 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrizations, parametrize
 
 Gates = dict[str, Tensor]
+States = tuple[Tensor, ...]
+
+
+@dataclass
+class Recurrence:
+    """One layer and one direction of a stack, as `RecurrentNet.unrolled` steps it.
+
+    inputs: L per-step inputs in time order, each (B, ...): what the step reads of the layer's
+        input, computed for all steps at once and unbound (one autograd node per layer, not a
+        slice per step, keeps backward O(L)).
+    initial: the states before the first step, each (B, ...) and real.
+    step: (input_t, states) -> (states', gates): the cell's step equation; gates maps a gate's
+        name to its activation at this step (empty for gate-free cells).
+    output: the states of every step in time order, one list of L tensors per state, ->
+        the layer's output (B, L, W) that the layer above and the head read: the stacked h
+        itself for the matrix cells, a position-wise function of the states for others.
+    """
+
+    inputs: Sequence[Tensor]
+    initial: States
+    step: Callable[[Tensor, States], tuple[States, Gates]]
+    output: Callable[[Sequence[Sequence[Tensor]]], Tensor]
 
 
 class Cell:
-    """A registered recurrent cell (see the module docstring); subclasses set the ClassVars and
-    `step`, and may override `initialise`."""
+    """A registered recurrent cell (see the module docstring); a cell of the matrix family sets
+    the ClassVars and `step`, and may override `initialise`."""
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -47,6 +83,12 @@ class Cell:
     fused_kwargs: ClassVar[dict[str, str]] = {}
     # weight_hh is kept orthogonal by a parametrization: `model.init` cannot rewrite it
     orthogonal_recurrence: ClassVar[bool] = False
+    # a W_hh of gate blocks (H, H) that `model.init=orthogonal` makes orthogonal
+    recurrent_matrix: ClassVar[bool] = True
+    # `model.forget_bias` sets its forget gate's bias (chunk 1 of bias_ih and bias_hh)
+    has_forget_bias: ClassVar[bool] = False
+    # the state has a size of its own, N (`model.state_size`), beside the hidden size H
+    takes_state_size: ClassVar[bool] = False
 
     @staticmethod
     def step(xp: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor
@@ -54,8 +96,8 @@ class Cell:
         raise NotImplementedError
 
     @classmethod
-    def layers(cls, input_size: int, hidden_size: int, depth: int, bidirectional: bool
-               ) -> nn.Module:
+    def layers(cls, input_size: int, hidden_size: int, depth: int, bidirectional: bool,
+               state_size: int | None = None) -> nn.Module:
         """The stack that trains: the fused module where there is one, else UnfusedLayers.
         Both take x (B, L, I) and return (top (B, L, D*H), final states)."""
         if cls.fused is not None:
@@ -69,6 +111,47 @@ class Cell:
     @classmethod
     def initialise(cls, stack: nn.Module, hidden_size: int) -> None:
         """The cell's own initialisation after PyTorch's default; none unless overridden."""
+
+    @classmethod
+    def recurrence(cls, stack: nn.Module, layer: int, direction: int, inp: Tensor
+                   ) -> Recurrence:
+        """Layer `layer`, direction `direction` (1: backward) of `stack` on inp (B, L, I_l):
+        xp_t = W_ih x_t + b_ih for all steps in one matmul, states (h,) or (h, c) from zero,
+        `step` with the stack's W_hh and b_hh, output the stacked h (B, L, H)."""
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        w_ih = getattr(stack, "weight_ih" + suffix)
+        b_ih = getattr(stack, "bias_ih" + suffix)
+        w_hh = weight_hh_for(stack, suffix, inp.dtype)
+        b_hh = getattr(stack, "bias_hh" + suffix)
+        xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H)
+        h = inp.new_zeros(inp.shape[0], w_hh.shape[1])  # (B, H)
+        initial = (h, torch.zeros_like(h)) if cls.has_cell_state else (h,)
+
+        def step(xp_t: Tensor, states: States) -> tuple[States, Gates]:
+            c = states[1] if cls.has_cell_state else None
+            h, c, gates = cls.step(xp_t, states[0], c, w_hh, b_hh)
+            return ((h, c) if cls.has_cell_state else (h,)), gates
+
+        return Recurrence(xp, initial, step, lambda states: torch.stack(states[0], dim=1))
+
+    @classmethod
+    def resolved_state_size(cls, hidden_size: int, state_size: int | None) -> int | None:
+        """N, the state size the cell uses given `model.state_size` (None: the cell's
+        default); None for a cell whose state has no size of its own."""
+        return None
+
+    @classmethod
+    def state_elements(cls, hidden_size: int, state_size: int | None) -> int:
+        """Recurrent state elements of one layer and direction: H, or 2H with a cell state
+        (LSTM: h and c). `state_size` is the resolved N."""
+        return hidden_size * (2 if cls.has_cell_state else 1)
+
+    @classmethod
+    def layer_params(cls, width: int, hidden_size: int, state_size: int | None) -> int:
+        """Trained scalars of one layer and direction reading `width` inputs: G H (I + H)
+        (W_ih, W_hh) + 2 G H (b_ih, b_hh). `state_size` is the resolved N."""
+        rows = cls.blocks * hidden_size
+        return rows * (width + hidden_size) + 2 * rows
 
 
 class RNN(Cell):
@@ -103,7 +186,7 @@ class LSTM(Cell):
     """
 
     name, label, fused, blocks = "lstm", "LSTM", nn.LSTM, 4
-    gates, has_cell_state = ("input", "forget", "output"), True
+    gates, has_cell_state, has_forget_bias = ("input", "forget", "output"), True, True
 
     @staticmethod
     def step(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor

@@ -3,26 +3,31 @@ a linear head, and its unrolled twin.
 
 Two paths share one set of parameters:
 - forward: the training path, the fused PyTorch module (nn.RNN, nn.LSTM, nn.GRU) where the cell
-  has one, else the cell's `UnfusedLayers` loop.
-- unrolled: the same recurrence stepped in Python (models/cells.py) from the training path's
-  weights. Its states h_t (and c_t) are the very tensors the recurrence uses, so
-  torch.autograd.grad(loss, h_t) is the total derivative dL/dh_t (through all later steps and all
-  layers above), which the fused module cannot give (docs/tasks.md, "Per-timestep gradient norms").
+  has one, the parallel scan of a linear diagonal cell (models/scan.py), else the cell's
+  `UnfusedLayers` loop.
+- unrolled: the same recurrence stepped in Python from the training path's weights, one loop
+  for every cell over what the cell states of each layer and direction (`Cell.recurrence`:
+  per-step inputs, initial states, step equation, output). Its states h_t (and c_t) are the
+  very tensors the recurrence uses, so torch.autograd.grad(loss, h_t) is the total derivative
+  dL/dh_t (through all later steps and all layers above), which the fused module cannot give
+  (docs/tasks.md, "Per-timestep gradient norms"). Layer l > 0 reads layer l-1's outputs: the
+  states h themselves for the matrix cells, a position-wise function of them (and of the
+  layer's input) for the LRU and S6 layers.
 
-Readout (docs/tasks.md, "Readouts and bidirectional networks"), with top = the top layer's outputs:
-- per step (copy):       y_t = W [h_t^fwd ; h_t^bwd] + b        (or W (h_t^fwd + h_t^bwd) + b)
-- per sequence (adding): y   = W [h_{L-1}^fwd ; h_0^bwd] + b    (or the sum)
-  The backward direction reads t = L-1 .. 0, so its final state, after the whole sequence, is the
-  one at t = 0.
+Readout (docs/tasks.md, "Readouts and bidirectional networks"), with top = the top layer's outputs
+o_t (= h_t for the matrix cells), H wide per direction for every cell:
+- per step (copy):       y_t = W [o_t^fwd ; o_t^bwd] + b        (or W (o_t^fwd + o_t^bwd) + b)
+- per sequence (adding): y   = W [o_{L-1}^fwd ; o_0^bwd] + b    (or the sum)
+  The backward direction reads t = L-1 .. 0, so its final output, after the whole sequence, is
+  the one at t = 0.
 """
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnmem.models.cells import CELLS, Gates, weight_hh_for
+from rnnmem.models.cells import CELLS, Gates
 
 MERGES = ("concat", "sum")
 INITS = ("default", "orthogonal")
@@ -33,12 +38,15 @@ class UnrolledOutput:
     """What RecurrentNet.unrolled returns.
 
     output: equal to RecurrentNet.forward(x).
-    h: h[layer][direction][t] -> (B, H); t in time order for both directions.
+    h: h[layer][direction][t] -> (B, *S), the cell's state, t in time order for both directions:
+        (B, H) for the matrix cells, minGRU and minLSTM, (B, N, 2) for the LRU (real and
+        imaginary parts), (B, H, N) for S6.
     c: LSTM cell states in the same layout; None for the other cells.
-    gates: when requested, gates[layer][direction][t][name] -> (B, H), t in time order; LSTM
-        "input", "forget", "output", GRU "reset", "update" (activations after the sigmoid); empty
-        dicts for the RNN. Per step and not stacked: the tensors are those the recurrence made
-        (autograd keeps them anyway), so asking for them costs no memory.
+    gates: when requested, gates[layer][direction][t][name] -> (B, ...), t in time order; LSTM
+        "input", "forget", "output", GRU "reset", "update" (activations after the sigmoid),
+        the cell's own for the others (`Cell.gates`); empty dicts for gate-free cells. Per step
+        and not stacked: the tensors are those the recurrence made (autograd keeps them
+        anyway), so asking for them costs no memory.
     """
 
     output: Tensor
@@ -55,8 +63,10 @@ class RecurrentNet(nn.Module):
     ("concat" or "sum") only combines the top layer's two directions for the head.
     init="default" is the cell's own initialisation (`Cell.initialise`), "orthogonal" then makes
     each gate block (H, H) of every weight_hh orthogonal (the orth cell's W_hh is orthogonal
-    either way). forget_bias (LSTM only) sets the forget chunk of bias_ih to the value and of
-    bias_hh to 0, so the effective forget-gate bias is the value.
+    either way; refused for cells without a W_hh). forget_bias (LSTM only) sets the forget
+    chunk of bias_ih to the value and of bias_hh to 0, so the effective forget-gate bias is the
+    value. state_size is N for the cells whose state has a size of its own (LRU, S6; None: the
+    cell's default) and must be None for the others.
     """
 
     def __init__(
@@ -72,6 +82,7 @@ class RecurrentNet(nn.Module):
         merge: str = "concat",
         init: str = "default",
         forget_bias: float | None = None,
+        state_size: int | None = None,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -82,16 +93,24 @@ class RecurrentNet(nn.Module):
             raise ValueError(f"unknown merge {merge!r}; expected one of {list(MERGES)}")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; expected one of {list(INITS)}")
-        if forget_bias is not None and "forget" not in CELLS[cell].gates:
-            raise ValueError(f"forget_bias={forget_bias} applies to lstm only, not {cell!r}")
+        spec = CELLS[cell]
+        if forget_bias is not None and not spec.has_forget_bias:
+            raise ValueError(f"forget_bias={forget_bias} applies to "
+                             f"{', '.join(cells_with('has_forget_bias'))} only, not {cell!r}")
+        if init == "orthogonal" and not spec.recurrent_matrix:
+            raise ValueError(f"init={init!r} applies to cells with a W_hh "
+                             f"({', '.join(cells_with('recurrent_matrix'))}), not {cell!r}")
+        if state_size is not None and not spec.takes_state_size:
+            raise ValueError(f"state_size={state_size} applies to "
+                             f"{', '.join(cells_with('takes_state_size'))} only, not {cell!r}")
         self.cell = cell
-        self.spec = CELLS[cell]
+        self.spec = spec
         self.depth = depth
         self.num_directions = 2 if bidirectional else 1
         self.hidden_size = hidden_size
         self.per_step_output = per_step_output
         self.merge = merge
-        self.rnn = self.spec.layers(input_size, hidden_size, depth, bidirectional)
+        self.rnn = spec.layers(input_size, hidden_size, depth, bidirectional, state_size)
         concat = bidirectional and merge == "concat"
         self.head = nn.Linear(hidden_size * 2 if concat else hidden_size, num_outputs)
         if init == "orthogonal" and not self.spec.orthogonal_recurrence:
@@ -145,16 +164,18 @@ class RecurrentNet(nn.Module):
         return self.head_input(top)
 
     def unrolled(self, x: Tensor, gates: bool = False) -> UnrolledOutput:
-        """Step-by-step path with the fused module's parameters; see UnrolledOutput. x (B, L, I)."""
+        """Step-by-step path with the training path's parameters; see UnrolledOutput.
+        x (B, L, I)."""
         h_all, c_all, gates_all = [], [], []
         inp = x  # (B, L, I) for layer 0, (B, L, D*H) above
         for layer in range(self.depth):
             runs = [self._direction(inp, layer, d, gates) for d in range(self.num_directions)]
-            h_all.append([h for h, _, _ in runs])
-            c_all.append([c for _, c, _ in runs])
+            h_all.append([states[0] for states, _, _ in runs])
+            if self.spec.has_cell_state:
+                c_all.append([states[1] for states, _, _ in runs])
             gates_all.append([g for _, _, g in runs])
-            # stack the very h_t of the recurrence, so that grads w.r.t. h_t are total
-            inp = torch.cat([torch.stack(h, dim=1) for h in h_all[-1]], dim=-1)  # (B, L, D*H)
+            # the outputs of the very h_t of the recurrence, so that grads w.r.t. h_t are total
+            inp = torch.cat([output for _, output, _ in runs], dim=-1)  # (B, L, D*H)
         return UnrolledOutput(
             output=self.readout(inp),
             h=h_all,
@@ -164,29 +185,26 @@ class RecurrentNet(nn.Module):
 
     def _direction(
         self, inp: Tensor, layer: int, direction: int, keep_gates: bool
-    ) -> tuple[list[Tensor], list[Tensor | None], list[Gates]]:
-        """Run one layer in one direction over inp (B, L, I_l).
+    ) -> tuple[list[list[Tensor]], Tensor, list[Gates]]:
+        """Run one layer in one direction over inp (B, L, I_l) through its `Cell.recurrence`.
 
-        Returns h, c and the gates as lists of L entries in time order: h_t (B, H), c_t (B, H)
-        or None for cells without a cell state, and each step's gate activations (empty unless
-        keep_gates).
+        Returns the states, one list of L entries per state (h, and c for the LSTM), the
+        layer's output (B, L, H), and each step's gate activations (empty unless keep_gates),
+        all in time order.
         """
-        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-        w_ih, b_ih = getattr(self.rnn, "weight_ih" + suffix), getattr(self.rnn, "bias_ih" + suffix)
-        w_hh = weight_hh_for(self.rnn, suffix, inp.dtype)
-        b_hh = getattr(self.rnn, "bias_hh" + suffix)
-        step = self.spec.step
-        B, L, _ = inp.shape
-        # all input projections in one matmul; unbind (not per-step slicing) keeps backward O(L)
-        xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H)
-        h = inp.new_zeros(B, self.hidden_size)  # (B, H)
-        c = torch.zeros_like(h) if self.spec.has_cell_state else None
-        hs, cs, gs = [], [], []
-        for t in range(L) if direction == 0 else range(L - 1, -1, -1):
-            h, c, g = step(xp[t], h, c, w_hh, b_hh)
-            hs.append(h)
-            cs.append(c)
+        recurrence = self.spec.recurrence(self.rnn, layer, direction, inp)
+        length = inp.shape[1]
+        states, steps, gs = recurrence.initial, [], []
+        for t in range(length) if direction == 0 else range(length - 1, -1, -1):
+            states, g = recurrence.step(recurrence.inputs[t], states)
+            steps.append(states)
             gs.append(g)
         if direction == 1:  # the backward direction ran t = L-1 .. 0; store in time order
-            hs, cs, gs = hs[::-1], cs[::-1], gs[::-1]
-        return hs, cs, gs if keep_gates else [{} for _ in gs]
+            steps, gs = steps[::-1], gs[::-1]
+        by_state = [list(kind) for kind in zip(*steps, strict=True)]  # per state: L x (B, ...)
+        return by_state, recurrence.output(by_state), gs if keep_gates else [{} for _ in gs]
+
+
+def cells_with(flag: str) -> list[str]:
+    """The registered cells whose class sets `flag` (a boolean ClassVar of `Cell`)."""
+    return [name for name, spec in CELLS.items() if getattr(spec, flag)]

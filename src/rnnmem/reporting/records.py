@@ -1,8 +1,8 @@
 """Read run records into pandas: one run, its gradient norms, or a whole sweep.
 
 `load_run` flattens a run's `record.json` into one mapping (the config axes and the task's
-options, the hidden size,
-parameter count `n_params` and lr the model trained with, status, metrics,
+options, the hidden size, parameter count `n_params`, state size N (`state_size`), recurrent
+state elements per layer (`state_elements`) and lr the model trained with, status, metrics,
 baseline, solved, the memory measures of the last probe and of the first, timings);
 `load_sweep` stacks those for every run directory under a sweep; `load_grad_norms`,
 `load_input_sensitivity` and `load_item_memory` turn `probe.npz` (and the record's
@@ -77,6 +77,8 @@ def flatten_record(record: dict[str, Any], run_dir: Path | str = "") -> dict[str
         "merge": model.get("merge"),
         "hidden_size": record.get("hidden_size", model.get("hidden_size")),
         "n_params": record.get("n_params", np.nan),
+        "state_size": record.get("state_size", np.nan),
+        "state_elements": record.get("state_elements", np.nan),
         "lr": record.get("lr", config.get("optim", {}).get("lr")),
         "seed": config.get("seed"),
         "solved": bool(record.get("solved", False)),

@@ -27,7 +27,8 @@ from rnnmem.rundir.paths import RunDir
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
 Status = Literal["finished", "diverged", "failed", "preempted"]
-TRAINED_WITH = ("hidden_size", "n_params", "lr")  # what the model trains with, beside the config
+# what the model trains with, beside the config (`rnnmem.budget.sizing`, the cell's lr)
+TRAINED_WITH = ("hidden_size", "n_params", "state_size", "state_elements", "lr")
 
 
 class RunRecord(TypedDict, total=False):
@@ -38,7 +39,9 @@ class RunRecord(TypedDict, total=False):
     at start (`rnnmem.training.lifecycle.opening_record`): the resolved config and its hash,
     the task's memoryless baseline (and `baselines`, each named for what it ignores), the code
     (`version`, `git_commit`, `source_digest`), `torch_threads`, `environment`, `started_at`,
-    what the model trains with (`hidden_size`, `n_params`, `lr`) and the W&B run id;
+    what the model trains with (`hidden_size`, `n_params`, `state_size` (N, null for cells
+    without one), `state_elements` (recurrent state elements per layer), `lr`) and the W&B run
+    id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
     task's, e.g. `test_mse`, `test_acc`, `test_exact`, `test_seq_acc`), `memory_span` and
     `forgetting`, item memory's end views (`item_memory`, and per view `<view>_span`,
@@ -69,6 +72,8 @@ class RunRecord(TypedDict, total=False):
     started_at: float
     hidden_size: int
     n_params: int
+    state_size: int | None
+    state_elements: int
     lr: float
     wandb_run_id: str
     wandb_fallback: str

@@ -46,13 +46,14 @@ from rnnmem.training.module import MemoryTaskModule
 
 
 def build_net(model: ModelConfig, task: MemoryTask) -> RecurrentNet:
-    """`model.cell` stacked `model.depth` deep, with the hidden size `model.param_budget`
-    picks where it is set (`rnnmem.models.budget.sizing`), and the task's input and output sizes."""
+    """`model.cell` stacked `model.depth` deep, with the hidden size `model.param_budget` or
+    `model.state_budget` picks where one is set (`rnnmem.models.budget.sizing`),
+    `model.state_size`, and the task's input and output sizes."""
     return RecurrentNet(
         model.cell, task.input_size, sizing(model, task)["hidden_size"],
         depth=model.depth, num_outputs=task.num_outputs, per_step_output=task.per_step_output,
         bidirectional=model.bidirectional, merge=model.merge, init=model.init,
-        forget_bias=model.forget_bias,
+        forget_bias=model.forget_bias, state_size=model.state_size,
     )
 
 
