@@ -36,9 +36,10 @@ class RunRecord(TypedDict, total=False):
     `config` and `config_hash`, or else the sweep's `overrides`. What a run adds, by phase:
 
     at start (`rnnmem.training.lifecycle.opening_record`): the resolved config and its hash,
-    the task's memoryless baseline (and `baselines`, each named for what it ignores), the code (`version`, `git_commit`, `source_digest`),
-    `torch_threads`, `environment`, `started_at`, what the model trains with (`hidden_size`,
-    `n_params`, `lr`) and the W&B run id;
+    the task's memoryless baseline (and `baselines`, each named for what it ignores), the
+    code (`version`, `git_commit`, `source_digest`), `torch_threads`, `environment`,
+    `started_at`, what the model trains with (`hidden_size`, `n_params`, `lr`) and the W&B run
+    id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
     task's, e.g. `test_mse`, `test_acc`, `test_exact`), `memory_span` and `forgetting`, the
     item memory's end views (`item_memory`, and per view `<view>_span`, `<view>_capacity` with
