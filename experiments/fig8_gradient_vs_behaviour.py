@@ -76,17 +76,23 @@ def span_table(summaries: pd.DataFrame, per_run: pd.DataFrame, task: str) -> lis
 
 def findings(points: pd.DataFrame, rho: dict[str, float], summaries: pd.DataFrame,
              per_run: pd.DataFrame) -> list[str]:
-    lines = ["| task | x: probe view | y: end view | (run, lag) points | Pearson r | "
-             "mean (y - x) | mean abs. (y - x) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | x: probe view | y: end view | (run, lag) points | both below 0.05 | "
+             "both above 0.95 | Pearson r | mean (y - x) | mean abs. (y - x) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for task, value in rho.items():
         data = points[points["task"] == task]
         names = [str(data[c].iloc[0]) if len(data) else "n/a"
                  for c in ("probe_view", "end_view")]
         difference = data["end"] - data["probe"]
-        lines.append(f"| {task} | {names[0]} | {names[1]} | {len(data)} | "
+        low = int(((data["probe"] < 0.05) & (data["end"] < 0.05)).sum())
+        high = int(((data["probe"] > 0.95) & (data["end"] > 0.95)).sum())
+        lines.append(f"| {task} | {names[0]} | {names[1]} | {len(data)} | {low} | {high} | "
                      f"{f'{value:+.2f}' if math.isfinite(value) else 'n/a'} | "
                      f"{f'{difference.mean():+.3g}' if len(data) else 'n/a'} | "
                      f"{f'{difference.abs().mean():.3g}' if len(data) else 'n/a'} |")
+    lines += ["", "Points where both views are below 0.05 or above 0.95 sit in the corners: a "
+              "correlation carried by those two clusters says the views agree on which runs "
+              "remember, not how much the others do."]
     lines += ["", "Per configuration and T, after training: each view's capacity in lags "
               "[the seeds' 95% bootstrap intervals, lowest to highest] of the measured lags = "
               "the fraction, and its span (means over finished seeds; '>=': every seed's span "

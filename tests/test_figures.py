@@ -569,7 +569,7 @@ def test_gradient_vs_behaviour_plots_probe_view_against_end_view_per_run_and_lag
 
 def test_gradient_vs_behaviour_findings_give_each_views_capacity_and_span_per_length(built):
     text = (built[0] / "fig8_gradient_vs_behaviour.md").read_text()
-    assert "| adding | gradient | intervention | 64 |" in text  # 6 runs x 4 lags + 5 x 8
+    assert "| adding | gradient | intervention | 64 | 0 | " in text  # 6 runs x 4 lags + 5 x 8
     heads = [[item_headlines("adding", "gru", 8, s, view) for s in SEEDS]
              for view in ("gradient", "intervention")]
     texts = []
@@ -621,8 +621,8 @@ def test_item_memory_views_draw_each_view_per_length_with_the_seeds_intervals(dr
                                for s in SEEDS if (cell, 8, s) in finished_runs("adding")])
                       for cell in CELLS]
         assert ax.get_title().replace("\n", " ").endswith(
-            f"capacity of 8 lags: vanilla RNN {capacities[0]:.1f}, LSTM {capacities[1]:.1f}, "
-            f"GRU {capacities[2]:.1f}")
+            f"capacity of 8 lags: rnn {capacities[0]:.1f}, lstm {capacities[1]:.1f}, "
+            f"gru {capacities[2]:.1f}")
     copy = panel(drawn["fig9_item_memory_copy_d1_uni"], "T = 4: choice view")
     points = {c.get_label(): c.lines[0].get_xydata()[0] for c in copy.containers}
     np.testing.assert_allclose([points[CELL_LABELS[c]][0] for c in CELLS], [13.7, 14, 14.3])

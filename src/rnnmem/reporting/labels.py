@@ -73,7 +73,7 @@ VIEW_LABELS = {
     "gradient": ("gradient view, a derivative", r"$\partial\hat{y} / \partial v_p$"),
     "intervention": ("intervention view", r"$(\hat{y}' - \hat{y}) / (u - v_p)$"),
     "probability": ("probability view", r"$(P'(s') - P(s')) / (1 - P(s'))$"),
-    "choice": ("choice view", r"$(F - F_0) / (1 - F_0)$, F: the argmax recall is s'"),
+    "choice": ("choice view", r"$(F - F_0) / (1 - F_0)$, F: argmax is s'"),
 }
 STORAGE_LABELS = {"value": ("storage", r"$R^2$ of a linear read-out of $v_p$"),
                   "symbol": ("storage", "linear read-out's accuracy, chance removed")}

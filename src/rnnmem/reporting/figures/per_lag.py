@@ -45,7 +45,7 @@ from rnnmem.reporting.seeds import SeedBand, interval_band, range_band
 from rnnmem.reporting.selection import select, variants
 
 SPAN_TITLE_WIDTH = 48  # characters per line of a forgetting panel's memory spans
-CAPACITY_WIDTH = 40  # characters per line of an item-memory panel's capacities
+CAPACITY_WIDTH = 34  # characters per line of an item-memory panel's capacities
 LAG_LABEL = "lag (steps from the item to its nearest readout)"
 VARIANT_MARKERS = "osD^vP*X"  # one marker per (depth, direction) in figure 8
 
@@ -168,8 +168,7 @@ def item_memory_lags(curves: pd.DataFrame, summaries: pd.DataFrame, task: str,
     (mean over seeds) with its band from the lowest seed's 95% interval to the highest's
     (`rnnmem.reporting.seeds.interval_band`), or where the panel has one lag a dot plot with
     the cells side by side; dashed: half of perfect memory, the span's line. Each title names
-    the view and T and gives each cell's capacity (mean over seeds, in lags, of the measured
-    lags).
+    the view and T and gives each cell's capacity (`capacity_text`).
 
     `curves`: one task's and one (depth, direction)'s rows of
     `rnnmem.reporting.curves.item_memory_curves` (measured lags are drawn); `summaries`: the
@@ -217,7 +216,7 @@ def item_memory_lags(curves: pd.DataFrame, summaries: pd.DataFrame, task: str,
                 fontsize=8)
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel("memory (1 = perfect)")
-    panel.supxlabel(LAG_LABEL, fontsize=9)
+    axes[-1, len(roles) // 2].set_xlabel(LAG_LABEL)
     handles: list[object] = cell_handles(cells)
     handles += [Patch(color="0.3", alpha=BAND_ALPHA, lw=0,
                       label="seeds' 95% intervals, joined" + (" (bar)" if dotted else "")),
@@ -226,15 +225,16 @@ def item_memory_lags(curves: pd.DataFrame, summaries: pd.DataFrame, task: str,
 
 
 def capacity_text(summaries: pd.DataFrame) -> str:
-    """A panel's capacities: 'capacity of 30 lags: RNN 0.4, LSTM 28.1' (mean over seeds, in
-    lags; the measured lags named once where every cell has the same), wrapped."""
-    parts, measured = [], set()
-    for cell in ordered_cells(summaries["cell"]):
-        row = summaries[summaries["cell"] == cell].iloc[0]
-        value = row["capacity"]
-        parts.append(f"{cell_label(cell)} {value:.1f}" if math.isfinite(value)
-                     else f"{cell_label(cell)} n/a")
-        measured.add(int(row["measured_lags"]))
+    """A panel's capacities, wrapped: 'capacity of 30 lags: rnn 0.4, lstm 28.1, ...' (mean over
+    seeds, in lags, one decimal; two where the panel has one lag, whose capacity is its memory;
+    the measured lags named once where every cell has the same; cells by their short names,
+    which the legend pairs with their colours)."""
+    measured = {int(m) for m in summaries["measured_lags"]}
     count = measured.pop() if len(measured) == 1 else None
+    digits = 2 if count == 1 else 1
+    parts = []
+    for cell in ordered_cells(summaries["cell"]):
+        value = summaries[summaries["cell"] == cell]["capacity"].iloc[0]
+        parts.append(f"{cell} {value:.{digits}f}" if math.isfinite(value) else f"{cell} n/a")
     lags = "" if count is None else f" of {count} lag" + ("s" if count != 1 else "")
     return "\n".join(textwrap.wrap(f"capacity{lags}: " + ", ".join(parts), CAPACITY_WIDTH))
