@@ -30,6 +30,7 @@ from rnnmem.reporting.expected import expected_grid, sweep_runs
 from rnnmem.reporting.figures import drawing
 from rnnmem.reporting.figures.capacity import depth_direction
 from rnnmem.reporting.figures.dynamics import learning_curves
+from rnnmem.reporting.figures.per_lag import memory_limits
 from rnnmem.reporting.labels import CELL_LABELS
 from rnnmem.reporting.outcomes import depth_direction_grid
 from rnnmem.rundir.record import write_probe_arrays, write_record
@@ -584,7 +585,9 @@ def test_gradient_vs_behaviour_findings_give_each_views_capacity_and_span_per_le
                      f"span {bound}{span}")
     # the end view is the probe view squared: the GRU's is 0.11 and 0.12 lower as a fraction,
     # beyond its interval in both seeds; the LSTM's 0.08 and 0.09, within MARGIN
-    assert f"| 8 | GRU | 1 | uni | {texts[0]} | {texts[1]} | gradient above intervention |" in text
+    above = ("gradient above intervention: the output moves less over the change than its "
+             "derivative at v_p says (curvature)")
+    assert f"| 8 | GRU | 1 | uni | {texts[0]} | {texts[1]} | {above} |" in text
     (lstm,) = [row for row in text.splitlines() if row.startswith("| 8 | LSTM |")]
     assert lstm.endswith("| agree |")
 
@@ -599,7 +602,9 @@ def view_text(task: str, cell: str, length: int, view: str) -> str:
     fraction = np.mean([h["capacity_fraction"] for h in heads])
     bound = ">= " if all(h["span_is_bound"] for h in heads) else ""
     span = f"{np.mean([h['span'] for h in heads]):.1f}".removesuffix(".0")
-    return (f"{capacity:.1f} [{low:.1f}, {high:.1f}] of {heads[0]['measured_lags']} = "
+    lags = heads[0]["measured_lags"]
+    d = 2 if lags == 1 else 1  # one lag: its capacity is its memory, two decimals
+    return (f"{capacity:.{d}f} [{low:.{d}f}, {high:.{d}f}] of {lags} = "
             f"{fraction:.2f}; span {bound}{span}")
 
 
@@ -630,13 +635,20 @@ def test_item_memory_views_draw_each_view_per_length_with_the_seeds_intervals(dr
     assert points["GRU"][1] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("ends,limits", [([0.2, 0.9], (-0.05, 1.05)), ([-3.0, 1.3], (-0.5, 1.32)),
+                                         ([-0.2, 2.0], (-0.22, 1.5)), ([], (-0.05, 1.05))])
+def test_a_rows_memory_axis_holds_its_bands_within_bounds(ends, limits):
+    np.testing.assert_allclose(memory_limits(ends), limits)
+
+
 def test_item_memory_views_findings_give_every_view_the_items_and_the_disagreements(built):
     text = (built[0] / "fig9_item_memory_views.md").read_text()
     assert ("| T | cell | depth | direction | gradient | intervention | storage | "
             "items per lag | where the views disagree |") in text
     texts = [view_text("adding", "gru", 8, view) for view in VIEWS["adding"]]
-    readings = ("gradient above intervention; storage below intervention: in the output more "
-                "than a linear read-out of the state recovers (used, kept mixed)")
+    readings = ("gradient above intervention: the output moves less over the change than its "
+                "derivative at v_p says (curvature); storage below intervention: in the output "
+                "more than a linear read-out of the state recovers (used, kept mixed)")
     assert f"| 8 | GRU | 1 | uni | {' | '.join(texts)} | 30; storage 100 | {readings} |" in text
     (lstm,) = [row for row in text.splitlines() if row.startswith("| 8 | LSTM | 1 | uni |")]
     assert lstm.endswith("| 30; storage 100 | storage below intervention: in the output more "

@@ -75,15 +75,19 @@ def test_two_views_disagree_only_apart_beyond_their_intervals_in_every_seed():
 
 
 def test_readings_name_the_views_and_what_their_disagreement_means():
-    assert readings(RUNS) == ["gradient below intervention"]
+    assert readings(RUNS) == ["gradient below intervention: the output moves more over the "
+                              "change than its derivative at v_p says (jumps or curvature)"]
     stored = RUNS.assign(capacity=np.where(RUNS["role"] == "end", 0.5, RUNS["capacity"]),
                          capacity_low=np.where(RUNS["role"] == "end", 0.0,
                                                RUNS["capacity_low"]),
                          capacity_high=np.where(RUNS["role"] == "end", 1.0,
                                                 RUNS["capacity_high"]))
     assert readings(stored) == [
-        "gradient above intervention",
+        "gradient above intervention: the output moves less over the change than its "
+        "derivative at v_p says (curvature)",
         "storage above intervention: in the state, not in the output (kept, not used)"]
+    other = stored.assign(view=stored["view"].replace({"gradient": "slope"}))
+    assert readings(other)[0] == "slope above intervention"  # a pair without a reading
 
 
 def test_run_views_read_each_views_record_headlines_and_its_curves_items(tmp_path):

@@ -14,10 +14,16 @@ of each view's measured lags) are disjoint, on the same side, and their capacity
 least MARGIN apart: one view's capacity then lies above the other's beyond the bootstrap's
 reach and by a tenth of perfect memory or more, in every seed. The reading of a disagreement:
 
-    probe above or below end   the output's derivative (or probability) and its response to
-                               a real change part ways: a discontinuous net (orth's modReLU
-                               with b > 0) moves its output in jumps, which a derivative does
-                               not see and an intervention counts
+    gradient below             the output moves more over the change of 1/2 than its
+    intervention               derivative at v_p says: jumps (orth's modReLU with b > 0
+                               switches units on and off, which a derivative does not see and
+                               an intervention counts) or curvature (a saturating tanh)
+    gradient above             the output moves less over the change than the derivative says
+    intervention               (curvature)
+    probability below choice   the argmax follows the swap more often than the probability
+                               moves toward it (a choice turns on a small shift)
+    probability above choice   the probability moves toward the swapped symbol, the argmax
+                               seldom follows
     storage above end          the state holds the item, the output does not follow it:
                                kept, not used
     storage below end          the output follows the item further than a linear read-out of
@@ -43,12 +49,19 @@ MARGIN = 0.1  # of perfect memory: two views' capacity fractions closer than thi
 SUMMARY_COLUMNS = [*KEYS, "role", "view", "seeds", "capacity", "capacity_low", "capacity_high",
                    "fraction", "measured_lags", "span", "span_is_bound", "min_items",
                    "max_items"]
-READINGS = {
-    ("probe", "end", 1): "{a} above {b}",
-    ("probe", "end", -1): "{a} below {b}",
-    ("storage", "end", 1): "storage above {b}: in the state, not in the output (kept, not used)",
-    ("storage", "end", -1): "storage below {b}: in the output more than a linear read-out "
-                            "of the state recovers (used, kept mixed)",
+READINGS = {  # (first view, end view, side): what their disagreement means
+    ("gradient", "intervention", -1): "gradient below intervention: the output moves more over "
+                                      "the change than its derivative at v_p says (jumps or "
+                                      "curvature)",
+    ("gradient", "intervention", 1): "gradient above intervention: the output moves less over "
+                                     "the change than its derivative at v_p says (curvature)",
+    ("probability", "choice", -1): "probability below choice: the argmax follows the swap more "
+                                   "often than the probability moves toward it",
+    ("probability", "choice", 1): "probability above choice: the probability moves toward the "
+                                  "swapped symbol, the argmax seldom follows",
+    ("storage", None, 1): "storage above {b}: in the state, not in the output (kept, not used)",
+    ("storage", None, -1): "storage below {b}: in the output more than a linear read-out of the "
+                           "state recovers (used, kept mixed)",
 }
 
 
@@ -158,30 +171,35 @@ def _interval(rows: pd.DataFrame) -> SeedView | None:
 
 
 def readings(per_run: pd.DataFrame) -> list[str]:
-    """Where one configuration and T's views disagree (`side`), each in words (READINGS); []
-    where they agree."""
+    """Where one configuration and T's views disagree (`side`): the probe view against the end
+    view, storage against the end view, each in words (READINGS, or 'a above b'); [] where
+    they agree."""
     names = dict(zip(per_run["role"], per_run["view"], strict=True))
     found = []
     for first in ("probe", "storage"):
         if first not in names or "end" not in names:
             continue
         direction = side(per_run, first, "end")
-        if direction:
-            found.append(READINGS[(first, "end", direction)].format(a=names[first],
-                                                                    b=names["end"]))
+        if not direction:
+            continue
+        pair = (names[first], None if first == "storage" else names["end"], direction)
+        plain = f"{{a}} {'above' if direction > 0 else 'below'} {{b}}"
+        found.append(READINGS.get(pair, plain).format(a=names[first], b=names["end"]))
     return found
 
 
 def view_text(row: pd.Series) -> str:
     """One summary row (`view_summaries`) in words: 'MC [low, high] of N = fraction; span S'
-    (means over seeds; the interval from the lowest seed's low end to the highest's high end;
-    '>= ' before a span that every seed has at its largest lag: a lower bound)."""
+    (means over seeds, one decimal, two for one lag; the interval from the lowest seed's low
+    end to the highest's high end; '>= ' before a span that every seed has at its largest lag:
+    a lower bound)."""
+    digits = 2 if row["measured_lags"] == 1 else 1  # one lag: the capacity is its memory
     if not math.isfinite(row["capacity"]):
         capacity = "capacity n/a"
     else:
-        interval = (f" [{row['capacity_low']:.1f}, {row['capacity_high']:.1f}]"
+        interval = (f" [{row['capacity_low']:.{digits}f}, {row['capacity_high']:.{digits}f}]"
                     if math.isfinite(row["capacity_low"]) else "")
-        capacity = (f"{row['capacity']:.1f}{interval} of {int(row['measured_lags'])} = "
+        capacity = (f"{row['capacity']:.{digits}f}{interval} of {int(row['measured_lags'])} = "
                     f"{row['fraction']:.2f}")
     if not math.isfinite(row["span"]):
         return f"{capacity}; span n/a"

@@ -10,6 +10,7 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -185,6 +186,7 @@ def item_memory_lags(curves: pd.DataFrame, summaries: pd.DataFrame, task: str,
     cells = ordered_cells(curves["cell"])
     dotted = False  # some panel is a dot plot: its intervals are bars
     for row, length in enumerate(lengths):
+        ends: list[float] = []  # the row's band ends: its panels share one y axis
         for col, role in enumerate(roles):
             ax = axes[row, col]
             mine = curves[(curves["seq_len"] == length) & (curves["role"] == role)
@@ -207,21 +209,29 @@ def item_memory_lags(curves: pd.DataFrame, summaries: pd.DataFrame, task: str,
                 ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
             ax.axhline(FRACTION, color="0.4", ls="--", lw=0.9)
             ax.axhline(0, color="0.6", ls=":", lw=0.8)
-            low = min(band.low.min() for band in bands if len(band.x))
-            high = max(band.high.max() for band in bands if len(band.x))
-            ax.set_ylim(max(-0.5, min(-0.05, low)), min(1.5, max(1.05, high)))
+            ends += [float(np.nanmin(band.low)) for band in bands if len(band.x)]
+            ends += [float(np.nanmax(band.high)) for band in bands if len(band.x)]
             name = view if view == "storage" else f"{view} view"
             ax.set_title(f"T = {length}: {name}\n" + capacity_text(
                 summaries[(summaries["seq_len"] == length) & (summaries["role"] == role)]),
                 fontsize=8)
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
         axes[row, 0].set_ylabel("memory (1 = perfect)")
+        axes[row, 0].set_ylim(*memory_limits(ends))
     axes[-1, len(roles) // 2].set_xlabel(LAG_LABEL)
     handles: list[object] = cell_handles(cells)
     handles += [Patch(color="0.3", alpha=BAND_ALPHA, lw=0,
                       label="seeds' 95% intervals, joined" + (" (bar)" if dotted else "")),
                 Line2D([], [], color="0.4", ls="--", label="half of perfect: the span's line")]
     return finish(fig, panel, handles, title, ncols=3)
+
+
+def memory_limits(ends: Sequence[float]) -> tuple[float, float]:
+    """A memory axis: [0, 1] with a margin, widened to the bands' ends (`ends`) but never
+    beyond [-0.5, 1.5] (a cross-validated R^2 far below 0 would squash the rest)."""
+    finite = [e for e in ends if math.isfinite(e)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    return max(-0.5, min(-0.05, low - 0.02)), min(1.5, max(1.05, high + 0.02))
 
 
 def capacity_text(summaries: pd.DataFrame) -> str:
