@@ -22,15 +22,17 @@ from rnnmem.reporting.selection import finished, lengths_of, select, tasks_of
 
 CAPTION = """
 The held-out metric of the trained networks against lag, the number of steps between the
-information and the readout (adding: the squared error grouped by the first marker's position
-p, lag T - 1 - p; copy: recall accuracy, lag T + 10 for every symbol with the fixed delay, one
-lag per delay with `task.delay=variable`), one figure per T: never pooled over T, whose
-sequences would otherwise enter at their own lags and make steps where each T begins. Mean over
-seeds with a min-max band. Dotted: the solved threshold; dashed: the memoryless value. Memory
-span: the largest lag up to which every measured lag meets the solved threshold (0: not even
-the shortest one). Lag is counted for the forward readout; a bidirectional network's backward
-direction meets the first marker after only p steps, so its panels show what the whole network
-recalls at that forward lag (the records keep p for other views).
+information and its nearest readout (adding: the squared error grouped by the markers'
+positions, lag T - 1 - p of the first marker for a unidirectional net; copy: recall accuracy,
+lag T + 10 for every symbol with the fixed delay, one lag per delay with `task.delay=variable`),
+one figure per T: never pooled over T, whose sequences would otherwise enter at their own lags
+and make steps where each T begins. A bidirectional adding net also reads each marker from its
+backward readout at t = 0, p steps later, so its lag is the larger of the two markers'
+min(T - 1 - p, p): at most (T - 1) // 2, the lag item memory counts too (figures 4, 8 and 9).
+Mean over seeds with a min-max band; where every cell has one lag (copy with the fixed delay)
+the cells stand side by side around it with min-max bars, so that none hides another. Dotted:
+the solved threshold; dashed: the memoryless value. Memory span: the largest lag up to which
+every measured lag meets the solved threshold (0: not even the shortest one).
 """
 
 

@@ -35,6 +35,7 @@ import fig5_gate_dynamics
 import fig6_learning_curves
 import fig7_forgetting
 import fig8_gradient_vs_behaviour
+import fig9_item_memory_views
 import table1
 from rnnmem.reporting.expected import sweep_preset, sweep_runs
 from rnnmem.reporting.figures.drawing import close
@@ -52,6 +53,7 @@ EXPERIMENTS: tuple[ModuleType, ...] = (
     fig6_learning_curves,
     fig7_forgetting,
     fig8_gradient_vs_behaviour,
+    fig9_item_memory_views,
     table1,
 )
 # Drawn once over every run of the grid (its rows carry the other swept keys as columns).

@@ -20,7 +20,14 @@ from rnnmem.reporting.gaps import run_names, star
 from rnnmem.reporting.labels import cell_label, metric_spec, ordered_cells, param_counts
 from rnnmem.reporting.records import summary_frame
 from rnnmem.reporting.seeds import solved_by_majority
-from rnnmem.reporting.selection import finished, lengths_of, memory_headline, select, tasks_of
+from rnnmem.reporting.selection import (
+    MemoryHeadline,
+    finished,
+    lengths_of,
+    memory_headline,
+    select,
+    tasks_of,
+)
 from rnnmem.reporting.tables import latex_grouped_table, markdown_table, mean_std
 
 CAPTION = """
@@ -29,12 +36,15 @@ count of each row's networks per task, in the column groups' order ('params'; a 
 they differ); columns: task x T.
 Each entry is the task's held-out metric (adding: test MSE, solved below 0.01; copy: recall
 accuracy, solved at 0.99 or more), mean +- sample std over the finished seeds; bold: solved by
-most completed seeds. 'span' is the item-memory span after training at the task's longest T
-(`rnnmem.measures.item_memory`, intervention view on the test set: the largest lag up to which the
-output still moves with the item by more than half of perfect recall, mean over seeds; memory
-coverage or the memory horizon where the records predate it). '*': some seeds of that entry
-failed, diverged, were preempted or left no record; '—': none finished. One row per run:
-table1_runs.csv.
+most completed seeds. 'capacity' and 'span' are item memory after training at the task's
+longest T, in the task's headline view (`rnnmem.measures.item_memory`; adding: intervention,
+copy: choice), mean over the finished seeds: the capacity as a fraction of the measured lags
+(the mean over lags of the memory clipped to [0, 1]: threshold-free, 0 for a memoryless net)
+and the span in steps (the largest lag up to which memory stays above half of perfect with 95%
+confidence; a bidirectional adding net's lags end at (T - 1) // 2, its nearer readout's). Records
+that predate the capacity give the span alone, memory coverage or the memory horizon. '*': some
+seeds of that entry failed, diverged, were preempted or left no record; '—': none finished. One
+row per run: table1_runs.csv.
 """
 CONFIG = ["cell", "depth", "bidirectional"]
 # Published reference points (docs/tasks.md): (source, task, T, cell) -> (metric, value).
@@ -56,16 +66,15 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
     known = runs.dropna(subset=["task", "seq_len", *CONFIG])
     tasks = tasks_of(known)
     lengths = {task: lengths_of(select(known, task=task)) for task in tasks}
-    head_column, _ = memory_headline(known)
-    head_label = {"intervention_span": "span", "memory_coverage": "coverage"}.get(
-        head_column, "horizon")
+    headline = memory_headline(known)
+    heads = headline_columns(headline)
     order = {cell: rank for rank, cell in enumerate(ordered_cells(known["cell"]))}
     ranked = known.assign(rank=known["cell"].map(order))
     columns = ["cell", "depth", "direction", *extra, "params"]
     groups: list[tuple[str, int]] = [("", len(columns))]
     for task in tasks:
-        columns += [f"{task} T={t}" for t in lengths[task]] + [f"{task} {head_label}"]
-        groups.append((task, len(lengths[task]) + 1))
+        columns += [f"{task} T={t}" for t in lengths[task]] + [f"{task} {h}" for h in heads]
+        groups.append((task, len(lengths[task]) + len(heads)))
     rows, bold = [], []
     for key, group in ranked.groupby(["rank", *config], sort=True, dropna=False):
         values = dict(zip(config, key[1:], strict=True))
@@ -87,14 +96,30 @@ def table_frame(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[tu
                 row[column] = text + (star(entry) if len(entry) else "")
                 solved_row[column] = solved_by_majority(entry)
             longest = finished(select(mine, seq_len=lengths[task][-1]))
-            head = longest[head_column].to_numpy(dtype=float) if len(longest) else np.array([])
-            head = head[np.isfinite(head)]
-            digits = 2 if head_column == "memory_coverage" else 1
-            row[f"{task} {head_label}"] = f"{head.mean():.{digits}f}" if len(head) else "—"
+            for name, column in heads.items():
+                digits = 2 if headline.fraction and column == headline.column else 1
+                row[f"{task} {name}"] = mean_of(longest, column, digits)
         rows.append(row)
         bold.append(solved_row)
     return (pd.DataFrame(rows, columns=columns),
             pd.DataFrame(bold, columns=columns).astype(bool), groups)
+
+
+def headline_columns(headline: MemoryHeadline) -> dict[str, str]:
+    """Table 1's memory columns, {name: column}: item memory's 'capacity' (fraction) and
+    'span' where the records have them, else the one headline older records carry."""
+    if headline.span is not None:
+        return {"capacity": headline.column, "span": headline.span}
+    name = {"intervention_span": "span", "memory_coverage": "coverage"}.get(headline.column,
+                                                                           "horizon")
+    return {name: headline.column}
+
+
+def mean_of(runs: pd.DataFrame, column: str, digits: int) -> str:
+    """The mean of the finite values of `column` with `digits` decimals; '—' for none."""
+    values = runs[column].to_numpy(dtype=float) if len(runs) and column in runs else np.array([])
+    values = values[np.isfinite(values)]
+    return f"{values.mean():.{digits}f}" if len(values) else "—"
 
 
 def reference_lines(runs: pd.DataFrame) -> list[str]:
@@ -136,8 +161,9 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
                                                                 strict=True)]
     markdown.write_text(markdown_table(shown) + footer)
     caption = ("Held-out metric (mean ± std over seeds; adding: test MSE, copy: recall "
-               "accuracy), bold where most seeds solved the task, and the item-memory span "
-               "(steps) after training at the longest T.")
+               "accuracy), bold where most seeds solved the task, and item memory after "
+               "training at the longest T (mean over seeds, the task's headline view): its "
+               "capacity as a fraction of the measured lags and its span (steps).")
     latex.write_text(latex_grouped_table(table, bold, groups, caption=caption,
                                          label="tab:memory"))
     long = out_dir / "table1_runs.csv"

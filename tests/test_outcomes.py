@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from rnnmem.reporting.figures.drawing import close, new_figure, seed_band
-from rnnmem.reporting.outcomes import capacity_curve, depth_direction_grid
+from rnnmem.reporting.outcomes import capacity_curve, depth_direction_grid, lag_range
 from rnnmem.reporting.seeds import SeedBand, log_band, range_band
 from rnnmem.tasks import make_task
 
@@ -67,6 +67,33 @@ def test_depth_direction_grid_reads_memory_coverage_from_older_records():
     adding = grid.grids["adding"]
     assert grid.column == "memory_coverage" and adding.reach is None
     assert adding.headline_text[1][1] == "0.25 ± 0.00"  # two decimals for a fraction
+
+
+def test_depth_direction_grid_holds_capacity_with_span_and_each_columns_lags():
+    """Records with item memory's capacity: its fraction is the headline (two decimals), the
+    span its second line, both means over the finished seeds; each column's lags are its own
+    (a bidirectional adding net's end at (T - 1) // 2); the other headlines are not read."""
+    capacity = [0.5, 0.7, 0.2, NAN, 1.0, 1.0, NAN, NAN, 0.9, NAN, 0.3, 0.5, 0.8, 1.0, NAN]
+    span = [2.0, 4.0, 1.0, NAN, 9.0, 9.0, NAN, NAN, 19.0, NAN, 1.0, 2.0, 8.0, 9.0, NAN]
+    runs = GRID.assign(item_capacity_fraction=capacity, item_span=span,
+                       item_view=["intervention"] * 14 + [None])
+    grid = depth_direction_grid(runs)
+    assert (grid.column, grid.headline.span, grid.headline.fraction) == (
+        "item_capacity_fraction", "item_span", True)
+    adding = grid.grids["adding"]
+    np.testing.assert_allclose(adding.headline, [[0.2, NAN], [0.9, 0.9]])
+    assert adding.headline_text == [["0.20\nspan 1*", "missing"],
+                                    ["0.90\nspan 19*", "0.90 ± 0.14\nspan 8.5"]]
+    assert adding.lags == [(0, 19), (0, 9)] and adding.view == "intervention"
+    assert adding.reach is None  # a fraction: the colour scale is [0, 1]
+
+
+@pytest.mark.parametrize("task,length,bidirectional,lags", [
+    ("adding", 30, False, (0, 29)), ("adding", 30, True, (0, 14)), ("adding", 31, True, (0, 15)),
+    ("copy", 30, False, (40, 40)), ("copy", 30, True, (40, 40)),
+    ("selective_copy", 32, False, (4, 32)), ("mqar", 32, False, (1, 29))])
+def test_lag_range_is_the_items_lags_to_the_nearest_readout(task, length, bidirectional, lags):
+    assert lag_range(make_task(task, length), bidirectional) == lags
 
 
 def test_capacity_curve_bands_finished_seeds_and_marks_solved_and_unfinished_lengths():

@@ -160,20 +160,31 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
             assert entry.strip("*") == f"{values.mean():.3g} ± {values.std(ddof=1):.2g}"
     long = pd.read_csv(out / "table1_runs.csv")
     assert len(long) == 8
-    for view in ("gradient", "intervention"):  # lags 0..T-1 at T = 4 and 6
-        assert set(long[f"{view}_span"]) <= set(range(6))
-        assert long[f"{view}_span"].tolist() == runs[f"{view}_span"].tolist()
-    assert list(table.columns)[-1] == "adding span"  # the item-memory span headline
-    span = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]["intervention_span"]
-    assert table[table["cell"] == "GRU"]["adding span"].item() == f"{span.mean():.1f}"
-    assert "| adding | 6 | GRU | 1 | uni |" in (out / "fig8_gradient_vs_behaviour.md").read_text()
+    assert set(long["item_span"]) <= set(range(6))  # lags 0..T-1 at T = 4 and 6
+    assert long["item_span"].tolist() == runs["intervention_span"].tolist()
+    assert long["item_capacity_fraction"].between(0, 1).all()
+    assert long["item_capacity_fraction"].tolist() == runs[
+        "intervention_capacity_fraction"].tolist()
+    # the item-memory headline: the intervention view's capacity (fraction) and span
+    assert list(table.columns)[-2:] == ["adding capacity", "adding span"]
+    gru = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 6)]
+    row = table[table["cell"] == "GRU"]
+    assert row["adding span"].item() == f"{gru['intervention_span'].mean():.1f}"
+    assert row["adding capacity"].item() == (
+        f"{gru['intervention_capacity_fraction'].mean():.2f}")
+    for view in ("gradient", "intervention", "storage"):  # every view of every run
+        assert runs[f"{view}_capacity_fraction"].notna().all(), view
+    assert "| 6 | GRU | 1 | uni |" in (out / "fig8_gradient_vs_behaviour.md").read_text()
+    views = (out / "fig9_item_memory_views.md").read_text()
+    assert "| T | cell | depth | direction | gradient | intervention | storage |" in views
+    assert "| 6 | GRU | 1 | uni |" in views
     findings = (out / "fig7_forgetting.md").read_text()
     assert "| adding | 4 | vanilla RNN | 1 | uni | 2-3 |" in findings
     assert "| adding | 6 | vanilla RNN | 1 | uni | 3-5 |" in findings
     for stem in ("fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                  "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
                  "fig6_learning_curves", "fig7_forgetting_adding_T4",
-                 "fig8_gradient_vs_behaviour"):
+                 "fig8_gradient_vs_behaviour", "fig9_item_memory_adding_d1_uni"):
         assert (out / f"{stem}.png").stat().st_size > 0, stem
     record = read_record(Path(runs["run_dir"].iloc[0]))
     assert record["memory_span"] == record["forgetting"]["memory_span"]

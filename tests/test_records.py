@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from rnnmem.tasks import make_task
-from test_figures import STEPS, grad, item_curve, sensitivity, write_run
+from test_figures import STEPS, grad, item_curve, item_headlines, sensitivity, write_run
 
 LIST = re.compile(r"#\s*(?:long DataFrame|flat dict):\s*(.*)$")
 
@@ -92,13 +92,27 @@ def test_probe_loaders_give_the_recorded_values(loaders, sweep):
     np.testing.assert_allclose(first["norm"], sensitivity("adding", 8, 1)[0])
     items = loaders["load_item_memory"](run_dir)
     assert sorted(set(zip(items["view"], items["step"], strict=True))) == [
-        ("gradient", 0), ("gradient", 50), ("gradient", 100), ("intervention", 100)]
-    for view in ("gradient", "intervention"):
+        ("gradient", 0), ("gradient", 50), ("gradient", 100), ("intervention", 0),
+        ("intervention", 100), ("storage", 0), ("storage", 100)]
+    for view in ("gradient", "intervention", "storage"):
         mine = items[(items["view"] == view) & (items["step"] == 100)]
         curve = item_curve("adding", "lstm", 8, 1, view)
         np.testing.assert_array_equal(mine["lag"], np.arange(make_task("adding", 8).length))
-        np.testing.assert_allclose(mine["memory"], curve[0])
-        assert set(mine["count"]) == {10}
+        for row, name in enumerate(("memory", "stderr", "count", "low", "high")):
+            np.testing.assert_allclose(mine[name], curve[row])
+        assert mine["measured"].all()
+
+
+def test_load_run_gives_each_views_headlines_and_the_headline_view(loaders, sweep):
+    row = loaders["load_run"](sweep / "copy" / "gru-d1-uni-T4-s0")
+    assert row["item_view"] == "choice"
+    for view in ("probability", "choice", "storage"):
+        heads = item_headlines("copy", "gru", 4, 0, view)
+        for field in ("span", "capacity", "capacity_low", "capacity_high", "capacity_fraction"):
+            assert row[f"{view}_{field}"] == pytest.approx(heads[field]), (view, field)
+    for field in ("span", "span_is_bound", "capacity", "capacity_fraction", "span_init"):
+        assert row[f"item_{field}"] == row[f"choice_{field}"]  # the headline view's
+    assert row["choice_span_init"] == 0.0 and np.isnan(row["intervention_span"])
 
 
 def test_load_sweep_gives_one_row_per_run_with_load_runs_keys(loaders, sweep):

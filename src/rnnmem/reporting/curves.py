@@ -7,8 +7,10 @@ figures to reduce over seeds (`rnnmem.reporting.seeds`) and draw.
   (each at the first probe, stage 'init', and the last, stage 'trained');
 - `loss_curves`: the record's training and validation losses;
 - `forgetting_curves`: every finished run's held-out forgetting curve per lag;
-- `item_memory_points`: every finished run's item memory per lag in both views, with their
-  correlation (`pearson`), and `pooled_span`, the memory span of a mean curve over seeds.
+- `item_memory_curves`: every finished run's item memory per lag after training, each view
+  by role (probe, end, storage); `item_memory_points`: the probe view beside the end view per
+  (run, lag), with their correlation (`pearson`); `pooled_span`, the memory span of a mean
+  forgetting curve over seeds.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ from rnnmem.tasks import MemoryTask
 STAGES = (("init", 0), ("trained", -1))  # (stage, probe index): the first probe and the last
 CONFIG_AXES = ("task", "cell", "depth", "bidirectional")  # a configuration, pooled over T
 FORGETTING_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "task_options", "lag", "value", "count"]
-ITEM_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "gradient", "intervention"]
+ROLES = ("probe", "end", "storage")  # item memory's views by role, in a record's order
+ITEM_CURVE_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "run_dir", "role", "view", "lag",
+                      "memory", "stderr", "count", "low", "high", "measured"]
+ITEM_COLUMNS = [*CONFIG_AXES, "seq_len", "seed", "lag", "probe_view", "probe", "end_view",
+                "end"]
 
 
 def distance_curves(arrays: Mapping[str, np.ndarray], task: MemoryTask) -> pd.DataFrame:
@@ -95,6 +101,18 @@ def loss_curves(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> pd.DataF
     return pd.concat(frames, ignore_index=True)
 
 
+def memoryless_baselines(record: Mapping[str, Any]) -> dict[str, float]:
+    """The memoryless losses a record states, {what its predictor ignores: loss}
+    (`MemoryTask.baselines`: 'inputs ignored', and for variable-delay copy also 'recall
+    position known, symbols ignored'); a record from before `baselines` gives its one
+    `baseline` as 'memoryless baseline'; {} where it states none."""
+    if record.get("baselines"):
+        return {str(name): float(value) for name, value in record["baselines"].items()}
+    if record.get("baseline") is not None:
+        return {"memoryless baseline": float(record["baseline"])}
+    return {}
+
+
 def run_axes(run: Any) -> dict[str, object]:
     """A finished run's grid axes (a row of `finished(runs).itertuples()`), typed, to tag the
     per-lag rows read from its record."""
@@ -126,27 +144,50 @@ def pooled_span(task: str, seeds: pd.DataFrame) -> int:
     return memory_span(lags.astype(int), mean, recorded_task(seeds, task))
 
 
-def item_memory_points(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per finished run and lag, the item memory (`rnnmem.measures.item_memory`) of both views
-    after training: the gradient view at the last probe, the intervention view at the end; only
-    lags both views measured. Columns ITEM_COLUMNS."""
+def item_memory_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per finished run, view and lag, item memory after training
+    (`rnnmem.measures.item_memory`; `rnnmem.reporting.records.load_item_memory` at each view's
+    last step): `role` says which view it is, 'probe' (gradient or probability, the last
+    probe), 'end' (intervention or choice, the end) or 'storage' (the end), `view` its name;
+    every lag the item set holds, `measured` false where it had too few items. Records from
+    before the storage view have two roles. Columns ITEM_CURVE_COLUMNS."""
     frames = []
     for run in finished(runs).itertuples():
         items = load_item_memory(run.run_dir)
-        views = []
-        for view in ("gradient", "intervention"):
-            mine = items[items["view"] == view]
-            if mine.empty:
-                break
-            last = mine[mine["step"] == mine["step"].max()]
-            views.append(last.set_index("lag")["memory"].rename(view))
-        if len(views) < 2:
+        if items.empty:
             continue
-        both = pd.concat(views, axis=1, join="inner").reset_index()
-        frames.append(both.assign(**run_axes(run)))
+        roles = dict(zip(views_of_record(read_record(Path(run.run_dir))), ROLES, strict=False))
+        for view, mine in items.groupby("view", sort=False):
+            if view not in roles:
+                continue
+            last = mine[mine["step"] == mine["step"].max()]
+            frames.append(last.assign(role=roles[view], run_dir=str(run.run_dir),
+                                      **run_axes(run)))
     if not frames:
-        return pd.DataFrame(columns=ITEM_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[ITEM_COLUMNS]
+        return pd.DataFrame(columns=ITEM_CURVE_COLUMNS)
+    frame = pd.concat(frames, ignore_index=True)[ITEM_CURVE_COLUMNS]
+    return frame.astype({"lag": np.int64, "count": np.int64, "measured": bool})
+
+
+def views_of_record(record: Mapping[str, Any]) -> list[str]:
+    """A record's item-memory views in ROLES' order (probe, end, storage): as the record
+    names them, or (gradient, intervention) for records from before it did."""
+    return list((record.get("item_memory") or {}).get("views", ["gradient", "intervention"]))
+
+
+def item_memory_points(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per finished run and lag, the probe view (x: gradient or probability, at the last probe)
+    beside the end view (y: intervention or choice, at the end) of `item_memory_curves`; only
+    lags both views measured. Columns ITEM_COLUMNS: `probe` and `end` the two memories,
+    `probe_view` and `end_view` their names."""
+    keys = [*CONFIG_AXES, "seq_len", "seed", "lag"]
+    sides = []
+    for role in ("probe", "end"):
+        mine = curves[(curves["role"] == role) & curves["measured"]]
+        sides.append(mine[[*keys, "view", "memory"]].rename(
+            columns={"view": f"{role}_view", "memory": role}))
+    both = sides[0].merge(sides[1], on=keys, how="inner")
+    return both[ITEM_COLUMNS].reset_index(drop=True)
 
 
 def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:

@@ -86,6 +86,30 @@ def cell_label(cell: str) -> str:
     return CELL_LABELS.get(cell, cell)
 
 
+# What each item-memory view measures (`rnnmem.measures.item_memory`): its name and formula.
+VIEW_LABELS = {
+    "gradient": ("gradient view, a derivative", r"$\partial\hat{y} / \partial v_p$"),
+    "intervention": ("intervention view", r"$(\hat{y}' - \hat{y}) / (u - v_p)$"),
+    "probability": ("probability view", r"$(P'(s') - P(s')) / (1 - P(s'))$"),
+    "choice": ("choice view", r"$(F - F_0) / (1 - F_0)$, F: argmax is s'"),
+}
+STORAGE_LABELS = {"value": ("storage", r"$R^2$ of a linear read-out of $v_p$"),
+                  "symbol": ("storage", "linear read-out's accuracy, chance removed")}
+
+
+def view_label(view: str, task: str | None = None, stage: str = "") -> str:
+    """What one item-memory view measures, for an axis: its name (with `stage`, e.g. 'end'),
+    then its formula on a second line; storage by the task's kind of item (a value's R^2, a
+    symbol's chance-corrected accuracy)."""
+    if view == "storage":
+        kind = getattr(TASKS.get(task or ""), "item_kind", None)
+        name, formula = STORAGE_LABELS.get(kind, ("storage", "linear read-out of the item"))
+    else:
+        name, formula = VIEW_LABELS.get(view, (f"{view} view", ""))
+    head = f"{name} ({stage})" if stage else name
+    return f"{head}:\n{formula}" if formula else head
+
+
 def variant_label(depth: int, bidirectional: bool) -> str:
     """'1 layer, unidirectional', '2 layers, bidirectional'."""
     layers = f"{depth} layer" + ("s" if depth > 1 else "")

@@ -6,6 +6,9 @@ table.
 - Gradient norms (and the input sensitivity): the geometric mean 10**mean(log10 g), with a band
   of log10 g +- one standard deviation (`log_band`); a value that is 0 or not finite (an exactly
   vanished gradient) is left out, a gap in the line where no seed has one.
+- Item memory per lag: the mean over seeds, with a band from the lowest seed's 95% interval
+  low end to the highest seed's high end (`interval_band`): it holds every seed's interval and
+  the spread between seeds, and is drawn for one seed too.
 - Solved: more than half of the completed (finished or diverged) seeds solved it
   (`solved_by_majority`); a preempted or missing run does not count.
 
@@ -55,6 +58,19 @@ def log_band(frame: pd.DataFrame, x: str, y: str) -> SeedBand:
     return SeedBand(mean.index.to_numpy(dtype=float), 10 ** mean.to_numpy(),
                     10 ** (mean - std).to_numpy(), 10 ** (mean + std).to_numpy(),
                     count.to_numpy())
+
+
+def interval_band(frame: pd.DataFrame, x: str, y: str, low: str = "low",
+                  high: str = "high") -> SeedBand:
+    """Per x: the mean of the finite y over seeds, the smallest `low` and the largest `high`
+    (each seed's interval ends), and the count of finite y."""
+    ok = frame[np.isfinite(frame[y].to_numpy(dtype=float))]
+    grouped = ok.groupby(x, sort=True)
+    stats = pd.DataFrame({"mean": grouped[y].mean(), "low": grouped[low].min(),
+                          "high": grouped[high].max(), "count": grouped[y].count()})
+    return SeedBand(stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float),
+                    stats["low"].to_numpy(dtype=float), stats["high"].to_numpy(dtype=float),
+                    stats["count"].to_numpy())
 
 
 def solved_by_majority(runs: pd.DataFrame) -> bool:

@@ -8,6 +8,8 @@ named by `rnnmem.reporting.gaps`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -62,13 +64,35 @@ def longest_lengths(runs: pd.DataFrame) -> dict[str, int]:
     return {task: int(group["seq_len"].max()) for task, group in known.groupby("task", sort=True)}
 
 
-def memory_headline(runs: pd.DataFrame) -> tuple[str, str]:
-    """The memory headline the records carry, (column, label): the intervention view's
-    item-memory span (`rnnmem.measures.item_memory`, absolute: the largest lag recalled at over
-    half of perfect) where the runs have it; else, for records that predate it,
-    ('memory_coverage', label) or ('memory_horizon', label)."""
-    if "intervention_span" in runs and runs["intervention_span"].notna().any():
-        return "intervention_span", "item-memory span (steps)"
-    if "memory_coverage" in runs and runs["memory_coverage"].notna().any():
-        return "memory_coverage", "memory coverage"
-    return "memory_horizon", "memory horizon (steps)"
+@dataclass(frozen=True)
+class MemoryHeadline:
+    """The memory headline a figure or table shows: its `column` and `label`, the column of the
+    span shown beside it (`span`; None where there is none) and whether it is a fraction in
+    [0, 1] (`fraction`: capacity, coverage) or counts steps (a span, a horizon)."""
+
+    column: str
+    label: str
+    span: str | None = None
+    fraction: bool = False
+
+
+def memory_headline(runs: pd.DataFrame) -> MemoryHeadline:
+    """The memory headline the records carry: item memory's capacity as a fraction of the
+    measured lags, with its span, of the task's headline view (`item_capacity_fraction`,
+    `item_span`: intervention or choice, `rnnmem.measures.item_memory`; threshold-free and
+    absolute) where the runs have it; else, for records that predate it, the intervention
+    view's item-memory span (`intervention_span`), memory coverage or the memory horizon."""
+    if has_values(runs, "item_capacity_fraction"):
+        return MemoryHeadline("item_capacity_fraction",
+                              "item-memory capacity (fraction of the measured lags)",
+                              span="item_span", fraction=True)
+    if has_values(runs, "intervention_span"):
+        return MemoryHeadline("intervention_span", "item-memory span (steps)")
+    if has_values(runs, "memory_coverage"):
+        return MemoryHeadline("memory_coverage", "memory coverage", fraction=True)
+    return MemoryHeadline("memory_horizon", "memory horizon (steps)")
+
+
+def has_values(runs: pd.DataFrame, column: str) -> bool:
+    """Whether `runs` has `column` with at least one value."""
+    return column in runs and bool(runs[column].notna().any())

@@ -90,28 +90,41 @@ def memory_capacity(runs: pd.DataFrame, title: str = "", notes: Sequence[str] = 
 @styled
 def depth_direction(grid: DepthDirectionGrid, title: str = "",
                     notes: Sequence[str] = ()) -> Figure:
-    """Cell x (depth, direction) grids per task: the memory headline (`intervention_span`, the
-    item-memory span in steps; `memory_coverage` or `memory_horizon` for records that predate
-    it) at the task's longest T (mean +- std over finished seeds) and the longest T solved. A
-    grid point without a finished run says why (failed, diverged, missing); 'none': nothing
-    solved; '*': some of its runs did not finish (they are listed under the figure).
+    """Cell x (depth, direction) grids per task: the memory headline at the task's longest T
+    (mean +- std over finished seeds): item memory's capacity as a fraction of the measured
+    lags, coloured, with the mean span below it (`item_capacity_fraction`, `item_span`, of the
+    task's headline view); for records that predate it the item-memory span in steps
+    (`intervention_span`), memory coverage or the memory horizon; and the longest T solved.
+    Each column's label names its own lags at the longest T (a bidirectional adding net reads
+    every item within (T - 1) // 2 steps). A grid point without a finished run says why
+    (failed, diverged, missing); 'none': nothing solved; '*': some of its runs did not finish
+    (they are listed under the figure).
 
     `grid`: `rnnmem.reporting.outcomes.depth_direction_grid` of every row of the sweep."""
     cells, combos = grid.cells, grid.variants
     nrows = 2 * max(len(grid.tasks), 1)
-    height = (0.3 * max(len(cells), 1) + 0.75) * nrows + 0.3
+    spanned = grid.headline.span is not None
+    height = ((0.42 if spanned else 0.3) * max(len(cells), 1) + 0.95) * nrows + 0.3
     fig, panel, axes = paper_figure(WIDE, height, notes, nrows=nrows, ncols=1, squeeze=False)
     no_tasks(axes, grid.tasks)
-    labels = [variant_label(d, b).replace("directional", "dir.") for d, b in combos]
+    names = [variant_label(d, b).replace("directional", "dir.") for d, b in combos]
     for row, task in enumerate(grid.tasks):
         if task not in grid.grids:
             continue
         mine = grid.grids[task]
         ax_h, ax_s = axes[2 * row, 0], axes[2 * row + 1, 0]
-        if grid.column == "memory_coverage":
+        labels = [f"{name}\n{lag_text(lags)}" if lags else name
+                  for name, lags in zip(names, mine.lags, strict=True)]
+        if grid.headline.fraction:
             image = _grid(ax_h, mine.headline, mine.headline_text, "viridis", Normalize(0, 1))
-            panel.colorbar(image, ax=ax_h, label="coverage", aspect=10)
-            ax_h.set_title(f"{task}: memory coverage after training, at T = {mine.longest}")
+            name = "capacity" if spanned else "coverage"
+            panel.colorbar(image, ax=ax_h, label=f"{name} (fraction)", aspect=10)
+            if spanned:
+                ax_h.set_title(f"{task}: item memory after training at T = {mine.longest}, "
+                               f"{mine.view or 'headline'} view:\ncapacity (fraction of the "
+                               f"measured lags) and span (steps)")
+            else:
+                ax_h.set_title(f"{task}: memory coverage after training, at T = {mine.longest}")
         else:
             finite = np.isfinite(mine.headline).any()
             top = max(mine.reach, np.nanmax(mine.headline) if finite else 1.0)
@@ -119,8 +132,7 @@ def depth_direction(grid: DepthDirectionGrid, title: str = "",
             name = grid.label.split(" (")[0]
             bar = panel.colorbar(image, ax=ax_h, label=f"{name.split()[-1]} (steps)", aspect=10)
             bar.ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-            ax_h.set_title(f"{task}: {name} after training, at T = {mine.longest} "
-                           f"(at most {mine.reach})")
+            ax_h.set_title(f"{task}: {name} after training, at T = {mine.longest}")
         lengths = mine.lengths
         colours = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("YlGnBu")(
             np.linspace(0.3, 0.95, len(lengths)))))
@@ -133,11 +145,18 @@ def depth_direction(grid: DepthDirectionGrid, title: str = "",
         bar.ax.minorticks_off()
         length_name = task_text(task, "length_label", "T").split(" (")[0]
         ax_s.set_title(f"{task}: longest {length_name} solved")
+        ax_h.set_xticks(range(len(combos)), labels)
+        ax_s.set_xticks(range(len(combos)), names)
         for ax in (ax_h, ax_s):
-            ax.set_xticks(range(len(combos)), labels)
             ax.set_yticks(range(len(cells)), [cell_label(c) for c in cells])
             ax.tick_params(length=0)
     return finish(fig, panel, [], title)
+
+
+def lag_text(lags: tuple[int, int]) -> str:
+    """A column's lags at the longest T: 'lags 0-29', or 'lag 40' where there is one."""
+    low, high = lags
+    return f"lag {high}" if low == high else f"lags {low}-{high}"
 
 
 def _grid(ax: object, values: np.ndarray, text: list[list[str]], cmap: object,

@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -33,6 +34,7 @@ SPARE_COLOURS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf
 OTHER_COLOUR = "#7f7f7f"
 BAND_ALPHA = 0.18  # opacity of a band over seeds, and of its legend patch
 WIDE = 6.75  # inches: a two-column paper figure
+DODGE_WIDTH = 0.6  # x units over which the series of a one-x panel are spread
 NOTE_FONT = 8
 NOTE_MAX_LINES = 8
 NOTE_LINE_INCHES = 0.155
@@ -141,6 +143,37 @@ def seed_band(ax: Any, band: SeedBand, colour: str, **line: Any) -> bool:
         return False
     ax.fill_between(band.x, band.low, band.high, color=colour, alpha=BAND_ALPHA, lw=0)
     return True
+
+
+def interval_fill(ax: Any, band: SeedBand, colour: str, **line: Any) -> None:
+    """`band`'s centre line (`line`: its style and label) and its band, always (an interval,
+    not a spread over seeds: it has a width behind one seed too)."""
+    ax.plot(band.x, band.centre, color=colour, **line)
+    ax.fill_between(band.x, band.low, band.high, color=colour, alpha=BAND_ALPHA, lw=0)
+
+
+def dodge(count: int, width: float = DODGE_WIDTH) -> np.ndarray:
+    """x offsets of `count` series drawn at one x, so that none hides another: evenly spaced
+    over `width`, centred on 0 ([0.] for one series)."""
+    if count <= 1:
+        return np.zeros(max(count, 0))
+    return np.linspace(-width / 2, width / 2, count)
+
+
+def dodged_points(ax: Any, bands: Sequence[tuple[SeedBand, str, str]],
+                  width: float = DODGE_WIDTH) -> None:
+    """A dot plot of series that share one x (`bands`: (band, colour, label) each, one point
+    per band): each series shifted by its `dodge` offset, its band as an error bar, the x axis
+    ticked at the shared x only."""
+    offsets = dodge(len(bands), width)
+    shared = sorted({float(x) for band, _, _ in bands for x in band.x})
+    for (band, colour, label), offset in zip(bands, offsets, strict=True):
+        ax.errorbar(band.x + offset, band.centre,
+                    yerr=[band.centre - band.low, band.high - band.centre], color=colour,
+                    marker="o", ms=4, ls="none", capsize=2, lw=1.2, label=label)
+    if shared:
+        ax.set_xticks(shared)
+        ax.set_xlim(min(shared) - width, max(shared) + width)
 
 
 def metric_axis(ax: Any, spec: MetricSpec, linear_limits: tuple[float, float]) -> None:

@@ -75,22 +75,36 @@ def gate_dynamics(
     return finish(fig, panel, handles, title, ncols=3)
 
 
+BASELINE_DASHES = ("--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)))
+
+
+def baseline_dashes(names: Sequence[str]) -> dict[str, object]:
+    """A line style per baseline name, in order of first appearance (BASELINE_DASHES, the
+    last repeated where there are more names)."""
+    order = list(dict.fromkeys(names))
+    return {name: BASELINE_DASHES[min(k, len(BASELINE_DASHES) - 1)]
+            for k, name in enumerate(order)}
+
+
 @styled
 def learning_curves(
     curves: pd.DataFrame,
-    baselines: Mapping[str, float],
+    baselines: Mapping[str, Mapping[str, float]],
     tasks: Sequence[str],
     title: str = "",
     notes: Sequence[str] = (),
 ) -> Figure:
     """Loss against training step (log scale): a panel per task, a colour per cell; validation
-    loss with markers (mean over seeds, min-max band), training loss thin; the task's
-    memoryless baseline dashed.
+    loss with markers (mean over seeds, min-max band), training loss thin; each of the task's
+    memoryless baselines a grey line with its own dash, named in the legend by what its
+    predictor ignores.
 
-    `curves`: columns task, seq_len, cell, seed, split ('train' | 'val'), step, loss."""
+    `curves`: columns task, seq_len, cell, seed, split ('train' | 'val'), step, loss;
+    `baselines[task]`: {name: loss} (`rnnmem.reporting.curves.memoryless_baselines`)."""
     fig, panel, axes = paper_figure(WIDE, 2.8, notes, ncols=max(len(tasks), 1), squeeze=False)
     no_tasks(axes, tasks)
     banded = False
+    dashes = baseline_dashes([name for task in tasks for name in baselines.get(task, {})])
     for ax, task in zip(axes[0], tasks, strict=False):
         data = curves[curves["task"] == task]
         if data.empty:
@@ -104,8 +118,9 @@ def learning_curves(
             ax.plot(steps, mean, color=colour, lw=0.8, alpha=0.55, label=f"{cell} train")
             banded |= seed_band(ax, range_band(mine[mine["split"] == "val"], "step", "loss"),
                                 colour, lw=1.4, marker="o", ms=3, label=f"{cell} val")
-        if math.isfinite(baselines.get(task, math.nan)):
-            ax.axhline(baselines[task], color="0.3", ls="--", lw=1)
+        for name, value in baselines.get(task, {}).items():
+            if math.isfinite(value):
+                ax.axhline(value, color="0.3", ls=dashes[name], lw=1, label=name)
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_ylabel(f"loss: {task_text(task, 'loss_label', 'task loss')}")
@@ -113,7 +128,8 @@ def learning_curves(
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles: list[object] = cell_handles(ordered_cells(curves["cell"]))
     handles += [Line2D([], [], color="0.3", lw=1.4, marker="o", ms=3, label="validation"),
-                Line2D([], [], color="0.3", lw=0.8, alpha=0.55, label="training"),
-                Line2D([], [], color="0.3", ls="--", lw=1, label="memoryless baseline")]
+                Line2D([], [], color="0.3", lw=0.8, alpha=0.55, label="training")]
+    handles += [Line2D([], [], color="0.3", ls=dash, lw=1, label=f"baseline: {name}")
+                for name, dash in dashes.items()]
     handles += band_handles("min-max over seeds", banded)
     return finish(fig, panel, handles, title, ncols=4)
