@@ -349,19 +349,6 @@ def test_corrupt_heldout_cache_is_detected_and_rebuilt(tmp_path, caplog, damage)
     assert caplog.text.count("is corrupt") == 1
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A real 192 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs",
-                             str(mount_point)], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
-
-
 @pytest.mark.slow
 def test_full_disk_gives_one_line_and_a_failed_record_never_finished(tiny_tmpfs):
     run_dir = tiny_tmpfs / "run"
