@@ -249,6 +249,11 @@ def _multirun(sweep_dir: Path) -> DictConfig | None:
         print(f"rnnmem.reporting.expected: warning: ignoring {path}: not a mapping",
               file=sys.stderr)
         return None
+    lacking = [key for key in AXIS_KEYS if _select(config, key) is None]
+    if lacking:  # cut short: a grid rebuilt from it would not be the sweep's
+        print(f"rnnmem.reporting.expected: warning: ignoring {path}: it lacks "
+              f"{', '.join(lacking)} (cut short?)", file=sys.stderr)
+        return None
     return config
 
 
