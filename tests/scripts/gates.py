@@ -136,27 +136,27 @@ class Rendezvous(Callback):
 
 class HoldAtRename(Callback):
     """Holds the job inside the rename that would publish a file or folder whose name matches
-    `name` (fnmatch: 'record.json', 'adding-val-*'): the temporary is written, the rename not
+    `pattern` (fnmatch: 'record.json', 'adding-val-*'): the temporary is written, the rename not
     yet made, where a SIGKILL leaves it behind. Writes `<dir>/held`, then waits until the
     process is killed; signal handlers still run, and the first stop signal it receives there
     is marked by `<dir>/signalled` (a second Ctrl-C raises KeyboardInterrupt out of the
     rename). Renames of other names go through."""
 
-    def __init__(self, dir: str, name: str) -> None:
+    def __init__(self, dir: str, pattern: str) -> None:
         self.dir = Path(dir)
-        self.name = name
+        self.pattern = pattern
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         gate = self
 
         def holding(real: Any) -> Any:
             def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-                if fnmatch.fnmatch(Path(dst).name, gate.name):
+                if fnmatch.fnmatch(Path(dst).name, gate.pattern):
                     write_marker(gate.dir / "held", str(dst))
-                    while True:
-                        if preemption.STOP.received is not None:
-                            write_marker(gate.dir / "signalled", str(preemption.STOP.received))
+                    while preemption.STOP.received is None:
                         time.sleep(0.01)
+                    write_marker(gate.dir / "signalled", str(preemption.STOP.received))
+                    hold_forever()
                 real(src, dst, *args, **kwargs)
 
             return rename
