@@ -262,8 +262,10 @@ def validate_by_cell(cfg: DictConfig, key: str) -> None:
         if cell not in registered_cells():
             raise ConfigError(f"{key}.{cell}: {cell!r} is not one of: "
                               f"{', '.join(registered_cells())}")
-        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        if not _is_number(value) or not math.isfinite(value):
             raise ConfigError(f"{key}.{cell}={value!r} must be a finite number > 0")
+        if value <= 0:
+            raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
 
 
 def _is_number(value: object) -> bool:

@@ -56,10 +56,9 @@ def unknown_choice(arguments: Sequence[str], conf_dir: Path) -> str | None:
     that are not sweeps: a swept value that does not compose fails its own job alone
     (`rnnmem.sweeps.monitor`). Arguments that are not overrides (flags) are skipped, and so is
     every check where the command line adds a config search path."""
-    overrides = [a for a in arguments if not a.startswith("-")]
-    if len(overrides) < len(arguments) and any(
-            a.startswith(("--config-dir", "-cd")) for a in arguments):
+    if any(a.startswith(("--config-dir", "-cd", "--config-path", "-cp")) for a in arguments):
         return None
+    overrides = [a for a in arguments if not a.startswith("-")]
     try:
         parsed = parse(overrides)
     except Exception:  # a syntax error: Hydra's own message says where

@@ -71,6 +71,7 @@ import signal
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,8 +351,8 @@ class LrSearch:
                     f"{database_error(err)}")
             code = 1
         except OSError as err:
-            line, code = f"cannot write the lr search directory {sweep_dir}: " \
-                         f"{storage_error(err)}", 1
+            line = f"cannot write the lr search directory {sweep_dir}: {storage_error(err)}"
+            code = 1
         print(f"rnnmem: error: {line}", file=sys.stderr, flush=True)
         sys.exit(code)
 
@@ -392,7 +393,8 @@ class LrSearch:
         low, high = self.lr_low, self.lr_high
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise SearchRefusal(f"hydra.sweeper.n_trials={self.n_trials!r} must be >= 1")
-        if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        numbers = all(isinstance(v, Real) and not isinstance(v, bool) for v in (low, high))
+        if not (numbers and math.isfinite(low) and math.isfinite(high) and 0 < low < high):
             raise SearchRefusal(f"hydra.sweeper.lr_low={low!r}, lr_high={high!r}: need finite "
                                 "0 < lr_low < lr_high")
         if not isinstance(self.n_startup_trials, int) or self.n_startup_trials < 0:
