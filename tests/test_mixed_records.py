@@ -20,6 +20,7 @@ import pytest
 import table1
 from conftest import ROOT, SCRIPTS, wait_until
 from make_figures import main, slices
+from rnnmem.reporting.differences import differing_keys
 from rnnmem.reporting.expected import sweep_runs
 from rnnmem.reporting.records import find_runs, load_sweep
 from rnnmem.rundir.lock import RunLock
@@ -207,3 +208,18 @@ def test_a_corrupt_multirun_yaml_is_one_warning_and_no_grid(tmp_path, capsys, da
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"rnnmem.reporting.expected: warning: ignoring {multirun}: ")
     assert runs.attrs["grid_points"] is None and len(runs) == 24  # 23 records, 1 unknown point
+
+
+def test_keys_differ_only_within_one_point_of_the_figure_axes_and_never_for_bookkeeping():
+    base = {"task": {"name": "adding", "seq_len": 4}, "seed": 0, "threads": 2, "name": "a",
+            "model": {"cell": "gru", "depth": 1, "bidirectional": False, "hidden_size": 8},
+            "optim": {"lr": 1e-3, "lr_by_cell": None}}
+    seed = json.loads(json.dumps(base)) | {"seed": 1, "threads": 1, "name": "b"}
+    seed["model"]["hidden_size"] = 16  # the same point, another seed and size: differs
+    longer = json.loads(json.dumps(base))
+    longer["task"]["seq_len"], longer["optim"]["lr"] = 8, 5e-3  # another point: not pooled
+    newer = json.loads(json.dumps(base)) | {"trainer": {"flush_denormal": True}}  # a newer key
+    assert differing_keys([base, seed, longer, newer]) == ["model.hidden_size"]
+    by_cell = json.loads(json.dumps(base))
+    by_cell["optim"]["lr_by_cell"] = {"gru": 3e-3}  # a mapping, compared as its JSON
+    assert differing_keys([base, by_cell]) == ["optim.lr_by_cell"]

@@ -30,7 +30,6 @@ from rnnmem.rundir.identity import BOOKKEEPING
 FIGURE_AXES = ("task.name", "task.seq_len", "model.cell", "model.depth", "model.bidirectional")
 POOLED = ("seed",)  # what a figure pools over
 SOURCE = "source"  # the column of the records' code, its source digest's first 8 hex digits
-ABSENT = "(absent)"  # a key one record's config does not have
 
 
 def leaf(value: object) -> object:
@@ -73,8 +72,9 @@ def config_leaves(config: Mapping[str, object]) -> dict[str, object]:
 
 def differing_keys(configs: Sequence[Mapping[str, object]]) -> list[str]:
     """The config keys (beyond the figure axes and the seed) in which two records of one point
-    of the figure axes differ (module docstring), sorted; a record without a config takes part
-    in nothing."""
+    of the figure axes differ (module docstring), sorted. A key that a record does not state
+    (a record older than the key) differs from nothing: such records are of other code, which
+    `SOURCE` splits; a record without a config takes part in nothing."""
     points: dict[tuple[object, ...], list[dict[str, object]]] = {}
     for config in configs:
         if not config:
@@ -86,7 +86,7 @@ def differing_keys(configs: Sequence[Mapping[str, object]]) -> list[str]:
     for group in points.values():
         keys = set().union(*group) - set(FIGURE_AXES) - set(POOLED)
         for key in keys - found:
-            if len({repr(leaves.get(key, ABSENT)) for leaves in group}) > 1:
+            if len({repr(leaves[key]) for leaves in group if key in leaves}) > 1:
                 found.add(key)
     return sorted(found)
 
