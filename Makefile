@@ -46,22 +46,25 @@ train: install
 	$(BIN)/python -m rnnmem.train $(ARGS)
 
 # Sweeps: EXPERIMENT picks conf/experiment/<name>.yaml; SWEEP_DIR an existing one resumes it.
+# SWEEP_DIR and SWEEP may hold spaces, commas and other characters: they are quoted for the
+# shell and, as Hydra's quoted values, for the override's grammar (a single quote in a path is
+# the one character they cannot hold).
 EXPERIMENT ?= default
 SWEEP_DIR ?= sweeps/$(EXPERIMENT)-$(shell date +%Y%m%d-%H%M%S)
 sweep: install
-	$(BIN)/python -m rnnmem.train +experiment=$(EXPERIMENT) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+	$(BIN)/python -m rnnmem.train "+experiment=$(EXPERIMENT)" "hydra.sweep.dir='$(SWEEP_DIR)'" $(ARGS)
 
 # Figures of a recorded sweep (default: the most recent one under sweeps/).
 SWEEP ?= $(shell ls -td sweeps/*/ 2>/dev/null | head -n 1)
 figures: install
-	$(BIN)/python experiments/make_figures.py $(SWEEP)
+	$(BIN)/python experiments/make_figures.py "$(SWEEP)"
 
 bench: install
 	$(BIN)/python benchmarks/bench.py $(ARGS)
 
 # The W&B runs of the latest sweep (or SWEEP=dir) in wandb's terminal dashboard.
 dashboard: install
-	$(BIN)/wandb leet $(SWEEP)/wandb
+	$(BIN)/wandb leet "$(SWEEP)/wandb"
 
 clean:
 	rm -rf outputs sweeps .pytest_cache

@@ -11,6 +11,19 @@ failed run never chooses what a figure shows (`rnnmem.reporting.selection.not_fa
 experiments use the `rnnmem` package; nothing in the package loads them. Storage that cannot be
 written (read-only, full) is one line naming the path and the error.
 
+No figure pools runs that differ in anything but their seed: the rows carry a column for every
+key in which the records differ (`rnnmem.reporting.differences`: swept keys, keys of records
+left by another command in the same directory, and the code's source digest where it differs),
+each figure is drawn once per combination of their values (`slices`, a subfolder each), and
+`report.md` says what differed and how it grouped. A run whose probe arrays cannot be read back
+is skipped with one line and listed as damaged (a resumed sweep trains it again); a run being
+trained now (its lock held) is listed as running.
+
+Everything is drawn into a temporary folder inside DIR, then moved into DIR file by file
+(`os.replace`, stop signals held off meanwhile): an interrupted `make figures` (Ctrl-C,
+SIGTERM: one line, exit 128 + signal) leaves every file whole, the previous run's or this
+one's, and the temporaries of a killed one are removed at the next start.
+
 Same records in, same bytes out: nothing written depends on clocks, absolute paths or the
 order of the file system (every selection is sorted; `rnnmem.reporting.figures.drawing.save`
 fixes the metadata).
@@ -20,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,11 +52,14 @@ import fig7_forgetting
 import fig8_gradient_vs_behaviour
 import fig9_item_memory_views
 import table1
+from rnnmem.reporting.differences import value_order, value_text
 from rnnmem.reporting.expected import sweep_preset, sweep_runs
 from rnnmem.reporting.figures.drawing import close
 from rnnmem.reporting.gaps import GAP_STATUSES, run_names
 from rnnmem.reporting.records import find_runs
 from rnnmem.reporting.tables import markdown_table
+from rnnmem.rundir.atomic import remove_stale, temporary_dir
+from rnnmem.rundir.lock import lock_held
 from rnnmem.rundir.paths import SweepDir
 
 EXPERIMENTS: tuple[ModuleType, ...] = (
@@ -60,53 +78,90 @@ EXPERIMENTS: tuple[ModuleType, ...] = (
 WHOLE_GRID = (table1,)
 
 
+class Stopped(Exception):
+    """A stop signal (SIGTERM) arrived while the figures were drawn."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def make_figures(sweep_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    """Draw every experiment of EXPERIMENTS and write report.md; returns the files written."""
+    """Draw every experiment of EXPERIMENTS and write report.md into a temporary folder, then
+    move each file into `out_dir` (module docstring); returns the files written."""
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out_dir) if out_dir is not None else SweepDir(sweep_dir).figures
     if not find_runs(sweep_dir):
         raise FileNotFoundError(f"no run records under {sweep_dir}")
     runs = sweep_runs(sweep_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections = []
-    for module in EXPERIMENTS:
-        paths: list[Path] = []
-        for folder, part in [("", runs)] if module in WHOLE_GRID else slices(runs):
-            (out_dir / folder).mkdir(parents=True, exist_ok=True)
-            paths += module.make(part, sweep_dir, out_dir / folder)
-        sections.append((module, paths))
-    report = out_dir / "report.md"
-    report.write_text(report_text(runs, sweep_dir, out_dir, sections)
-                      + not_runs_text(sweep_dir, out_dir))
-    close("all")
-    return [path for _, paths in sections for path in paths] + [report]
+    remove_stale(out_dir)  # the temporaries of a make_figures that was killed
+    staging = temporary_dir(out_dir, "figures")
+    try:
+        sections = []
+        for module in EXPERIMENTS:
+            paths: list[Path] = []
+            for folder, part in [("", runs)] if module in WHOLE_GRID else slices(runs):
+                (staging / folder).mkdir(parents=True, exist_ok=True)
+                paths += module.make(part, sweep_dir, staging / folder)
+            sections.append((module, paths))
+        report = staging / "report.md"
+        report.write_text(report_text(runs, sweep_dir, staging, sections, out_dir.name)
+                          + not_runs_text(sweep_dir, out_dir))
+        written = [path for _, paths in sections for path in paths] + [report]
+        publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        close("all")
+    return [out_dir / path.relative_to(staging) for path in written]
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move every file of `staging` to the same place under `out_dir`, each by one rename,
+    with SIGINT and SIGTERM held off until the last one has moved."""
+    files = sorted(path for path in staging.rglob("*") if path.is_file())
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        for path in files:
+            target = out_dir / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def slices(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """The runs split by every swept key beyond the usual axes (`attrs['extra_axes']`, e.g.
-    model.hidden_size), each with its subfolder ('model.hidden_size=16'); one slice, folder
-    '', without such keys. A figure draws one slice, so it never pools those values."""
+    """The runs split by every key beyond the usual axes in which they differ
+    (`attrs['extra_axes']`: swept keys such as model.hidden_size, keys in which records of one
+    grid point differ, the code's `source`), in their sorted order, each with its subfolder
+    ('model.hidden_size=16'); one slice, folder '', without such keys. A figure draws one
+    slice, so it never pools those values. A slice without a run that recorded more than a
+    failure (optim.lr=abc, grid points that left no record) is left to the report."""
     extra = list(runs.attrs.get("extra_axes", []))
     if not extra:
         return [("", runs)]
     parts = []
-    for values, part in runs.groupby(extra, sort=True, dropna=False):
-        if (part["status"] == "failed").all():
-            continue  # a value of failed runs only (optim.lr=abc): listed in the report
+    for values, part in runs.groupby(extra, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
-        folder = ",".join(f"{key}={value}" for key, value in zip(extra, values, strict=True))
-        parts.append((folder, part))
+        by_key = dict(zip(extra, values, strict=True))
+        if part["status"].isin(["failed", "missing"]).all():
+            continue  # nothing recorded to draw: listed in the report
+        parts.append((",".join(f"{key}={value_text(value)}" for key, value in by_key.items()),
+                      part))
     return parts
 
 
 def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
-                sections: Sequence[tuple[ModuleType, Sequence[Path]]]) -> str:
-    """report.md: where the figures come from, each PNG with its caption, Table 1, the gaps."""
+                sections: Sequence[tuple[ModuleType, Sequence[Path]]],
+                folder: str = "figures") -> str:
+    """report.md: where the figures come from and how the runs were grouped, each PNG with
+    its caption, Table 1, the gaps. `out_dir` is where the sections' files are now, `folder`
+    the name of the one they are published to."""
     name = Path(sweep_dir).resolve().name
     preset, grid = sweep_preset(sweep_dir)
     counts = runs["status"].value_counts()
     tally = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("finished", *GAP_STATUSES)
-                      if s != "preempted" or counts.get(s, 0))
+                      if s in ("finished", "failed", "diverged", "missing") or counts.get(s, 0))
     lines = [f"# Figures of sweep `{name}`", ""]
     if preset:
         lines.append(f"Preset: `{preset}` (`make sweep EXPERIMENT={preset}`).")
@@ -114,9 +169,9 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
         lines.append("Preset: unknown (no `multirun.yaml` in the sweep directory).")
     if grid:
         lines.append("Grid: " + ", ".join(f"`{a}`" for a in grid) + ".")
-    lines += [f"Runs: {len(runs)} grid points: {tally}.",
+    lines += [runs_line(runs, tally), *grouping_lines(runs),
               f"Regenerate: `make figures SWEEP=<this sweep>` or `python "
-              f"experiments/make_figures.py <this sweep>` (files in `{out_dir.name}/`).", ""]
+              f"experiments/make_figures.py <this sweep>` (files in `{folder}/`).", ""]
     for module, paths in sections:
         title, _, caption = (module.__doc__ or module.__name__).strip().partition("\n")
         lines += [f"## {title.strip()}", "", " ".join(getattr(module, "CAPTION", "").split()), ""]
@@ -140,9 +195,9 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
         rows = gaps[gaps["status"] == status]
         if rows.empty:
             continue
-        heading = "missing, no record" if status == "missing" else status
-        lines += [f"### {heading.capitalize()} ({len(rows)})", ""]
-        if status == "failed":
+        heading = GAP_HEADINGS.get(status, status)
+        lines += [f"### {heading[0].upper() + heading[1:]} ({len(rows)})", ""]
+        if status in ("failed", "damaged"):
             table = pd.DataFrame({"run": rows["run"].astype(str),
                                   "error": [" ".join(str(e).split()) for e in rows["error"]]})
             lines += [markdown_table(table.sort_values("run", kind="stable")).rstrip(), ""]
@@ -151,11 +206,53 @@ def report_text(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path,
     return "\n".join(lines).rstrip() + "\n"
 
 
+GAP_HEADINGS = {
+    "missing": "missing, no record",
+    "damaged": "damaged: files that cannot be read back (a resumed sweep trains them again)",
+    "running": "running now (the run's lock is held)",
+}
+
+
+def runs_line(runs: pd.DataFrame, tally: str) -> str:
+    """'Runs: ...': the rows by status, and how many are points of the sweep's last command's
+    grid, beside the other records the directory holds."""
+    points = runs.attrs.get("grid_points")
+    line = f"Runs: {len(runs)} ({tally})"
+    if points is None:
+        return line + "."
+    line += f"; the sweep's last command (`multirun.yaml`) has {points} grid points"
+    others = int((~runs["in_grid"].astype(bool)).sum()) if "in_grid" in runs else 0
+    if others:
+        line += f", and {others} records in the directory are of other configs"
+    return line + "."
+
+
+def grouping_lines(runs: pd.DataFrame) -> list[str]:
+    """What the records differ in beyond the figure axes and the seed, and how the figures
+    grouped them (`attrs['grouping']`, `rnnmem.reporting.differences`); [] where nothing
+    does."""
+    grouping = runs.attrs.get("grouping") or []
+    if not grouping:
+        return []
+    parts = []
+    for key, why in grouping:
+        found = {v for v in runs[key].dropna()} if key in runs else set()
+        values = [value_text(v) for v in sorted(found, key=value_order)]
+        shown = f": {', '.join(values)}" if why != "swept" or len(values) <= 8 else ""
+        parts.append(f"`{key}` ({why}{shown if not why.startswith('records of') else ''})")
+    folders = [folder for folder, _ in slices(runs)]
+    return ["Grouped by " + ", ".join(parts) + ". Each figure is drawn once per combination "
+            "of their values, in its own folder (" + ", ".join(f"`{f}/`" for f in folders)
+            + "), and Table 1 has a row per combination: no figure pools runs that differ in "
+            "them."]
+
+
 KNOWN_DIRECTORIES = {
     "wandb": "W&B's offline runs of the sweep",
     ".submitit": "submitit's job files (SLURM launcher)",
     ".hydra": "Hydra's saved config",
     "invalid": "the records of jobs whose values do not compose (listed as failed above)",
+    ".lr_search": "the learning-rate search's locks (`rnnmem.sweeps.lr_search`)",
 }
 
 
@@ -181,6 +278,9 @@ def not_runs(sweep_dir: Path, out_dir: Path) -> list[tuple[str, str]]:
                 found.append((rel, "these figures"))
             elif name in KNOWN_DIRECTORIES:
                 found.append((rel, KNOWN_DIRECTORIES[name]))
+            elif lock_held(path):
+                found.append((rel, "a job running now (its lock is held): it records when it "
+                                   "ends"))
             elif (path / "checkpoint.ckpt").exists():
                 found.append((rel, "a checkpoint without a record: a job stopped before it "
                                    "recorded; rerunning the sweep resumes it"))
@@ -211,8 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = args.sweep_dir or "(none given; `make figures` takes the newest under sweeps/)"
         print(f"make_figures: error: no sweep directory: {where}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _stop)
     try:
         paths = make_figures(args.sweep_dir, args.out)
+    except (KeyboardInterrupt, Stopped) as err:
+        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        where = args.out or SweepDir(args.sweep_dir).figures
+        print(f"make_figures: stopped by {signal.Signals(signum).name}: no file in {where} is "
+              "half-written (each is this run's or the previous one's)", file=sys.stderr)
+        return 128 + signum
     except FileNotFoundError as err:
         print(f"make_figures: error: {err}", file=sys.stderr)
         return 1
@@ -223,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"[figures] {len(paths)} files -> {paths[-1].parent}")
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
 
 
 if __name__ == "__main__":

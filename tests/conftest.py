@@ -91,3 +91,38 @@ def stop_signal_reset():
     yield STOP
     STOP.received = None
     STOP.restore()
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 192 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs",
+                             str(mount_point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A directory made read-only by a real bind mount (root only); skipped, saying why, where
+    mounting is refused. Fill it before remounting through `make_read_only`."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    mounted = []
+
+    def make_read_only() -> Path:
+        for command in (["mount", "--bind", str(where), str(where)],
+                        ["mount", "-o", "remount,ro,bind", str(where)]):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                pytest.skip(f"cannot bind-mount read-only here: {result.stderr.strip()}")
+            mounted.append(where)
+        return where
+
+    yield where, make_read_only
+    if mounted:
+        subprocess.run(["umount", str(where)], check=True)

@@ -284,6 +284,20 @@ def test_run_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
     ("probe.every_n_steps=2001",
      "probe.every_n_steps=2001 is larger than trainer.max_steps=2000: it would never run"),
     ("on_code_change=ask", "on_code_change='ask' is not one of: error, rerun, keep"),
+    # NaN passes no comparison and infinity every lower bound: a number must be finite
+    ("optim.lr=nan", "optim.lr=nan must be a finite number > 0.0"),
+    ("optim.lr=inf", "optim.lr=inf must be a finite number > 0.0"),
+    ("data.heldout_max_gb=nan", "data.heldout_max_gb=nan must be a finite number > 0.0"),
+    ("optim.grad_clip=nan", "optim.grad_clip=nan must be a finite number > 0.0"),
+    ("model.forget_bias=nan", "model.forget_bias=nan must be a finite number"),
+    ("model.forget_bias=-inf", "model.forget_bias=-inf must be a finite number"),
+    ("optim.lr_by_cell=3", "optim.lr_by_cell=3 must be a mapping {cell: value} (or null)"),
+    ("optim.lr_by_cell={gru: abc}", "optim.lr_by_cell.gru='abc' must be a finite number > 0"),
+    ("optim.lr_by_cell={gru: nan}", "optim.lr_by_cell.gru=nan must be a finite number > 0"),
+    ("model.hidden_size_by_cell=[8]",
+     "model.hidden_size_by_cell=[8] must be a mapping {cell: value} (or null)"),
+    ("threads=0", "threads=0 must be >= 1"),
+    ("threads=-1", "threads=-1 must be >= 1"),
 ])
 def test_bad_values_are_refused_in_one_line(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -292,6 +306,24 @@ def test_bad_values_are_refused_in_one_line(override, message):
 
 def test_null_grad_clip_is_allowed():
     validate(compose_config("optim.grad_clip=null"))
+
+
+@pytest.mark.slow
+def test_bad_values_stop_runs_and_sweeps_in_one_line_before_anything_starts(tmp_path):
+    cases = [
+        (("optim.lr=nan",), "optim.lr=nan must be a finite number > 0.0"),
+        (("threads=0",), "threads=0 must be >= 1"),
+        (("+experiment=smoke", "optim.lr_by_cell=3"),  # a sweep: before any job starts
+         "optim.lr_by_cell=3 must be a mapping {cell: value} (or null)"),
+        (("+experiment=nosuch",), "experiment=nosuch is not one of: arjovsky2016, default, "
+                                  "paper, smoke"),
+    ]
+    for number, (overrides, message) in enumerate(cases):
+        where = tmp_path / str(number)
+        result = run_cli(*overrides, f"hydra.run.dir={where}", f"hydra.sweep.dir={where}")
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stderr.strip() == f"rnnmem: error: {message}"
+        assert not list(where.rglob("record.json")) and not (where / "adding").exists()
 
 
 def test_huge_heldout_set_is_refused_from_the_cli_before_anything_is_generated(
@@ -347,19 +379,6 @@ def test_corrupt_heldout_cache_is_detected_and_rebuilt(tmp_path, caplog, damage)
     x3, _ = heldout_set(task, "test", 20, seed=3, cache_dir=tmp_path)  # the rebuilt one is good
     assert np.array_equal(x.numpy(), x3.numpy())
     assert caplog.text.count("is corrupt") == 1
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A real 192 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs",
-                             str(mount_point)], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 @pytest.mark.slow

@@ -727,7 +727,8 @@ def test_make_figures_writes_every_figure_table_and_report(built):
         assert (built / found).read_text().strip() in report
     assert (built / "table1.md").read_text().strip() in report
     assert "Preset: `handmade`" in report
-    assert "Runs: 24 grid points: 20 finished, 1 failed, 2 diverged, 1 missing." in report
+    assert ("Runs: 24 (20 finished, 1 failed, 2 diverged, 1 missing); the sweep's last command "
+            "(`multirun.yaml`) has 24 grid points.") in report
     gaps = report[report.index("## Runs not shown"):]
     assert FAILED in gaps and ERROR in gaps and MISSING in gaps
     assert all(run in gaps for run in DIVERGED)
@@ -763,7 +764,7 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
                      "fig6_learning_curves", "fig7_forgetting_adding_T4",
                      "fig8_gradient_vs_behaviour", "fig9_item_memory_adding_d1_uni"]
     report = (tmp_path / "figures" / "report.md").read_text()
-    assert "Runs: 3 grid points: 0 finished, 2 failed, 0 diverged, 1 missing." in report
+    assert "Runs: 3 (0 finished, 2 failed, 0 diverged, 1 missing)." in report
     assert "adding/rnn-d1-uni-T4-s0" in report and "copy/broken" in report
     assert "unknown grid point 1" in report
     assert "configuration unknown (2): copy/broken [ConfigError: x], unknown grid point 1" in (

@@ -370,28 +370,6 @@ def test_a_failed_depth_zero_run_never_chooses_the_figures_and_strays_are_listed
 # --- 7. read-only storage -------------------------------------------------------------------
 
 
-@pytest.fixture
-def read_only(tmp_path):
-    """A directory made read-only by a real bind mount (root only); skipped, saying why, where
-    mounting is refused. Fill it before remounting through `make_read_only`."""
-    where = tmp_path / "ro"
-    where.mkdir()
-    mounted = []
-
-    def make_read_only() -> Path:
-        for command in (["mount", "--bind", str(where), str(where)],
-                        ["mount", "-o", "remount,ro,bind", str(where)]):
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                pytest.skip(f"cannot bind-mount read-only here: {result.stderr.strip()}")
-            mounted.append(where)
-        return where
-
-    yield where, make_read_only
-    if mounted:
-        subprocess.run(["umount", str(where)], check=True)
-
-
 @pytest.mark.slow
 def test_figures_and_a_sweep_resume_on_read_only_storage_fail_in_one_line(read_only):
     sweep, make_read_only = read_only

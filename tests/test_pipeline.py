@@ -135,7 +135,7 @@ def test_a_toy_task_defined_here_trains_sweeps_and_draws(tmp_path, monkeypatch):
     gru = runs[(runs["cell"] == "gru") & (runs["seq_len"] == 5)]["test_mse"]
     entry = table[table["cell"] == "GRU"]["recall_first T=5"].item()
     assert entry == f"{gru.mean():.3g} ± {gru.std(ddof=1):.2g}"
-    assert "Runs: 8 grid points: 8 finished" in (out / "report.md").read_text()
+    assert "Runs: 8 (8 finished" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow
@@ -148,7 +148,8 @@ def test_smoke_sweep_of_real_records_goes_through_make_figures(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = sweep / "figures"
     report = (out / "report.md").read_text()
-    assert "Runs: 8 grid points: 8 finished, 0 failed, 0 diverged, 0 missing." in report
+    assert ("Runs: 8 (8 finished, 0 failed, 0 diverged, 0 missing); the sweep's last command "
+            "(`multirun.yaml`) has 8 grid points.") in report
     runs = sweep_runs(sweep)
     # every figure from these records: Table 1 holds their numbers, the forgetting findings
     # their spans, the long table one line per run

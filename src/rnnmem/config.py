@@ -3,18 +3,24 @@
 The dataclasses below are the schema Hydra composes `conf/train.yaml` against: types are
 checked by OmegaConf when the config is composed, and the values by `validate`, before anything
 trains. A field's `metadata` states its rule: `choices` (allowed values), `min` (lower bound) or
-`inside` (an open interval (low, high)) or `range` (a half-open interval [low, high)).
+`inside` (an open interval (low, high)) or `range` (a half-open interval [low, high)). Every
+field typed as a number must hold a finite one, rule or not: NaN passes no comparison, and
+infinity every lower bound.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from rnnmem.tasks import TASKS
 
@@ -210,7 +216,7 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     seed: int = field(default=0, metadata={"range": (0, 2**32)})  # numpy's and torch's seeds
-    threads: int | None = None
+    threads: int | None = field(default=None, metadata={"min": 1, "nullable": True})
     jobs_per_gpu: int = at_least(4, 1)
     name: str = MISSING
     # a record or checkpoint in the run's directory made by other code (`rnnmem.rundir.code`):
@@ -267,11 +273,20 @@ def validate_schedules(cfg: DictConfig) -> None:
 
 
 def validate_by_cell(cfg: DictConfig, key: str) -> None:
-    """Every key of the per-cell mapping `key` a registered cell, every value > 0."""
-    for cell, value in (OmegaConf.select(cfg, key) or {}).items():
+    """The per-cell mapping `key` a mapping (or null), every key a registered cell, every value
+    a finite number > 0."""
+    mapping = OmegaConf.select(cfg, key)
+    if mapping is None:
+        return
+    if not isinstance(mapping, DictConfig):
+        raise ConfigError(f"{key}={_shown(mapping)} must be a mapping {{cell: value}} "
+                          "(or null)")
+    for cell, value in mapping.items():
         if cell not in registered_cells():
             raise ConfigError(f"{key}.{cell}: {cell!r} is not one of: "
                               f"{', '.join(registered_cells())}")
+        if not _is_number(value) or not math.isfinite(value):
+            raise ConfigError(f"{key}.{cell}={value!r} must be a finite number > 0")
         if value <= 0:
             raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
 
@@ -293,8 +308,30 @@ def validate_cell_options(model: DictConfig) -> None:
                               f"{', '.join(having)} only, not model.cell={model.cell}")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """A config value as the user wrote it: a node as plain data, anything else by repr."""
+    if isinstance(value, DictConfig | ListConfig):
+        return repr(OmegaConf.to_container(value))
+    return repr(value)
+
+
+@functools.cache
+def numeric_fields(schema: type) -> frozenset[str]:
+    """The fields of a schema dataclass typed as a number (int or float, or either or None)."""
+    hints = typing.get_type_hints(schema)
+    numbers = {int, float}
+    return frozenset(name for name, hint in hints.items()
+                     if hint in numbers or set(typing.get_args(hint)) - {type(None)} <= numbers
+                     and typing.get_args(hint))
+
+
 def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "") -> None:
-    """Unknown keys and each field's `choices`, `min`, `above` (strict) rule."""
+    """Unknown keys, a finite value in every numeric field, and each field's `choices`, `min`,
+    `above` (strict), `inside`, `range` rule."""
     known = {spec.name for spec in fields(schema)}
     unknown = sorted(key for key in cfg.keys() if key not in known and key != "hydra")
     if unknown:
@@ -310,12 +347,17 @@ def validate_fields(cfg: DictConfig, schema: type = RunConfig, prefix: str = "")
             allowed = allowed()
         above, interval = spec.metadata.get("above"), spec.metadata.get("inside")
         span = spec.metadata.get("range")
-        if allowed is None and bound is None and above is None and interval is None \
-                and span is None:
+        numeric = spec.name in numeric_fields(schema)
+        ruled = any(rule is not None for rule in (allowed, bound, above, interval, span))
+        if not ruled and not numeric:
             continue  # read only values with a rule: others may interpolate job-time values
         value = cfg.get(spec.name)
-        if value is None and spec.metadata.get("nullable"):
+        if value is None and (spec.metadata.get("nullable") or not ruled):
             continue
+        if numeric and not (_is_number(value) and math.isfinite(value)):
+            rule = (f" > {above}" if above is not None else f" >= {bound}" if bound is not None
+                    else "")
+            raise ConfigError(f"{key}={value!r} must be a finite number{rule}")
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of: {', '.join(allowed)}")
         if bound is not None and value < bound:

@@ -20,6 +20,7 @@ Hydra at Hydra's plugin scan).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -46,6 +47,35 @@ def parse(arguments: Sequence[str]) -> list[Override]:
     """Hydra's own parse of command-line overrides (`key=value`, `key=a,b`, `+key=..`, `~key`):
     the one parser of overrides in the harness."""
     return OverridesParser.create().parse_overrides(list(arguments))
+
+
+def unknown_choice(arguments: Sequence[str], conf_dir: Path) -> str | None:
+    """One line naming the first group choice among `arguments` that `conf_dir` has no file for
+    (`+experiment=nosuch`: 'experiment=nosuch is not one of: arjovsky2016, default, ...'), or
+    None. Only the config groups of `conf_dir` outside `hydra/` are checked, and only choices
+    that are not sweeps: a swept value that does not compose fails its own job alone
+    (`rnnmem.sweeps.monitor`). Arguments that are not overrides (flags) are skipped, and so is
+    every check where the command line adds a config search path."""
+    if any(a.startswith(("--config-dir", "-cd", "--config-path", "-cp")) for a in arguments):
+        return None
+    overrides = [a for a in arguments if not a.startswith("-")]
+    try:
+        parsed = parse(overrides)
+    except Exception:  # a syntax error: Hydra's own message says where
+        return None
+    if any("searchpath" in override.key_or_group for override in parsed):
+        return None
+    for override in parsed:
+        group = override.key_or_group
+        folder = Path(conf_dir) / group
+        if (override.is_delete() or override.is_sweep_override() or group.startswith("hydra")
+                or "." in group or not folder.is_dir()):
+            continue
+        options = sorted(path.stem for path in folder.glob("*.yaml"))
+        value = override.value()
+        if isinstance(value, str) and value not in options and value != "null":
+            return f"{group}={value} is not one of: {', '.join(options)}"
+    return None
 
 
 def expand(arguments: Sequence[str]) -> list[list[str]]:

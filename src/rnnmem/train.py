@@ -15,13 +15,16 @@ Failure policy (`refuse`, the one place that applies it): a run started alone pr
 line (`rnnmem: error: ...`) and exits with its code; inside a sweep the line goes to the job's
 log, the record it leaves (if any) is written, and the sweep goes on.
 
-Exit codes: 0 done (or skipped), 1 the run failed, 2 a bad value or a run directory of another
-config or code, 128 + signal preempted.
+Exit codes: 0 done (or skipped), 1 the run failed, 2 a bad value (a group choice without its
+file too: `+experiment=nosuch`, one line before Hydra composes anything) or a run directory of
+another config or code, 128 + signal preempted, 130 interrupted by a second Ctrl-C (the run
+records `failed`).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +36,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rnnmem.config import ConfigError, register_config, typed
+from rnnmem.grid import unknown_choice
 from rnnmem.preflight import check_devices, preflight
 from rnnmem.reporting.records import objective_of
+from rnnmem.rundir.atomic import remove_temporaries
 from rnnmem.rundir.identity import RunIdentity, place_id
 from rnnmem.rundir.lock import RunLock
 from rnnmem.rundir.paths import RunDir
@@ -45,6 +50,7 @@ from rnnmem.tracking import wandb_run
 from rnnmem.training import lifecycle, precision, preemption
 
 log = logging.getLogger("rnnmem")
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # hydra.main's config_path below
 
 
 @dataclass
@@ -94,6 +100,10 @@ def main(cfg: DictConfig) -> float | None:
     except Refusal as refusal:
         refuse(refusal, run_dir, in_sweep)
         return None
+    except KeyboardInterrupt:  # Ctrl-C where no checkpoint could be taken: recorded `failed`
+        print(f"rnnmem: error: run {cfg.name} interrupted (Ctrl-C) where it could not "
+              "checkpoint; rerun the same command to train it", file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGINT)
 
 
 def train_or_skip(cfg: DictConfig, run_dir: Path, in_sweep: bool) -> float | None:
@@ -116,6 +126,8 @@ def train_or_skip(cfg: DictConfig, run_dir: Path, in_sweep: bool) -> float | Non
         log.info("skipping %s: another process is training %s", cfg.name, run_dir)
         return None
     try:
+        for leftover in remove_temporaries(run_dir):  # a write that a kill interrupted
+            log.info("removed %s, left by an interrupted write", leftover)
         identity = RunIdentity.of(cfg)
         try:
             held = verdict(run_dir, identity.hash, identity.identity, cfg.on_code_change)
@@ -160,7 +172,13 @@ def train_one(cfg: DictConfig, run_dir: Path, *, steps_per_batch: int | None = N
 
 
 def cli() -> None:
-    """The command line: register the config's schema and resolvers, then Hydra's `main`."""
+    """The command line: a group choice that has no config file is refused in one line (Hydra's
+    own message is a dozen); then the config's schema and resolvers are registered and Hydra's
+    `main` runs."""
+    problem = unknown_choice(sys.argv[1:], CONF_DIR)
+    if problem is not None:
+        print(f"rnnmem: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     register_config()
     main()
 

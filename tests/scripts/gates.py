@@ -16,6 +16,8 @@ the same run without a gate.
 
 from __future__ import annotations
 
+import fnmatch
+import importlib
 import os
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from rnnmem.training.preemption import Checkpointer
 
 SAVE = Checkpointer.save  # the checkpointer's own hooks, restored at the end of each gated job
 BATCH_START = Checkpointer.on_train_batch_start
+REPLACE, RENAME = os.replace, os.rename
 
 
 def write_marker(path: Path, text: str) -> None:
@@ -57,15 +60,23 @@ class PauseAfterFirstCheckpoint(Callback):
 
     With `right_after_save` it pauses inside the checkpoint's batch end instead, before
     Lightning logs that batch: a signal that lands there (SLURM's also stops W&B's service)
-    finds logging still to do before the run's next checkpoint."""
+    finds logging still to do before the run's next checkpoint. With `from_job` = k the first k
+    jobs that start under this gate's directory (tickets `<dir>/.job-<i>`, shared by every
+    process) run through without pausing."""
 
-    def __init__(self, dir: str, forever: bool = False, right_after_save: bool = False) -> None:
+    def __init__(self, dir: str, forever: bool = False, right_after_save: bool = False,
+                 from_job: int = 0) -> None:
         self.dir = Path(dir)
         self.forever = forever
         self.right_after_save = right_after_save
+        self.from_job = from_job
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         gate = self
+        if take_ticket(self.dir, ".job") < self.from_job:
+            Checkpointer.save = SAVE
+            Checkpointer.on_train_batch_start = BATCH_START
+            return
 
         def save_and_arm(checkpointer: Checkpointer, trainer: pl.Trainer) -> None:
             SAVE(checkpointer, trainer)
@@ -90,6 +101,92 @@ class PauseAfterFirstCheckpoint(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         Checkpointer.save = SAVE
         Checkpointer.on_train_batch_start = BATCH_START
+
+
+def take_ticket(directory: Path, prefix: str) -> int:
+    """The lowest free ticket `<directory>/<prefix>-<i>`, created exclusively: processes that
+    take tickets at once never share one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ticket = 0
+    while True:
+        try:
+            os.close(os.open(directory / f"{prefix}-{ticket}", os.O_CREAT | os.O_EXCL))
+            return ticket
+        except FileExistsError:
+            ticket += 1
+
+
+class Rendezvous(Callback):
+    """Holds the first job of each process until `parties` processes have reached their first
+    job: writes `<dir>/arrived-<pid>` and waits for `parties` such files. So two searches
+    started together each have a trial running when either goes on. Later jobs pass."""
+
+    def __init__(self, dir: str, parties: int) -> None:
+        self.dir = Path(dir)
+        self.parties = parties
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mine = self.dir / f"arrived-{os.getpid()}"
+        if mine.exists():
+            return
+        write_marker(mine, "")
+        while len(list(self.dir.glob("arrived-*"))) < self.parties:
+            time.sleep(0.01)
+
+
+class HoldAtRename(Callback):
+    """Holds the job inside the rename that would publish a file or folder whose name matches
+    `pattern` (fnmatch: 'record.json', 'adding-val-*'): the temporary is written, the rename not
+    yet made, where a SIGKILL leaves it behind. Writes `<dir>/held`, then waits until the
+    process is killed; signal handlers still run, and the first stop signal it receives there
+    is marked by `<dir>/signalled` (a second Ctrl-C raises KeyboardInterrupt out of the
+    rename). Renames of other names go through."""
+
+    def __init__(self, dir: str, pattern: str) -> None:
+        self.dir = Path(dir)
+        self.pattern = pattern
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        gate = self
+
+        def holding(real: Any) -> Any:
+            def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+                if fnmatch.fnmatch(Path(dst).name, gate.pattern):
+                    write_marker(gate.dir / "held", str(dst))
+                    while preemption.STOP.received is None:
+                        time.sleep(0.01)
+                    write_marker(gate.dir / "signalled", str(preemption.STOP.received))
+                    hold_forever()
+                real(src, dst, *args, **kwargs)
+
+            return rename
+
+        os.replace, os.rename = holding(REPLACE), holding(RENAME)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        os.replace, os.rename = REPLACE, RENAME
+
+
+class PauseInCall(Callback):
+    """Pauses the job when it calls `target` (a module-level function, 'module.name'): writes
+    `<dir>/paused`, waits until the process has received a stop signal, then calls it."""
+
+    def __init__(self, dir: str, target: str) -> None:
+        self.dir = Path(dir)
+        self.module, _, self.name = target.rpartition(".")
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        module = importlib.import_module(self.module)
+        real = getattr(module, self.name)
+        gate = self
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            write_marker(gate.dir / "paused", gate.name)
+            while preemption.STOP.received is None:
+                time.sleep(0.01)
+            return real(*args, **kwargs)
+
+        setattr(module, self.name, paused)
 
 
 class HoldAfterJobs(Callback):

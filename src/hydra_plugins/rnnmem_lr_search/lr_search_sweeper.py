@@ -6,4 +6,4 @@ from rnnmem.sweeps.lr_search import LrSearch
 
 
 class LrSearchSweeper(LrSearch, Sweeper):
-    """Optuna TPE learning-rate search, one SQLite study per swept configuration."""
+    """Optuna TPE learning-rate search, one SQLite study per question."""

@@ -1,11 +1,13 @@
 """The runs a figure or table could not show, and the notes that name them, so that a gap is
 never silent.
 
-A gap is a grid point whose run failed, diverged, was preempted (stopped, to be resumed) or left
-no record (`missing`, from `rnnmem.reporting.expected.sweep_runs`). `gaps_for` picks the gaps
-that belong to what a figure shows (a gap whose value of an axis is unknown might belong
-anywhere, so it is listed everywhere); `gap_notes` names them, wrapped, by status; `star` and
-`why_empty` mark a grid entry that lacks some or all of its finished runs."""
+A gap is a grid point whose run failed, diverged, was preempted (stopped, to be resumed), left
+no record (`missing`), holds files that cannot be read back (`damaged`: a truncated probe.npz)
+or is being trained right now (`running`), as `rnnmem.reporting.expected.sweep_runs` finds it.
+`gaps_for` picks the gaps that belong to what a figure shows (a gap whose value of an axis is
+unknown might belong anywhere, so it is listed everywhere); `gap_notes` names them, wrapped, by
+status; `star` and `why_empty` mark a grid entry that lacks some or all of its finished
+runs."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-GAP_STATUSES = ("failed", "diverged", "preempted", "missing")
+GAP_STATUSES = ("failed", "diverged", "preempted", "damaged", "running", "missing")
+GAP_TITLES = {"missing": "missing (no record)", "damaged": "damaged (files unreadable)",
+              "running": "running now"}
 NOTE_WIDTH = 110  # characters per line of a figure's notes
 ERROR_LENGTH = 48  # characters of a failed run's error that its note quotes
 
@@ -23,7 +27,7 @@ ERROR_LENGTH = 48  # characters of a failed run's error that its note quotes
 def gaps_for(
     runs: pd.DataFrame, lengths: Mapping[str, int] | None = None, **axes: object
 ) -> pd.DataFrame:
-    """The failed, diverged, preempted and missing rows at the given axis values (and, with
+    """The rows of GAP_STATUSES at the given axis values (and, with
     `lengths`, at each task's length T there), including those whose value of such an axis is
     unknown: they might belong here."""
     mask = runs["status"].isin(GAP_STATUSES).to_numpy(dtype=bool)
@@ -69,11 +73,11 @@ def note_lines(title: str, names: Sequence[str], width: int = NOTE_WIDTH) -> lis
 
 
 def gap_notes(runs: pd.DataFrame, width: int = NOTE_WIDTH) -> list[str]:
-    """Lines naming the failed, diverged, preempted and missing runs among `runs`, by status."""
+    """Lines naming the runs among `runs` that are not shown (GAP_STATUSES), by status."""
     lines: list[str] = []
     for status in GAP_STATUSES:
         rows = runs[runs["status"] == status]
-        title = "not shown, missing (no record)" if status == "missing" else f"not shown, {status}"
+        title = f"not shown, {GAP_TITLES.get(status, status)}"
         lines += note_lines(title, run_names(rows, with_error=status == "failed"), width)
     return lines
 

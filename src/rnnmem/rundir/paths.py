@@ -21,7 +21,9 @@ and a sweep directory (`hydra.sweep.dir`) holds its run directories and
     .place_id           as above: every W&B run id of the sweep is salted with it
     wandb/              the offline W&B runs of all its jobs
     figures/            what `make figures` draws from it (`experiments/make_figures.py`)
-    lr_search.yaml      a learning-rate search's outcome, its studies in optuna.db
+    lr_search.yaml      a learning-rate search's outcome, its studies in optuna.db; beside it
+                        the lr window, lr_search.md (tables) and lr_search.png/.pdf (figure)
+    .lr_search/         the search's locks: one for the storage, one per trial being run
 
 Paths only: nothing here reads or writes a file. Readers and writers of each file are the
 modules named above; `wandb/` is W&B's own (its `dir`, `rnnmem.training.build.build_logger`).
@@ -114,5 +116,18 @@ class SweepDir:
         return self.path / "lr_search.yaml"
 
     @property
+    def lr_window_table(self) -> Path:
+        return self.path / "lr_search.md"
+
+    @property
+    def lr_window_figure(self) -> Path:
+        """The stem of the lr window's figure files (`.png`, `.pdf`)."""
+        return self.path / "lr_search"
+
+    @property
     def optuna_storage(self) -> Path:
         return self.path / "optuna.db"
+
+    @property
+    def lr_search_locks(self) -> Path:
+        return self.path / ".lr_search"

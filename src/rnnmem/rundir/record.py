@@ -4,8 +4,12 @@
 (`finished`, `diverged`, `failed`, or `preempted` with the step of its checkpoint), the
 final held-out metrics, the memoryless baseline, `solved`, timings, the learning curves, the
 gradient-probe summaries and the code version. `probe.npz` holds the per-timestep arrays of the
-gradient probe. Both are written atomically (temporary file, then rename), the arrays first, so
-that a `record.json` present is a complete record.
+gradient probe. Both are written atomically (`rnnmem.rundir.atomic`: temporary file, then
+rename), the arrays first, so that a `record.json` present is a complete record. A record that
+cannot be parsed, that has no valid status, or that says a run started (finished, diverged,
+preempted) without stating its config is corrupt (`CorruptRecord`); probe arrays that cannot be
+read back whole are corrupt too (`CorruptProbe`, `probe_problem`): readers skip such a run,
+naming the file, and the run directory's verdict trains it again.
 
 `RunRecord` is the record's type: `rnnmem.training.lifecycle` writes it, `rnnmem.sweeps.monitor`
 writes the short record of a job that never started, and `rnnmem.reporting.records` reads it.
@@ -14,14 +18,14 @@ writes the short record of a job that never started, and `rnnmem.reporting.recor
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 
+from rnnmem.rundir.atomic import write_atomically
 from rnnmem.rundir.paths import RunDir
 
 STATUSES = ("finished", "diverged", "failed", "preempted")
@@ -132,31 +136,17 @@ class RunRecord(TypedDict, total=False):
     wandb_error: str
 
 
-def _atomic_write(path: Path, write: Any, mode: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_record(run_dir: Path, record: RunRecord | Mapping[str, Any]) -> None:
     """Write `record.json` atomically; `status` must be one of STATUSES."""
     if record["status"] not in STATUSES:
         raise ValueError(f"status={record['status']!r} is not one of: {', '.join(STATUSES)}")
     text = json.dumps(record, indent=1, sort_keys=True, allow_nan=True)
-    _atomic_write(RunDir(run_dir).record, lambda f: f.write(text), "w")
+    write_atomically(RunDir(run_dir).record, lambda f: f.write(text))
 
 
 def write_probe_arrays(run_dir: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write the gradient probe's arrays to `probe.npz` atomically."""
-    _atomic_write(RunDir(run_dir).probe, lambda f: np.savez(f, **arrays), "wb")
+    write_atomically(RunDir(run_dir).probe, lambda f: np.savez(f, **arrays), binary=True)
 
 
 class CorruptRecord(ValueError):
@@ -165,7 +155,9 @@ class CorruptRecord(ValueError):
 
 def read_record(run_dir: Path) -> RunRecord:
     """The parsed `record.json` of a run; FileNotFoundError if the run never completed,
-    CorruptRecord (naming the file) if it is truncated or otherwise unreadable."""
+    CorruptRecord (naming the file) if it is truncated or otherwise unreadable, or if it says
+    the run started without stating the config it ran (only a run refused before it started,
+    `failed`, may lack one)."""
     path = RunDir(run_dir).record
     try:
         record = json.loads(path.read_text())
@@ -173,13 +165,41 @@ def read_record(run_dir: Path) -> RunRecord:
         raise CorruptRecord(f"corrupt run record {path}: {err}") from None
     if not isinstance(record, dict) or record.get("status") not in STATUSES:
         raise CorruptRecord(f"corrupt run record {path}: no valid status")
+    if record["status"] != "failed" and not isinstance(record.get("config"), dict):
+        raise CorruptRecord(f"corrupt run record {path}: a {record['status']} record without "
+                            "its config")
     return record
 
 
+class CorruptProbe(ValueError):
+    """A `probe.npz` that cannot be read back whole; the message names the file."""
+
+
 def read_probe_arrays(run_dir: Path) -> dict[str, np.ndarray]:
-    """The arrays of `probe.npz` ({} if the run has none)."""
+    """The arrays of `probe.npz` ({} if the run has none), every one read in full (the zip's
+    checksums verified); CorruptProbe, naming the file, if it is truncated or damaged."""
     path = RunDir(run_dir).probe
     if not path.exists():
         return {}
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
+        if isinstance(err, OSError) and not path.exists():
+            return {}
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        raise CorruptProbe(f"corrupt probe arrays {path}: {reason}") from None
+
+
+def probe_problem(run_dir: Path, record: Mapping[str, Any]) -> str | None:
+    """Why the probe arrays that `record` says its run wrote (its `probe` section lists the
+    probes' steps) cannot be read back, one line; None when they can or none were written."""
+    path = RunDir(run_dir).probe
+    if not path.exists():
+        written = bool((record.get("probe") or {}).get("steps"))
+        return f"missing probe arrays {path}" if written else None
+    try:
+        read_probe_arrays(run_dir)
+    except CorruptProbe as err:
+        return str(err)
+    return None

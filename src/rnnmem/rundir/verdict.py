@@ -7,7 +7,9 @@ into every checkpoint), and decides:
 - either states another `config_hash` than the run's: RunDirConflict, one line naming the
   keys that differ; nothing in the directory is touched (an explicit `hydra.run.dir` given to
   two configs);
-- a finished or diverged record: skip, if the same code made it (`rnnmem.rundir.code`);
+- a finished or diverged record: skip, if the same code made it (`rnnmem.rundir.code`), unless
+  the probe arrays it says it wrote cannot be read back (`probe_problem`: a truncated
+  `probe.npz`), which makes it incomplete: train again;
 - a record or checkpoint of other code: `on_code_change` says what happens: `error`
   (CodeChanged, one line naming the option), `rerun` (the checkpoint is removed and the run
   trains from step 0) or `keep` (skip the record, resume from the checkpoint);
@@ -30,7 +32,7 @@ from rnnmem.rundir.checkpoint import checkpoint_stamp
 from rnnmem.rundir.code import code_identity, describe, other_code
 from rnnmem.rundir.identity import config_differences, identity_config
 from rnnmem.rundir.paths import RunDir
-from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record
+from rnnmem.rundir.record import COMPLETE, CorruptRecord, probe_problem, read_record
 
 log = logging.getLogger("rnnmem")
 
@@ -75,6 +77,11 @@ def verdict(run_dir: Path, config_hash: str, identity: dict[str, Any],
     if stamp is not None:
         _other_config(run_dir, "checkpoint", stamp, config_hash, identity)
     complete = record is not None and record["status"] in COMPLETE
+    damage = probe_problem(run_dir, record) if complete else None
+    if damage is not None:
+        log.warning("%s holds a %s record whose files are damaged (%s): training again",
+                    run_dir, record["status"], damage)
+        complete = False
     held = record if complete else stamp
     if held is None:
         return Verdict(False, "train")

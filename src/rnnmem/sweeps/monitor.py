@@ -36,7 +36,7 @@ from rnnmem.reporting.tables import markdown_table
 from rnnmem.rundir.checkpoint import checkpoint_stamp
 from rnnmem.rundir.code import code_identity, describe, other_code
 from rnnmem.rundir.identity import config_differences, identity_config, place_id
-from rnnmem.rundir.lock import RunLock
+from rnnmem.rundir.lock import lock_held
 from rnnmem.rundir.paths import RunDir, SweepDir
 from rnnmem.rundir.record import COMPLETE, CorruptRecord, read_record, write_record
 from rnnmem.sweeps import launcher
@@ -147,17 +147,6 @@ def storage_error(err: OSError) -> str:
     return f"[Errno {err.errno}] {err.strerror or err}{where}"
 
 
-def locked_elsewhere(run_dir: Path) -> bool:
-    """Whether another process holds `run_dir`'s lock (is training it right now)."""
-    if not RunDir(run_dir).lock.exists():
-        return False
-    lock = RunLock(run_dir)
-    if lock.acquire():
-        lock.release()
-        return False
-    return True
-
-
 def _statuses(sweep_dir: Path, run_dirs: list[str]) -> list[tuple[str, float]]:
     """(status, time written) of the grid's records so far."""
     paths = [sweep_dir / rel for rel in run_dirs]
@@ -237,7 +226,7 @@ class SweepMonitor(Callback):
         runs = load_sweep(sweep_dir, [sweep_dir / rel for rel in run_dirs])
         summary = summary_frame(runs)
         elsewhere = [rel for rel in run_dirs if not sweep.run(rel).record.exists()
-                     and locked_elsewhere(sweep_dir / rel)]
+                     and lock_held(sweep_dir / rel)]
         table = markdown_table(summary)
         sweep.summary_md.write_text(table)
         summary.to_csv(sweep.summary_csv, index=False)

@@ -10,7 +10,9 @@ CPU (the same numbers on every machine) from a generator seeded by (seed, split)
 Layout: `<cache_dir>/<task>-<split>-<fingerprint[:16]>/`, a `datasets.Dataset` with columns
 x and y (fixed-shape features) saved by `save_to_disk`, and `checksums.json`, the sha256 of each
 of its files. Concurrent jobs may build the same set; each writes to a private temporary sibling
-and renames it into place, and a job that loses the race keeps the winner's. A set whose files
+(`rnnmem.rundir.atomic.temporary_dir`, named by its process) and renames it into place, and a job
+that loses the race keeps the winner's. The temporaries of builds that a kill interrupted (their
+process is dead) are removed when a set is next asked for (`remove_stale`). A set whose files
 do not match their checksums (a truncated or overwritten file), that fails to load or has the
 wrong number of rows is moved aside, with a warning naming it, and built again. `datasets` is
 imported where a set is built or read, not with this module, so that reading a sweep's records
@@ -24,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnmem.rundir.atomic import remove_stale, temporary_dir
 from rnnmem.rundir.code import generator_digest
 from rnnmem.tasks.base import MemoryTask
 
@@ -75,6 +77,8 @@ def heldout_set(
         raise ValueError(f"heldout size must be >= 1, got {size!r}")
     fingerprint = heldout_fingerprint(task, split, size, seed)
     path = Path(cache_dir) / f"{task.name}-{split}-{fingerprint[:16]}"
+    for leftover in remove_stale(path.parent):
+        log.info("removed %s, left by an interrupted held-out build", leftover)
     data = _load_verified(path, size) if path.exists() else None
     if data is None:
         x, y = task.sample(size, torch.Generator().manual_seed(split_seed(seed, split)))
@@ -118,7 +122,7 @@ def _load_verified(path: Path, size: int) -> dict[str, np.ndarray] | None:
     except Exception as err:  # any unreadable cache is rebuilt, never trusted
         reason = f"{type(err).__name__}: {err}"
     log.warning("held-out cache %s is corrupt (%s); rebuilding it", path, reason)
-    trash = tempfile.mkdtemp(prefix=f".{path.name}.corrupt.", dir=path.parent)
+    trash = temporary_dir(path.parent, f"{path.name}.corrupt")
     try:
         os.rename(path, Path(trash) / path.name)
     except OSError:
@@ -158,8 +162,7 @@ def split_seed(seed: int, split: str) -> int:
 
 def _save_atomically(dataset: Dataset, path: Path) -> None:
     """Save `dataset` to `path` unless another writer got there first; never a partial `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = temporary_dir(path.parent, path.name)
     try:
         dataset.save_to_disk(tmp)
         (Path(tmp) / CHECKSUM_FILE).write_text(json.dumps(_checksums(Path(tmp)), indent=1))

@@ -185,6 +185,9 @@ def train_one(
                                gpu_index=gpu_index, steps_per_batch=steps_per_batch)
         record.update(outcome.fields)
         interrupted = outcome.interrupted
+    except KeyboardInterrupt:  # a second Ctrl-C outside the fit (held-out sets, the test)
+        record["error"] = "interrupted"
+        interrupted = True
     except Exception as err:  # any failure is recorded, never lost
         record["error"] = f"{type(err).__name__}: {err}"
         with contextlib.suppress(OSError):

@@ -44,7 +44,9 @@ class StopSignals:
     `install` replaces the handlers of STOP_SIGNALS and remembers the previous ones; installing
     again (Lightning registers its own SIGTERM handler when `fit` starts) keeps the first
     previous handler. A second SIGINT raises KeyboardInterrupt: a user who presses Ctrl-C twice
-    does not want to wait for the step to end.
+    does not want to wait for the step to end. Once training is over (`trained`: the test, the
+    forgetting pass, the record) there is nothing left to checkpoint: the run says so and
+    finishes its record.
 
     In a local sweep's worker process (`worker`, set by `rnnmem.sweeps.launcher`) the handlers stay
     installed between jobs (`restore` keeps them): the first stop signal also skips the worker's
@@ -54,9 +56,11 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: int | None = None
         self.worker = False
+        self.trained = False  # the run's training is over (`Checkpointer.on_train_end`)
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
+        self.trained = False
         for signum in STOP_SIGNALS:
             current = signal.signal(signum, self._handle)
             if current is not self._handle:
@@ -72,8 +76,12 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-            log.warning("received %s: checkpointing at the end of this step, then stopping",
-                        signal.Signals(signum).name)
+            if self.trained:  # testing, forgetting, the record: nothing left to checkpoint
+                log.warning("received %s after training: finishing the run's test and record, "
+                            "then stopping", signal.Signals(signum).name)
+            else:
+                log.warning("received %s: checkpointing at the end of this step, then stopping",
+                            signal.Signals(signum).name)
         elif self.worker:
             os._exit(128 + signum)
         elif signum == signal.SIGINT:
@@ -129,6 +137,9 @@ class Checkpointer(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.signals.install()  # after Lightning's own SIGTERM handler: ours decides
         self._last = time.monotonic()
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.signals.trained = True
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,

@@ -27,6 +27,7 @@ from rnnmem.models import CELLS  # noqa: E402
 from rnnmem.reporting.labels import MetricSpec, cell_label, param_counts, task_text  # noqa: E402
 from rnnmem.reporting.seeds import SeedBand  # noqa: E402
 from rnnmem.reporting.style import STYLE  # noqa: E402
+from rnnmem.rundir.atomic import write_atomically  # noqa: E402
 
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 # registered cells beyond those three, in registry order (tab10, its grey left for the unknown)
@@ -89,7 +90,9 @@ def styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 
 
 def save(fig: Figure, path_stem: Path, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
-    """Write `path_stem.<fmt>` for each format with fixed metadata, so bytes are reproducible.
+    """Write `path_stem.<fmt>` for each format with fixed metadata, so bytes are reproducible,
+    each file atomically (`rnnmem.rundir.atomic`: an interrupted save leaves the previous file,
+    never part of a new one).
 
     The layout is computed for the first format and kept for the others (same positions in
     every format, and half the layout work)."""
@@ -97,8 +100,9 @@ def save(fig: Figure, path_stem: Path, formats: tuple[str, ...] = ("pdf", "png")
     with plt.rc_context(STYLE):
         for fmt in formats:
             path = Path(f"{path_stem}.{fmt}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, format=fmt, metadata=dict(SAVE_METADATA[fmt]))
+            metadata = dict(SAVE_METADATA[fmt])
+            write_atomically(path, lambda handle, fmt=fmt, metadata=metadata: fig.savefig(
+                handle, format=fmt, metadata=metadata), binary=True)
             paths.append(path)
             fig.set_layout_engine("none")
     return paths
