@@ -51,6 +51,7 @@ import fig6_learning_curves
 import fig7_forgetting
 import fig8_gradient_vs_behaviour
 import fig9_item_memory_views
+import fig10_memory_and_state
 import table1
 from rnnmem.reporting.differences import value_order, value_text
 from rnnmem.reporting.expected import sweep_preset, sweep_runs
@@ -72,6 +73,7 @@ EXPERIMENTS: tuple[ModuleType, ...] = (
     fig7_forgetting,
     fig8_gradient_vs_behaviour,
     fig9_item_memory_views,
+    fig10_memory_and_state,
     table1,
 )
 # Drawn once over every run of the grid (its rows carry the other swept keys as columns).
