@@ -1,4 +1,7 @@
-"""A paper's stated outcomes beside ours, point by point (written into `references.md`).
+"""Papers' stated outcomes beside ours, point by point (written into `references.md`):
+Arjovsky et al. 2016 for `make sweep EXPERIMENT=arjovsky2016` (below), and the recall preset's
+papers (`RECALL`: Mamba, minGRU, Zoology, LRU) for `make sweep EXPERIMENT=recall`, each claim at
+its own depth. A `state` claim shows the recurrent state elements per layer beside the outcome.
 
 Arjovsky, Shah & Bengio 2016 (uRNN) report curves rather than numbers, so each point is the
 outcome its figures and their captions state, paraphrased (`Claim.says`), and ours is computed
@@ -48,6 +51,7 @@ class Claim:
     cell: str
     says: str
     kind: str = "outcome"
+    depth: int = 1
 
 
 ARJOVSKY_2016 = (
@@ -75,6 +79,44 @@ ARJOVSKY_2016 = (
           "tanh RNN: ‖dC/dh_t‖ vanishes towards early t, at the start and after 100 "
           "iterations", "gradient"),
 )
+
+
+# Mamba (Gu & Dao 2023, Table 1: selective copying at length 4096, 16 tokens to recall), Feng
+# et al. 2024 ("Were RNNs all we needed?", selective copying in Mamba's setting), Arora et al.
+# 2023 (Zoology, figures of MQAR accuracy against state size) and Orvieto et al. 2023 (LRU),
+# beside `make sweep EXPERIMENT=recall` (2 layers, T = 32: far smaller than the papers').
+RECALL = (
+    Claim("Gu & Dao 2023, Table 1", "selective_copy", 32, "s6",
+          "the selective S6 layer solves it (about 97% token accuracy alone, 99.8% in the "
+          "Mamba block)", depth=2),
+    Claim("Gu & Dao 2023, Table 1", "selective_copy", 32, "lru",
+          "time-invariant recurrences fail: LTI S4 about 18% (the LRU is time-invariant "
+          "too; not in the table)", depth=2),
+    Claim("Feng et al. 2024", "selective_copy", 32, "mingru",
+          "minGRU solves it in Mamba's setting with enough layers (accuracy rises with "
+          "depth)", depth=2),
+    Claim("Gu & Dao 2023, section 3.1", "selective_copy", 32, "gru",
+          "not in the table; a gated RNN's input-dependent gates are the selection the "
+          "paper asks for", depth=2),
+    Claim("Arora et al. 2023 (Zoology)", "mqar", 32, "s6",
+          "MQAR accuracy grows with the recurrent state size; input-dependent recurrences "
+          "close the gap to attention as the state grows", "state", depth=2),
+    Claim("Arora et al. 2023 (Zoology)", "mqar", 32, "lru",
+          "time-invariant recurrences with a small state fail where attention succeeds",
+          "state", depth=2),
+    Claim("Arora et al. 2023 (Zoology)", "mqar", 32, "gru",
+          "not in the paper (no LSTM or GRU)", "state", depth=2),
+    Claim("Arora et al. 2023 (Zoology)", "mqar", 32, "lstm",
+          "not in the paper (no LSTM or GRU)", "state", depth=2),
+    Claim("Orvieto et al. 2023", "copy", 32, "lru",
+          "not run on copy; a linear diagonal recurrence initialised near the unit circle "
+          "keeps its inputs over long ranges (Long Range Arena)", depth=2),
+    Claim("Arjovsky et al. 2016, Fig. 1", "copy", 32, "orth",
+          "an orthogonal (unitary) recurrence solves copy with no plateau", depth=2),
+    Claim("Arjovsky et al. 2016, Fig. 1", "copy", 32, "lstm",
+          "plateaus at the baseline", depth=2),
+)
+CLAIMS = (*ARJOVSKY_2016, *RECALL)
 
 
 def verdict(runs: pd.DataFrame) -> str:
@@ -108,25 +150,34 @@ def gradient_text(runs: pd.DataFrame) -> str:
     return "log10 g_0/g_T-1 " + ", ".join(parts)
 
 
-def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = ARJOVSKY_2016) -> list[str]:
-    """Markdown rows: each claim beside ours at its task, T and cell (one layer,
-    unidirectional: the finished runs, and how many diverged); claims with no such runs are
-    left out, and no lines at all when none matches."""
+def state_text(task: str, runs: pd.DataFrame) -> str:
+    """An outcome with the recurrent state it was reached with (elements per layer)."""
+    states = runs["state_elements"].dropna().unique() if "state_elements" in runs else []
+    state = f", state {int(states[0])} per layer" if len(states) == 1 else ""
+    return outcome_text(task, runs) + state
+
+
+def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[str]:
+    """Markdown rows: each claim beside ours at its task, T, cell and depth (unidirectional:
+    the finished runs, and how many diverged); claims with no such runs are left out, and no
+    lines at all when none matches."""
+    texts_of = {"gradient": lambda task, ours: gradient_text(ours), "outcome": outcome_text,
+                "state": state_text}
     lines = []
     for claim in claims:
         point = select(runs, task=claim.task, seq_len=claim.seq_len, cell=claim.cell,
-                       depth=1, bidirectional=False)
+                       depth=claim.depth, bidirectional=False)
         ours, diverged = finished(point), (point["status"] == "diverged").sum()
         if ours.empty and not diverged:
             continue
         texts = [] if ours.empty else [
-            (gradient_text(ours) if claim.kind == "gradient" else outcome_text(claim.task, ours))
-            + f" ({len(ours)} seeds)"]
+            texts_of[claim.kind](claim.task, ours) + f" ({len(ours)} seeds)"]
         texts += [f"diverged ({diverged} seeds)"] if diverged else []
         lines.append(f"| {claim.source} | {claim.task} | {claim.seq_len} | "
-                     f"{cell_label(claim.cell)} | {claim.says} | {'; '.join(texts)} |")
+                     f"{cell_label(claim.cell)} | {claim.depth} | {claim.says} | "
+                     f"{'; '.join(texts)} |")
     if not lines:
         return []
-    return ["| source | task | T | cell | the paper | ours (1 layer, uni.) |",
-            "|---|---|---|---|---|---|", *lines]
+    return ["| source | task | T | cell | layers | the paper | ours (uni.) |",
+            "|---|---|---|---|---|---|---|", *lines]
 

@@ -45,8 +45,8 @@ def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
         run(tmp_path, "j", "adding", "rnn", 1, 0.155, 0.155, ratios={0: -20.0, 100: -30.0}),
     ]
     lines = literature.claim_lines(pd.DataFrame(rows))
-    assert lines[0].startswith("| source | task | T | cell | the paper | ours")
-    by_point = {tuple(c.strip() for c in line.split("|")[2:5]) + (line.split("|")[5].strip(),):
+    assert lines[0].startswith("| source | task | T | cell | layers | the paper | ours")
+    by_point = {tuple(c.strip() for c in line.split("|")[2:5]) + (line.split("|")[6].strip(),):
                 line for line in lines[2:]}
     orth_copy = next(v for k, v in by_point.items() if k[:3] == ("copy", "100", "orthogonal RNN"))
     assert "solved: acc 0.998 ± 0.0028" in orth_copy and "(2 seeds)" in orth_copy
@@ -72,3 +72,25 @@ def test_a_sweep_without_the_papers_points_gets_no_lines(tmp_path):
     assert literature.claim_lines(pd.DataFrame(rows)) == []
     rows[0].update(seq_len=100, depth=2)
     assert literature.claim_lines(pd.DataFrame(rows)) == []
+
+
+def test_recall_claims_sit_beside_two_layer_runs_with_their_state(tmp_path):
+    """The recall preset's claims (two layers, T = 32): a `state` claim shows the recurrent
+    state elements per layer beside the outcome; a one-layer run is not their point."""
+    def recall_run(name, task, cell, seed, acc, state, depth=2):
+        return {"run_dir": str(tmp_path / name), "name": name, "task": task, "cell": cell,
+                "depth": depth, "bidirectional": False, "seq_len": 32, "seed": seed,
+                "status": "finished", "test_loss": 0.01 if acc > 0.99 else 1.0,
+                "baseline": 1.5, "solved": acc >= 0.99, "test_acc": acc,
+                "state_elements": state}
+
+    rows = [recall_run("a", "mqar", "s6", 0, 0.995, 864), recall_run("b", "mqar", "s6", 1, 1.0, 864),
+            recall_run("c", "selective_copy", "lru", 0, 0.4, 76),
+            recall_run("d", "selective_copy", "s6", 0, 0.9, 864, depth=1)]
+    lines = literature.claim_lines(pd.DataFrame(rows))
+    (mqar,) = [line for line in lines if "| mqar | 32 | S6 (Mamba) | 2 |" in line]
+    assert "solved: acc 0.998 ± 0.0035, loss / baseline" in mqar
+    assert mqar.endswith(", state 864 per layer (2 seeds) |")
+    (lru,) = [line for line in lines if "| selective_copy | 32 | LRU | 2 |" in line]
+    assert "state" not in lru.split("|")[-2] and "acc 0.4," in lru
+    assert not [line for line in lines if "| selective_copy | 32 | S6 (Mamba) |" in line]
