@@ -84,7 +84,8 @@ def test_recall_claims_sit_beside_two_layer_runs_with_their_state(tmp_path):
                 "baseline": 1.5, "solved": acc >= 0.99, "test_acc": acc,
                 "state_elements": state}
 
-    rows = [recall_run("a", "mqar", "s6", 0, 0.995, 864), recall_run("b", "mqar", "s6", 1, 1.0, 864),
+    rows = [recall_run("a", "mqar", "s6", 0, 0.995, 864),
+            recall_run("b", "mqar", "s6", 1, 1.0, 864),
             recall_run("c", "selective_copy", "lru", 0, 0.4, 76),
             recall_run("d", "selective_copy", "s6", 0, 0.9, 864, depth=1)]
     lines = literature.claim_lines(pd.DataFrame(rows))
