@@ -75,8 +75,8 @@ def test_cli_rejects_bad_value_in_one_line_before_training(tmp_path, override, e
 def test_cli_rejects_unknown_task_naming_the_options(tmp_path):
     result = run_cli("task=maze", *TINY, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2  # one line, before Hydra composes anything
-    assert result.stderr == "rnnmem: error: task=maze is not one of: adding, copy, mqar, \"
-                             "selective_copy\n"
+    assert result.stderr == ("rnnmem: error: task=maze is not one of: adding, copy, mqar, "
+                             "selective_copy\n")
 
 
 def run_point(tmp_path, *overrides: str) -> dict:
