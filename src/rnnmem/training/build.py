@@ -37,6 +37,7 @@ from rnnmem.measures.probe import ProbeResult
 from rnnmem.models import RecurrentNet
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
+from rnnmem.models.param_groups import settings_of
 from rnnmem.rundir.paths import RunDir
 from rnnmem.tasks import MemoryTask
 from rnnmem.tracking import wandb_run
@@ -60,12 +61,14 @@ def build_net(model: ModelConfig, task: MemoryTask) -> RecurrentNet:
 def build_module(cfg: RunConfig, *, task: MemoryTask, net: RecurrentNet,
                  steps_per_batch: int) -> MemoryTaskModule:
     """The module training `net`: `data.batch_size` fresh sequences per step, `optim`'s
-    optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), the
-    divergence check every `trainer.log_every_n_steps`, seeded by `seed`."""
+    optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), scaled
+    per parameter role (`rnnmem.models.param_groups`), the divergence check every
+    `trainer.log_every_n_steps`, seeded by `seed`."""
     return MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed,
         optimiser=cfg.optim.name, lr=learning_rate(cfg.optim, cfg.model.cell),
-        grad_clip=cfg.optim.grad_clip, check_every_n_steps=cfg.trainer.log_every_n_steps,
+        roles=settings_of(cfg.optim, cfg.model.cell), grad_clip=cfg.optim.grad_clip,
+        check_every_n_steps=cfg.trainer.log_every_n_steps,
         steps_per_batch=steps_per_batch,
     )
 

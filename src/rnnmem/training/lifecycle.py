@@ -43,6 +43,7 @@ from rnnmem.measures.forgetting import forgetting_record
 from rnnmem.models import RecurrentNet
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
+from rnnmem.models.param_groups import settings_of
 from rnnmem.rundir.checkpoint import device_refusal, resumable_checkpoint
 from rnnmem.rundir.code import code_identity
 from rnnmem.rundir.environment import environment
@@ -119,6 +120,7 @@ def opening_record(cfg: RunConfig, identity: RunIdentity, task: MemoryTask, run_
         "started_at": time.time(),
         **sizing(cfg.model, task),
         "lr": learning_rate(cfg.optim, cfg.model.cell),
+        "param_groups": settings_of(cfg.optim, cfg.model.cell),
     }
     if cfg.logger.name == "wandb":
         record["wandb_run_id"] = wandb_run_id(identity.hash, cfg.logger.group,

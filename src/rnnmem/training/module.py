@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnmem import framework
 from rnnmem.models import RecurrentNet
 from rnnmem.models.optimisers import OPTIMISERS
+from rnnmem.models.param_groups import RoleSettings, param_groups, role_settings
 from rnnmem.rundir.checkpoint import DEVICE_TYPE_KEY
 from rnnmem.tasks import MemoryTask
 
@@ -69,9 +70,11 @@ EXPLODED_LOSS_FACTOR = 1e6
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
     the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
-    `steps_per_batch` such steps per Lightning batch. It stops the run as diverged at the
-    first check (every `check_every_n_steps`) that finds a non-finite loss since the start, or
-    a last loss above EXPLODED_LOSS_FACTOR x the task's baseline."""
+    `steps_per_batch` such steps per Lightning batch. The optimiser has one parameter group per
+    role (`rnnmem.models.param_groups`) with the lr and weight decay of `roles`; by default the
+    cell's own scales of `lr` and no weight decay. It stops the run as diverged at the first
+    check (every `check_every_n_steps`) that finds a non-finite loss since the start, or a last
+    loss above EXPLODED_LOSS_FACTOR x the task's baseline."""
 
     def __init__(
         self,
@@ -82,6 +85,7 @@ class MemoryTaskModule(pl.LightningModule):
         *,
         optimiser: str = "adam",
         lr: float = 1e-3,
+        roles: RoleSettings | None = None,
         grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
         steps_per_batch: int = 1,
@@ -97,6 +101,7 @@ class MemoryTaskModule(pl.LightningModule):
         self.seed = seed
         self.optimiser = optimiser
         self.lr = lr
+        self.roles = roles if roles is not None else role_settings(net.cell, lr)
         self.check_every_n_steps = check_every_n_steps
         self.steps_per_batch = steps_per_batch
         self.generator: torch.Generator | None = None
@@ -189,7 +194,7 @@ class MemoryTaskModule(pl.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return OPTIMISERS[self.optimiser](self.parameters(), lr=self.lr)
+        return OPTIMISERS[self.optimiser](param_groups(self.net, self.roles), lr=self.lr)
 
 
 def metrics_of(callback_metrics: Mapping[str, Tensor], stage: str) -> dict[str, float]:
