@@ -250,34 +250,12 @@ def validate(cfg: DictConfig) -> None:
     such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
-    validate_schedules(cfg)
     validate_by_cell(cfg, "optim.lr_by_cell")
     validate_by_cell(cfg, "model.hidden_size_by_cell")
     validate_by_role(cfg, "optim.lr_scale", zero_allowed=False)
     validate_by_role(cfg, "optim.weight_decay_scale", zero_allowed=True)
     validate_cell_options(cfg.model)
     validate_task_limits(cfg)
-
-
-def schedule_intervals(cfg: Any) -> dict[str, int]:
-    """Every schedule of a run in optimiser steps, by config key: the run's length
-    (`trainer.max_steps`), validation, logging and, when it is enabled, the probe."""
-    keys = ["trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps"]
-    keys += ["probe.every_n_steps"] if cfg.probe.enabled else []
-    intervals = {}
-    for key in keys:
-        section, name = key.split(".")
-        intervals[key] = int(getattr(getattr(cfg, section), name))
-    return intervals
-
-
-def validate_schedules(cfg: DictConfig) -> None:
-    """Every schedule must fire at least once within `trainer.max_steps`: a validation or probe
-    interval beyond it would leave an empty validation curve or no gradient probe."""
-    for key, value in schedule_intervals(cfg).items():
-        if value > cfg.trainer.max_steps:
-            raise ConfigError(f"{key}={value} is larger than trainer.max_steps="
-                              f"{cfg.trainer.max_steps}: it would never run")
 
 
 def validate_by_cell(cfg: DictConfig, key: str) -> None:

@@ -64,6 +64,7 @@ from rnnmem.training.build import (
 )
 from rnnmem.training.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.training.module import MemoryTaskModule, device_batches, metrics_of
+from rnnmem.training.schedule import schedule_of
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
@@ -168,7 +169,7 @@ def train_one(
     task = task_from_config(cfg.task)
     record = opening_record(cfg, identity, task, run_dir, place)
     logger = None
-    curves = LearningCurves(cfg.trainer.log_every_n_steps)
+    curves = LearningCurves(schedule_of(cfg, "trainer.log_every_n_steps"))
     probe: GradientProbe | None = None
     interrupted = False
     try:
@@ -303,6 +304,8 @@ def fit_and_test(
                  gpu_index=gpu_index, steps_per_batch=steps_per_batch)
     if fitted.stopped is not None:
         return fitted.stopped
+    if probe is not None:  # resumed at its last step, the run skipped on_train_end's probe
+        probe.finish(fitted.module.to(fitted.device), fitted.trainer.global_step)
     return Outcome({**tested(fitted, task, test, memory, cfg.probe.items_per_lag),
                     **how_it_trained(cfg, fitted, task, steps_per_batch)})
 
@@ -318,7 +321,7 @@ def fit(cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, net: Recurre
     clock = TrainingClock()
     stamp = {"config_hash": identity.hash, "config": identity.identity, **code_identity()}
     checkpointer = build_checkpointer(cfg.checkpoint, run_dir=run_dir, stamp=stamp,
-                                      validate_every_n_steps=cfg.trainer.val_every_n_steps)
+                                      validation=schedule_of(cfg, "trainer.val_every_n_steps"))
     # the clock comes after the probe (at batch start), which is not training time; the
     # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
     trainer = build_trainer(cfg.trainer, callbacks=[*callbacks, clock, checkpointer],

@@ -70,11 +70,13 @@ EXPLODED_LOSS_FACTOR = 1e6
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
     the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
-    `steps_per_batch` such steps per Lightning batch. The optimiser has one parameter group per
-    role (`rnnmem.models.param_groups`) with the lr and weight decay of `roles`; by default the
-    cell's own scales of `lr` and no weight decay. It stops the run as diverged at the first
-    check (every `check_every_n_steps`) that finds a non-finite loss since the start, or a last
-    loss above EXPLODED_LOSS_FACTOR x the task's baseline."""
+    `steps_per_batch` such steps per Lightning batch; after the last step Lightning validates
+    and logs whatever the intervals (`rnnmem.training.schedule`). The optimiser has one
+    parameter group per role (`rnnmem.models.param_groups`) with the lr and weight decay of
+    `roles`; by default the cell's own scales of `lr` and no weight decay. It stops the run as
+    diverged at the first check (every `check_every_n_steps`, and at the last step) that finds
+    a non-finite loss since the start, or a last loss above EXPLODED_LOSS_FACTOR x the task's
+    baseline."""
 
     def __init__(
         self,
@@ -152,7 +154,11 @@ class MemoryTaskModule(pl.LightningModule):
             progress.increment_completed()
             self._loss_sum += loss.detach()
         self._last_loss = loss.detach()
-        if self.trainer.global_step % self.check_every_n_steps == 0:
+        step = self.trainer.global_step
+        last = step == self.trainer.max_steps
+        if last:  # Lightning validates and logs at this batch's end too (`training.schedule`)
+            framework.end_with_validation(self.trainer)
+        if step % self.check_every_n_steps == 0 or last:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
             self.log_dict({"train/loss": loss, "step": self._logged_step()},
