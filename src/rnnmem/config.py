@@ -166,6 +166,9 @@ class TrainerConfig:
     deterministic: bool = True
     # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
     steps_per_batch: int | None = None
+    # flush subnormal floats to zero in the training steps (x86 computes them slowly); never in
+    # the probe, item memory or evaluation (`rnnmem.models.denormals`)
+    flush_denormal: bool = True
     progress_bar: bool = True
 
 

@@ -64,13 +64,14 @@ def build_module(cfg: RunConfig, *, task: MemoryTask, net: RecurrentNet,
     """The module training `net`: `data.batch_size` fresh sequences per step, `optim`'s
     optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), scaled
     per parameter role (`rnnmem.models.param_groups`), the divergence check every
-    `trainer.log_every_n_steps`, seeded by `seed`."""
+    `trainer.log_every_n_steps`, subnormal numbers flushed to zero in its steps where
+    `trainer.flush_denormal` says so (`rnnmem.models.denormals`), seeded by `seed`."""
     return MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed,
         optimiser=cfg.optim.name, lr=learning_rate(cfg.optim, cfg.model.cell),
         roles=settings_of(cfg.optim, cfg.model.cell), grad_clip=cfg.optim.grad_clip,
         check_every_n_steps=cfg.trainer.log_every_n_steps,
-        steps_per_batch=steps_per_batch,
+        steps_per_batch=steps_per_batch, flush_denormal=cfg.trainer.flush_denormal,
     )
 
 

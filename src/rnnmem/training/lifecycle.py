@@ -40,7 +40,7 @@ from rnnmem.config import DataConfig, RunConfig
 from rnnmem.hardware import cores
 from rnnmem.measures import item_memory
 from rnnmem.measures.forgetting import forgetting_record
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
 from rnnmem.models.param_groups import settings_of
@@ -419,8 +419,8 @@ def how_it_trained(cfg: RunConfig, fitted: Fitted, task: MemoryTask,
 def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor:
     """The trained network's outputs for held-out inputs `x`, computed on `device`, the one it
     trained on (Lightning's teardown after `trainer.test` moved it to the CPU), returned on
-    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32."""
+    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32, no subnormal flushing."""
     module.to(device).eval()
-    with torch.no_grad():
+    with torch.no_grad(), denormals.exact():
         return torch.cat([module(batch.to(device)).float().cpu()
                           for batch in x.split(EVAL_BATCH)])

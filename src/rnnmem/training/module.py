@@ -34,7 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnmem import framework
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.models.optimisers import OPTIMISERS
 from rnnmem.models.param_groups import RoleSettings, param_groups, role_settings
 from rnnmem.rundir.checkpoint import DEVICE_TYPE_KEY
@@ -91,6 +91,7 @@ class MemoryTaskModule(pl.LightningModule):
         grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
         steps_per_batch: int = 1,
+        flush_denormal: bool = False,
     ) -> None:
         super().__init__()
         # The step below is the plain PyTorch loop; Lightning's automatic optimisation would
@@ -106,6 +107,7 @@ class MemoryTaskModule(pl.LightningModule):
         self.roles = roles if roles is not None else role_settings(net.cell, lr)
         self.check_every_n_steps = check_every_n_steps
         self.steps_per_batch = steps_per_batch
+        self.flush_denormal = flush_denormal
         self.generator: torch.Generator | None = None
         self._generator_state: Tensor | None = None  # from a checkpoint, until fit starts
         self.diverged = False
@@ -141,18 +143,19 @@ class MemoryTaskModule(pl.LightningModule):
         # hooks, and at about 0.25 ms per step they cost more than a small RNN's backward pass.
         optimiser = self.optimizers().optimizer
         progress = framework.step_progress(self.trainer)
-        for _ in range(self.steps_per_batch):
-            x, y = self.task.sample(self.batch_size, self.generator)
-            loss = self.task.loss(self.net(x), y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
-            optimiser.step()
-            # what Lightning's optimiser wrapper records around a step: global_step counts it
-            progress.increment_ready()
-            progress.increment_completed()
-            self._loss_sum += loss.detach()
+        with denormals.training(self.flush_denormal):  # the steps only: never a measurement
+            for _ in range(self.steps_per_batch):
+                x, y = self.task.sample(self.batch_size, self.generator)
+                loss = self.task.loss(self.net(x), y)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
+                optimiser.step()
+                # what Lightning's optimiser wrapper records around a step: global_step counts
+                progress.increment_ready()
+                progress.increment_completed()
+                self._loss_sum += loss.detach()
         self._last_loss = loss.detach()
         step = self.trainer.global_step
         last = step == self.trainer.max_steps
@@ -185,9 +188,10 @@ class MemoryTaskModule(pl.LightningModule):
             self.diverged = True
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        """Held-out metrics of the float32 network, whatever autocast training used."""
+        """Held-out metrics of the float32 network, whatever autocast and subnormal flushing
+        training used."""
         x, y = batch
-        with torch.autocast(self.device.type, enabled=False):
+        with torch.autocast(self.device.type, enabled=False), denormals.exact():
             metrics = self.task.metrics(self(x.float()), y)
         for name, value in metrics.items():
             self.log(f"{stage}/{name}", value, batch_size=len(x), on_step=False, on_epoch=True)
