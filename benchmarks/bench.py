@@ -27,13 +27,19 @@ Every comparison alternates its two sides, repeats them, and reports medians and
 - modern: per linear diagonal cell (minGRU, minLSTM, LRU, S6), ms per training step (forward,
   backward, clipping, Adam) of its step path (the probe's unrolled loop), its parallel path (the
   scan it trains with) and the fused LSTM of the same hidden size, at T = 100 and 1000, the
-  three alternated in rotating order and repeated; medians and ratios.
+  three alternated in rotating order and repeated; medians and ratios;
+- flush: ms per training step (sample, forward, backward, clip, Adam) without and with subnormal
+  floats flushed to zero (`trainer.flush_denormal`, `rnnmem.models.denormals`), from the same
+  initial weights, for the tanh RNN at T = 200 and the LSTM at T = 1000 on the adding problem,
+  at the large size (128 units, 128 sequences): the speed that the option's default is chosen
+  from.
 
 TF32 is off and, on CUDA, deterministic kernels are on (the harness's defaults) from the start,
 for both sides of every comparison.
 
 Usage: python benchmarks/bench.py [--reps 5] [--out benchmarks/results.json] [--quick]
        [--only harness,jobs,...] [--jobs-steps N] [--heavy-probe-len T] [--modern-lengths ..]
+       [--flush-steps N]
        (make bench ARGS="--quick --reps 3 --only harness")
 """
 
@@ -60,7 +66,7 @@ from rnnmem import hardware
 from rnnmem.config import register_config
 from rnnmem.measures.probe import probe
 from rnnmem.models import CELLS as REGISTERED_CELLS
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.models.scan import ScanCell
 from rnnmem.tasks import make_task
 from rnnmem.train import train_one
@@ -75,8 +81,10 @@ PROBE_GOAL = 0.05  # probe time per training time at the paper preset's interval
 PACKED_JOBS = 8  # the fixed work of the packing measurement: this many jobs, N steps each
 # the paper preset's heaviest probe: (cell, depth, bidirectional, hidden, task, T, sequences)
 HEAVY_PROBE = ("lstm", 3, True, 128, "copy", 1000, 128)
+# (cell, T) of the flush section, at the large size: where float32 gradients turn subnormal
+FLUSH_RUNS = (("rnn", 200), ("lstm", 1000))
 SECTIONS = ("harness", "jobs", "determinism", "step_overhead", "probe", "heavy_probe",
-            "fixed_cost", "sweep", "unrolled", "modern")
+            "fixed_cost", "sweep", "unrolled", "modern", "flush")
 # the modern section: the linear diagonal cells, against the fused LSTM of their hidden size
 MODERN_CELLS = tuple(name for name, spec in REGISTERED_CELLS.items()
                      if issubclass(spec, ScanCell))
@@ -502,6 +510,49 @@ def bench_modern(reps: int, lengths: tuple[int, ...]) -> list[dict]:
     return rows
 
 
+def flush_step_ms(cell: str, seq_len: int, flush: bool, steps: int) -> float:
+    """ms per plain-loop training step on adding T = `seq_len` (128 units, 128 sequences, Adam,
+    clip 1), from the same initial weights and batches every time, after one warm-up step;
+    subnormals flushed to zero in the steps when `flush`."""
+    hidden, batch, _ = SIZES["large"]
+    torch.manual_seed(0)
+    task = make_task("adding", seq_len)
+    net = RecurrentNet(cell, task.input_size, hidden, depth=1, num_outputs=task.num_outputs,
+                       per_step_output=task.per_step_output).to(DEVICE)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    generator = torch.Generator(device=DEVICE).manual_seed(0)
+
+    def step() -> None:
+        x, y = task.sample(batch, generator)
+        loss = task.loss(net(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimiser.step()
+
+    with denormals.training(flush):
+        step()
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+    return (time.perf_counter() - start) / steps * 1e3
+
+
+def bench_flush(reps: int, steps: int) -> list[dict]:
+    rows = []
+    hidden, batch, _ = SIZES["large"]
+    for cell, seq_len in FLUSH_RUNS:
+        off, on = median_pair(partial(flush_step_ms, cell, seq_len, False, steps),
+                              partial(flush_step_ms, cell, seq_len, True, steps), reps)
+        rows.append({"cell": cell, "seq_len": seq_len, "hidden": hidden, "batch": batch,
+                     "steps": steps, "off_ms": off, "on_ms": on, "speedup": off / on})
+        print(f"  flush {cell:4s} T={seq_len:<5d} {off:8.1f} ms per step, flushed {on:8.1f} ms:"
+              f" {off / on:5.1f}x", flush=True)
+    return rows
+
+
 def report(results: dict) -> str:
     """The table of ratios against the goals."""
     lines = ["| measurement | median | goal | met |", "|---|---|---|---|"]
@@ -560,6 +611,11 @@ def report(results: dict) -> str:
                      f"{row['step_over_parallel']:.2f}x | (reported) | |")
         lines.append(f"| parallel path / fused lstm, {row['cell']} T={row['seq_len']} | "
                      f"{row['parallel_over_lstm']:.2f}x | (reported) | |")
+    for row in results.get("flush", []):
+        lines.append(f"| ms per training step without / with subnormals flushed, {row['cell']} "
+                     f"H={row['hidden']} B={row['batch']} adding T={row['seq_len']} | "
+                     f"{row['off_ms']:.0f} / {row['on_ms']:.0f} ({row['speedup']:.1f}x) | "
+                     f"(reported) | |")
     return "\n".join(lines)
 
 
@@ -577,6 +633,8 @@ def main() -> None:
     parser.add_argument("--modern-lengths", default=",".join(map(str, MODERN_LENGTHS)),
                         help="comma-separated T of the modern section (default: "
                              f"{','.join(map(str, MODERN_LENGTHS))})")
+    parser.add_argument("--flush-steps", type=int, default=None,
+                        help="training steps per flush measurement (default 5; 2 with --quick)")
     parser.add_argument("--heavy-probe-len", type=int, default=None,
                         help=f"T of the heavy probe (default: {HEAVY_PROBE[5]} on a GPU, 50 on "
                              f"a CPU; 10 with --quick)")
@@ -618,6 +676,8 @@ def main() -> None:
             "sweep": lambda: bench_sweep(workdir, 1 if args.quick else 2),
             "unrolled": lambda: bench_unrolled(args.reps, lengths),
             "modern": lambda: bench_modern(args.reps, modern_lengths),
+            "flush": lambda: bench_flush(args.reps,
+                                         args.flush_steps or (2 if args.quick else 5)),
         }
         results = {name: run[name]() for name in SECTIONS if name in only}
     results["seconds"] = time.perf_counter() - started

@@ -11,7 +11,10 @@ seed):
 - outcome points: the held-out metric (mean ± std over seeds), the test loss over the task's
   memoryless baseline, and a verdict: "solved" (the task's solved rule, most seeds), "at the
   baseline" (a loss within 10% of the baseline's, or above it, in most seeds: the plateau a
-  paper's curve sits on, e.g. adding MSE 0.155 against 1/6) or "below the baseline";
+  paper's curve sits on, e.g. adding MSE 0.155 against 1/6) or "below the baseline"; and,
+  where a validation of some seed met the solved rule, the learning curve's course per seed
+  (the paper's curves show when a task is solved and whether it stays so): the first
+  validation step that met it and how often a later one lost it again;
 - gradient points (the paper's figure of ‖dC/dh_t‖ at the start of training and after 100
   iterations): log10(||dL/dh_0|| / ||dL/dh_T-1||) of the probe at steps 0 and 100 (mean over
   seeds): near 0 is flat, strongly negative is vanishing.
@@ -24,6 +27,7 @@ the matching grid; a sweep without T = 100 one-layer runs gets no lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +37,7 @@ from rnnmem.reporting.labels import cell_label, metric_spec
 from rnnmem.reporting.seeds import solved_by_majority
 from rnnmem.reporting.selection import finished, select
 from rnnmem.reporting.tables import mean_std
-from rnnmem.rundir.record import read_probe_arrays
+from rnnmem.rundir.record import read_probe_arrays, read_record
 from rnnmem.tasks import TASKS
 
 AT_BASELINE = 0.9  # loss / baseline at or above which a run sits on the baseline's plateau
@@ -135,6 +139,30 @@ def outcome_text(task: str, runs: pd.DataFrame) -> str:
             f"loss / baseline {mean_std(ratio, 2)}")
 
 
+def solved_course(task: str, run_dir: Path | str) -> tuple[int | None, int]:
+    """From a run's validation curve: the first step whose value met the task's solved rule
+    (None if none did), and how many times a validation after a solved one did not."""
+    rule = TASKS[task](TASKS[task].min_seq_len)
+    column = f"val_{rule.metric}"
+    curve = [(row["step"], rule.solved({rule.metric: row[column]}))
+             for row in read_record(Path(run_dir)).get("curves", {}).get("val", [])
+             if column in row]
+    first = next((step for step, solved in curve if solved), None)
+    lost = sum(1 for (_, before), (_, now) in pairwise(curve) if before and not now)
+    return first, lost
+
+
+def course_text(task: str, runs: pd.DataFrame) -> str:
+    """'; validation solved first at step 1000/3000, lost 0/2 times after' (per seed, in
+    the runs' order; 'never' for a seed that was not), or '' when no seed ever was."""
+    courses = [solved_course(task, run_dir) for run_dir in runs["run_dir"]]
+    if all(first is None for first, _ in courses):
+        return ""
+    firsts = "/".join("never" if first is None else str(first) for first, _ in courses)
+    losses = "/".join(str(lost) for _, lost in courses)
+    return f"; validation solved first at step {firsts}, lost {losses} times after"
+
+
 def gradient_ratios(run_dir: Path | str) -> list[float]:
     """log10(||dL/dh_0|| / ||dL/dh_T-1||) of the first layer's forward direction at each probe
     step of GRADIENT_STEPS (NaN where the run has no probe at that step)."""
@@ -161,8 +189,9 @@ def claim_lines(runs: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> list[
     """Markdown rows: each claim beside ours at its task, T, cell and depth (unidirectional:
     the finished runs, and how many diverged); claims with no such runs are left out, and no
     lines at all when none matches."""
-    texts_of = {"gradient": lambda task, ours: gradient_text(ours), "outcome": outcome_text,
-                "state": state_text}
+    texts_of = {"gradient": lambda task, ours: gradient_text(ours),
+                "outcome": lambda task, ours: outcome_text(task, ours) + course_text(task, ours),
+                "state": lambda task, ours: state_text(task, ours) + course_text(task, ours)}
     lines = []
     for claim in claims:
         point = select(runs, task=claim.task, seq_len=claim.seq_len, cell=claim.cell,

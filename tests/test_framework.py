@@ -47,6 +47,31 @@ def test_global_step_counts_the_steps_a_manual_training_step_reports():
     assert fit.fit_loop.epoch_loop.batch_progress.total.completed == 4  # 12 steps, 3 per batch
 
 
+class EndingModule(CountingModule):
+    """Stops at `max_steps` through `framework.end_with_validation`, as rnnmem's module does,
+    and records the steps at which Lightning validated."""
+
+    def __init__(self, per_batch: int) -> None:
+        super().__init__(per_batch)
+        self.validated_at: list[int] = []
+
+    def training_step(self, batch, batch_idx):
+        super().training_step(batch, batch_idx)
+        if self.trainer.global_step == self.trainer.max_steps:
+            framework.end_with_validation(self.trainer)
+
+    def validation_step(self, batch, batch_idx):
+        self.validated_at.append(self.trainer.global_step)
+
+
+def test_lightning_validates_the_batch_that_ends_the_run_off_its_interval():
+    module = EndingModule(per_batch=2)
+    fit = trainer(max_steps=14, val_check_interval=3, check_val_every_n_epoch=None,
+                  num_sanity_val_steps=0)
+    fit.fit(module, DataLoader(range(100), batch_size=1), DataLoader(range(1), batch_size=1))
+    assert module.validated_at == [6, 12, 14]  # every 3 batches of 2 steps, and the last
+
+
 def test_lightning_still_has_the_flag_that_skips_the_off_schedule_validation():
     assert framework.skip_next_validation(trainer(max_steps=1)) is True
 

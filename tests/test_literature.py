@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,11 +14,16 @@ COPY_BASELINE = 10 * math.log(8) / 120  # T = 100
 ADDING_BASELINE = 1 / 6
 
 
-def run(tmp_path, name, task, cell, seed, loss, metric, ratios=None):
+def run(tmp_path, name, task, cell, seed, loss, metric, ratios=None, curve=()):
     """A finished one-layer unidirectional run at T = 100; `ratios` {probe step: log10 g ratio}
-    are written to its probe.npz."""
+    are written to its probe.npz, `curve` (its validation metric every 1000 steps) to its
+    record."""
     run_dir = tmp_path / f"{task}-{cell}-s{seed}"
     run_dir.mkdir()
+    column = "val_acc" if task == "copy" else "val_mse"
+    val = [{"step": 1000 * (k + 1), column: value} for k, value in enumerate(curve)]
+    (run_dir / "record.json").write_text(json.dumps({"status": "finished", "config": {},
+                                                     "curves": {"val": val}}))
     if ratios is not None:
         steps = np.array(sorted(ratios))
         np.savez(run_dir / "probe.npz", steps=steps,
@@ -33,8 +39,9 @@ def run(tmp_path, name, task, cell, seed, loss, metric, ratios=None):
 
 def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
     rows = [
-        run(tmp_path, "a", "copy", "orth", 0, 0.001, 1.0),
-        run(tmp_path, "b", "copy", "orth", 1, 0.002, 0.996),
+        run(tmp_path, "a", "copy", "orth", 0, 0.001, 1.0, curve=(0.5, 0.995, 1.0)),
+        run(tmp_path, "b", "copy", "orth", 1, 0.002, 0.996,
+            curve=(0.99, 0.8, 1.0, 0.17, 0.996)),
         run(tmp_path, "c", "copy", "lstm", 0, COPY_BASELINE * 0.999, 0.125),
         run(tmp_path, "d", "copy", "lstm", 1, COPY_BASELINE * 1.001, 0.124),
         run(tmp_path, "e", "adding", "lstm", 0, 0.08, 0.08),
@@ -50,8 +57,11 @@ def test_each_claim_is_set_beside_our_verdict_and_numbers(tmp_path):
                 line for line in lines[2:]}
     orth_copy = next(v for k, v in by_point.items() if k[:3] == ("copy", "100", "orthogonal RNN"))
     assert "solved: acc 0.998 ± 0.0028" in orth_copy and "(2 seeds)" in orth_copy
+    # the learning curves' course: when each seed was first solved, how often it was lost
+    assert "validation solved first at step 2000/1000, lost 0/2 times after" in orth_copy
     lstm_copy = next(v for k, v in by_point.items() if k[:3] == ("copy", "100", "LSTM"))
     assert "at the baseline" in lstm_copy and "loss / baseline 1 ± 0.0014" in lstm_copy
+    assert "validation solved" not in lstm_copy, "no course where no seed was ever solved"
     lstm_adding = next(v for k, v in by_point.items() if k[:3] == ("adding", "100", "LSTM"))
     assert "below the baseline: mse 0.08," in lstm_adding
     gradient = [line for line in lines if "log10 g_0/g_T-1" in line]

@@ -307,3 +307,16 @@ def test_objective_is_the_last_validation_value_of_the_task_metric():
               "curves": {"val": [{"step": 5, "val_acc": 0.2}, {"step": 10, "val_acc": 0.4}]}}
     assert objective_of(record) == 0.4
     assert objective_of(json.loads(json.dumps(record)) | {"status": "diverged"}) is None
+
+
+def test_a_search_scales_each_trials_lr_by_the_roles_factors(tmp_path):
+    """`optim.lr_scale` is a plain override a search keeps: each trial's recurrent group trains
+    at the trial's lr times the factor (orth's own default, 0.1, where none is given)."""
+    search(tmp_path / "scaled", 1, "model.cell=orth", "optim.lr_scale={recurrent: 0.5}")
+    search(tmp_path / "default", 1, "model.cell=orth")
+    for name, factor in (("scaled", 0.5), ("default", 0.1)):
+        (run,) = find_runs(tmp_path / name)
+        record = read_record(run)
+        lr = record["config"]["optim"]["lr"]
+        assert record["param_groups"]["recurrent"]["lr"] == pytest.approx(lr * factor)
+        assert record["param_groups"]["input"]["lr"] == lr

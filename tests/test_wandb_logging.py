@@ -56,6 +56,9 @@ def test_wandb_run_carries_the_resolved_config_name_group_and_job_type(wandb_run
     assert run["display_name"] == "lstm-d2-uni-T12-s0" == record["name"]
     assert run["run_group"] == "test-sweep"
     assert run["job_type"] == "adding"
+    # what the model trained with: each parameter role's lr and weight decay
+    assert config["param_groups"] == record["param_groups"]
+    assert config["param_groups"]["recurrent"] == {"lr": 1e-3, "weight_decay": 0.0}
 
 
 def test_wandb_history_has_metrics_and_probe_summaries(wandb_run):

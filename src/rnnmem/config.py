@@ -120,13 +120,19 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimiser, learning rate and gradient-norm clipping (null: no clipping)."""
+    """Optimiser, learning rate and gradient-norm clipping (null: no clipping), and the lr and
+    weight decay of each parameter role (`rnnmem.models.param_groups`)."""
 
     name: str = choice("adam", registered_optimisers)
     lr: float = field(default=1e-3, metadata={"above": 0.0})
     grad_clip: float | None = positive_or_null(1.0)
     # per-cell learning rates (e.g. from `hparams_search=lr`); a cell not named trains at `lr`
     lr_by_cell: Any = None  # {cell: lr}; untyped, so that the CLI can set the whole mapping
+    # {role: factor} on the cell's lr, roles of rnnmem.models.ROLES (e.g. {recurrent: 0.1}); a
+    # role not named keeps its cell's default (`Cell.lr_scale`: orth's recurrent 0.1), else 1
+    lr_scale: Any = None
+    weight_decay: float = at_least(0.0, 0.0)  # L2 penalty, as torch's optimisers add it
+    weight_decay_scale: Any = None  # {role: factor} on weight_decay; a role not named: 1
 
 
 @dataclass
@@ -160,6 +166,9 @@ class TrainerConfig:
     deterministic: bool = True
     # optimiser steps per Lightning batch; null: the largest divisor (<= 50) of every schedule
     steps_per_batch: int | None = None
+    # flush subnormal floats to zero in the training steps (x86 computes them slowly); never in
+    # the probe, item memory or evaluation (`rnnmem.models.denormals`)
+    flush_denormal: bool = True
     progress_bar: bool = True
 
 
@@ -244,32 +253,12 @@ def validate(cfg: DictConfig) -> None:
     such as `+optim.lrr=0.5` is rejected, not ignored), each field's rule, then the limits only
     the task knows (its minimum length, the held-out sets' size against the memory budget)."""
     validate_fields(cfg)
-    validate_schedules(cfg)
     validate_by_cell(cfg, "optim.lr_by_cell")
     validate_by_cell(cfg, "model.hidden_size_by_cell")
+    validate_by_role(cfg, "optim.lr_scale", zero_allowed=False)
+    validate_by_role(cfg, "optim.weight_decay_scale", zero_allowed=True)
     validate_cell_options(cfg.model)
     validate_task_limits(cfg)
-
-
-def schedule_intervals(cfg: Any) -> dict[str, int]:
-    """Every schedule of a run in optimiser steps, by config key: the run's length
-    (`trainer.max_steps`), validation, logging and, when it is enabled, the probe."""
-    keys = ["trainer.max_steps", "trainer.val_every_n_steps", "trainer.log_every_n_steps"]
-    keys += ["probe.every_n_steps"] if cfg.probe.enabled else []
-    intervals = {}
-    for key in keys:
-        section, name = key.split(".")
-        intervals[key] = int(getattr(getattr(cfg, section), name))
-    return intervals
-
-
-def validate_schedules(cfg: DictConfig) -> None:
-    """Every schedule must fire at least once within `trainer.max_steps`: a validation or probe
-    interval beyond it would leave an empty validation curve or no gradient probe."""
-    for key, value in schedule_intervals(cfg).items():
-        if value > cfg.trainer.max_steps:
-            raise ConfigError(f"{key}={value} is larger than trainer.max_steps="
-                              f"{cfg.trainer.max_steps}: it would never run")
 
 
 def validate_by_cell(cfg: DictConfig, key: str) -> None:
@@ -289,6 +278,26 @@ def validate_by_cell(cfg: DictConfig, key: str) -> None:
             raise ConfigError(f"{key}.{cell}={value!r} must be a finite number > 0")
         if value <= 0:
             raise ConfigError(f"{key}.{cell}={value!r} must be > 0")
+
+
+def validate_by_role(cfg: DictConfig, key: str, *, zero_allowed: bool) -> None:
+    """The per-role mapping `key` a mapping (or null), every key a role of
+    `rnnmem.models.ROLES`, every value a finite number > 0 (>= 0 where `zero_allowed`)."""
+    from rnnmem.models import ROLES
+
+    mapping = OmegaConf.select(cfg, key)
+    if mapping is None:
+        return
+    if not isinstance(mapping, DictConfig):
+        raise ConfigError(f"{key}={_shown(mapping)} must be a mapping {{role: factor}} of "
+                          f"roles: {', '.join(ROLES)}")
+    bound = ">= 0" if zero_allowed else "> 0"
+    for role, value in mapping.items():
+        if role not in ROLES:
+            raise ConfigError(f"{key}.{role}: {role!r} is not one of: {', '.join(ROLES)}")
+        if (not _is_number(value) or not math.isfinite(value) or value < 0
+                or (value == 0 and not zero_allowed)):
+            raise ConfigError(f"{key}.{role}={value!r} must be a finite number {bound}")
 
 
 def validate_cell_options(model: DictConfig) -> None:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from rnnmem.config import ConfigError, schedule_intervals, validate
+from rnnmem.config import ConfigError, validate
 from rnnmem.tracking import wandb_run
 from rnnmem.training import precision
-from rnnmem.training.schedule import steps_per_batch
+from rnnmem.training.schedule import schedule_intervals, steps_per_batch
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def preflight(cfg: DictConfig, *, wandb: bool = True) -> Cleared:
 
 
 def check_devices(cfg: DictConfig) -> int:
-    """Optimiser steps per batch (`rnnmem.training.schedule.steps_per_batch`), after checking
+    """Optimiser steps per batch (`rnnmem.training.schedule.steps_per_batch`, from the
+    intervals within the run: `schedule_intervals`), after checking
     that the accelerator and the precision can train the cell here; raises ConfigError with a
     one-line reason otherwise."""
     refusal = precision.check_accelerator(cfg.trainer.accelerator) or precision.check_precision(

@@ -48,6 +48,7 @@ from rnnmem.rundir.verdict import CodeChanged, RunDirConflict, verdict
 from rnnmem.sweeps import placement
 from rnnmem.tracking import wandb_run
 from rnnmem.training import lifecycle, precision, preemption
+from rnnmem.training.schedule import explicit_keys, long_interval_notes
 
 log = logging.getLogger("rnnmem")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # hydra.main's config_path below
@@ -121,6 +122,12 @@ def train_or_skip(cfg: DictConfig, run_dir: Path, in_sweep: bool) -> float | Non
     except (ConfigError, wandb_run.WandbUnavailable) as err:
         raise Refusal(f"run {cfg.name} refused: {err}" if in_sweep else str(err), 2,
                       record=refused_record(cfg, str(err))) from None
+    # an interval longer than the run, set on the command line: it fires at the end only
+    for note in long_interval_notes(cfg, explicit_keys(hydra_cfg.overrides.task)):
+        if in_sweep:
+            log.info("run %s: %s", cfg.name, note)
+        else:
+            print(f"rnnmem: note: {note}", file=sys.stderr)
     lock = RunLock(run_dir)
     if not lock.acquire():
         log.info("skipping %s: another process is training %s", cfg.name, run_dir)

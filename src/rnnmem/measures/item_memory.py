@@ -66,6 +66,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnmem.measures.intervals import t_quantile
+from rnnmem.models import denormals
 from rnnmem.tasks import MemoryTask
 from rnnmem.tasks.items import MemoryItems
 
@@ -268,8 +269,10 @@ def _rows_of(items: MemoryItems, group: MemoryItems) -> Tensor:
     return torch.nonzero(items.slot == group.slot[0]).squeeze(1)
 
 
+@denormals.exact()
 def scores(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> Scores:
-    """The pairs (a_i, b_i) of one view (module docstring) on the item set x."""
+    """The pairs (a_i, b_i) of one view (module docstring) on the item set x. Subnormal
+    numbers are never flushed here, whatever the caller set (`rnnmem.models.denormals`)."""
     if view == "gradient":
         return gradient_scores(net, task, x)
     if view == "intervention":
@@ -359,9 +362,11 @@ def num_lags(task: MemoryTask) -> int:
     return task.max_lag + 1
 
 
+@denormals.exact()
 def item_memory(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> np.ndarray:
     """The per-lag curve (5, num_lags) of one view on the item set x; `net` is used as given
-    (the gradient and probability views want a float64 twin, `rnnmem.measures.probe`)."""
+    (the gradient and probability views want a float64 twin, `rnnmem.measures.probe`).
+    Subnormal numbers are never flushed here (`rnnmem.models.denormals`)."""
     return per_lag(scores(net, task, x, view), num_lags(task))
 
 

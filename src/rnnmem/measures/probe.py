@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.tasks import MemoryTask
 
 DIRECTIONS = ("fwd", "bwd")
@@ -106,6 +106,7 @@ def float64_twin(net: RecurrentNet) -> RecurrentNet:
     return twin
 
 
+@denormals.exact()
 def probe(
     net: RecurrentNet,
     task: MemoryTask,
@@ -117,7 +118,9 @@ def probe(
 ) -> ProbeResult:
     """Exact s_t, g_t (and ||dL/dc_t||, gate statistics) of `net` on the batch (x, y), in float64.
 
-    `task.memory_loss` must be a mean over the sequences of the batch (the chunks rely on it)."""
+    `task.memory_loss` must be a mean over the sequences of the batch (the chunks rely on it).
+    Subnormal numbers are never flushed here, whatever the caller set
+    (`rnnmem.models.denormals`)."""
     twin = float64_twin(net)
     batch, length = x.shape[0], task.length
     squares: ScaledSquares | None = None  # one entry per state: ||dl_b/dh^b|| over the batch

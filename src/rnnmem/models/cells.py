@@ -47,6 +47,10 @@ from torch.nn.utils import parametrizations, parametrize
 
 Gates = dict[str, Tensor]
 States = tuple[Tensor, ...]
+# What a trained tensor does, for per-role optimiser settings (`rnnmem.models.param_groups`):
+# what sets the state's transition, the position-wise weights into and out of the recurrence,
+# the biases, and the linear readout on top (the head)
+ROLES = ("recurrent", "input", "bias", "readout")
 
 
 @dataclass
@@ -89,6 +93,9 @@ class Cell:
     has_forget_bias: ClassVar[bool] = False
     # the state has a size of its own, N (`model.state_size`), beside the hidden size H
     takes_state_size: ClassVar[bool] = False
+    # the cell's default lr factor per role (ROLES), where `optim.lr_scale` does not name the
+    # role; a role not listed trains at the full lr
+    lr_scale: ClassVar[dict[str, float]] = {}
 
     @staticmethod
     def step(xp: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor
@@ -111,6 +118,20 @@ class Cell:
     @classmethod
     def initialise(cls, stack: nn.Module, hidden_size: int) -> None:
         """The cell's own initialisation after PyTorch's default; none unless overridden."""
+
+    @classmethod
+    def parameter_role(cls, name: str) -> str:
+        """The role (one of ROLES but `readout`) of the parameter `name` of the stack that
+        `layers` builds: weight_hh* recurrent, weight_ih* input, bias* bias; a parametrized
+        tensor (`parametrizations.<name>.original`) has its name's role. A cell with other
+        parameters overrides this; ValueError names a parameter no rule covers."""
+        base = name.removeprefix("parametrizations.")
+        for prefix, role in (("weight_hh", "recurrent"), ("weight_ih", "input"),
+                             ("bias", "bias")):
+            if base.startswith(prefix):
+                return role
+        raise ValueError(f"cell {cls.name!r}: no parameter role for {name!r} (one of "
+                         f"{', '.join(ROLES)}; override {cls.__name__}.parameter_role)")
 
     @classmethod
     def recurrence(cls, stack: nn.Module, layer: int, direction: int, inp: Tensor
@@ -231,9 +252,13 @@ class IRNN(Cell):
         h' = relu(W_ih x + b_ih + W_hh h + b_hh)
 
     Initialisation: W_hh = I, b_ih = b_hh = 0, W_ih ~ N(0, 0.001^2) (the paper's). Trains
-    through the fused nn.RNN(nonlinearity="relu"). The paper trained it with SGD and clipped
-    gradients; here Adam/RMSprop at lr 1e-3 with clipping at 1 (`model.init=orthogonal`
-    replaces the identity by a random orthogonal matrix).
+    through the fused nn.RNN(nonlinearity="relu") (`model.init=orthogonal` replaces the
+    identity by a random orthogonal matrix). The paper trained it with SGD, clipped gradients
+    and a tuned lr. Measured in rnnmem (docs/calibration.md; adding, RMSprop, clip 1, batches of
+    20, 78 units, 10,000 steps): at T = 100 it diverges within 50 steps at lr 1e-3 and reaches
+    test MSE 0.011 and 0.006 (two seeds) at 3e-4; at T = 50, 1e-3 reaches 0.009 and 0.008. Its
+    recurrent matrix at a tenth of the lr (`optim.lr_scale`) only slows it (T = 100, lr 1e-3:
+    0.026 and 0.095), so it keeps the full lr.
     xp (B, H), h (B, H), w_hh (H, H), b_hh (H,).
     """
 
@@ -274,15 +299,21 @@ class OrthRNN(Cell):
     orthogonal by about H * 1e-7, the rounding of an exact one by at most 1.2e-7 entrywise in
     W W^T - I. b (the modReLU bias, held in b_hh) starts
     uniform in [-0.01, 0.01] (expRNN's); W_ih and b_ih keep PyTorch's default
-    U(-1/sqrt(H), 1/sqrt(H)). Recommended: RMSprop, lr 1e-3, gradient norm clipped at 1 (copy
-    T = 30, 64 units: recall 0.98 after 750 steps). No fused kernel: trains through
-    UnfusedLayers. Its parameter count (`rnnmem.models.budget`) counts the stored H x H matrix A,
+    U(-1/sqrt(H), 1/sqrt(H)). A trains at a tenth of the lr by default (`lr_scale`; expRNN
+    gives it its own optimiser at lr/10). Measured in rnnmem (docs/calibration.md, RMSprop
+    lr 1e-3, clip 1, batches of 64, seeds 0 and 1): copy T = 100, 128 units, solved by step 500
+    and held to step 4000 at lr/10, where A at the full lr oscillates (solved at 1250, 0.17 at
+    3500, 0.82 at 4000; the other seed near chance until 3750); copy T = 30, 64 units, recall
+    >= 0.99 from step 1000 at lr/10 (0.95-0.99 there at the full lr). No fused kernel: trains
+    through UnfusedLayers. Its parameter count (`rnnmem.models.budget`) counts the stored H x H
+    matrix A,
     though an orthogonal matrix has H(H-1)/2 degrees of freedom.
     xp (B, H), h (B, H), w_hh (H, H), b_hh (H,) the modReLU bias b.
     """
 
     name, label = "orth", "orthogonal RNN"
     orthogonal_recurrence = True
+    lr_scale = {"recurrent": 0.1}  # A at lr/10 (expRNN's); docs/calibration.md
     modrelu_bias = 0.01
 
     @staticmethod

@@ -119,6 +119,15 @@ class LRU(ScanCell):
 
     name, label, layer_class = "lru", "LRU", LRULayer
     takes_state_size = True
+    # Parameter roles (`rnnmem.models.param_groups`): ν, θ (λ, the transition) and γ_log (the
+    # normalisation that λ's modulus sets) are `recurrent`; the position-wise weights into and
+    # out of the recurrence (encoder, LayerNorm's gain, B, C, D, GLU) are `input`, as W_ih is
+    # to the matrix cells; the encoder's, LayerNorm's and GLU's biases are `bias`. Only the
+    # head above the stack is `readout`.
+    roles = {"nu_log": "recurrent", "theta_log": "recurrent", "gamma_log": "recurrent",
+             "B": "input", "C": "input", "D": "input", "encoder.weight": "input",
+             "norm.weight": "input", "glu.weight": "input", "encoder.bias": "bias",
+             "norm.bias": "bias", "glu.bias": "bias"}
 
     @classmethod
     def resolved_state_size(cls, hidden_size: int, state_size: int | None) -> int:

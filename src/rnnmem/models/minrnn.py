@@ -86,12 +86,18 @@ class MinLSTMLayer(MinRNNLayer):
         return forget, inp * g(k_h), {"forget": forget, "input": inp}
 
 
+# Parameter roles (`rnnmem.models.param_groups`): the gates and the candidate are read from the
+# input alone, so there is no recurrent matrix: W is `input`, b `bias`, nothing `recurrent`
+MIN_ROLES = {"linear.weight": "input", "linear.bias": "bias"}
+
+
 class MinGRU(ScanCell):
     """minGRU (module docstring). Checked (one seed): Adam, lr 3e-3, clip 1, 2 layers of 64
     units: adding T = 30 test MSE 0.0014 after 1000 steps, copy T = 10 recall 0.29 after 600."""
 
     name, label, layer_class = "mingru", "minGRU", MinGRULayer
     gates = ("update",)
+    roles = MIN_ROLES
 
     @classmethod
     def layer_params(cls, width: int, hidden_size: int, state_size: int | None) -> int:
@@ -105,6 +111,7 @@ class MinLSTM(ScanCell):
 
     name, label, layer_class = "minlstm", "minLSTM", MinLSTMLayer
     gates = ("forget", "input")
+    roles = MIN_ROLES
 
     @classmethod
     def layer_params(cls, width: int, hidden_size: int, state_size: int | None) -> int:

@@ -5,7 +5,8 @@
                                       norm at `optim.grad_clip`
 
 Config validation lists these names; `rnnmem.training.module` builds the chosen one, at the
-learning rate `learning_rate` gives the cell.
+learning rate `learning_rate` gives the cell, with one parameter group per role, each at its own
+lr and weight decay (`rnnmem.models.param_groups`).
 """
 
 from __future__ import annotations

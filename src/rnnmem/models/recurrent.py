@@ -118,6 +118,13 @@ class RecurrentNet(nn.Module):
         if forget_bias is not None:
             self._set_forget_bias(forget_bias)
 
+    def parameter_roles(self) -> dict[str, str]:
+        """{parameter name: role} for every trained tensor (`named_parameters` order): the
+        head's are `readout`, the stack's the cell's (`Cell.parameter_role`)."""
+        return {name: "readout" if name.startswith("head.")
+                else self.spec.parameter_role(name.removeprefix("rnn."))
+                for name, _ in self.named_parameters()}
+
     @torch.no_grad()
     def _init_orthogonal(self) -> None:
         for name, w in self.rnn.named_parameters():

@@ -122,6 +122,14 @@ class S6(ScanCell):
     name, label, layer_class = "s6", "S6 (Mamba)", S6Layer
     gates = ("retention",)
     takes_state_size = True
+    # Parameter roles (`rnnmem.models.param_groups`): what sets the transition Ā_t =
+    # exp(Δ_t A) is `recurrent`: A_log, and Δ's projection dt_proj with its bias b_Δ (b_Δ sets
+    # the step sizes' time scale, as A_log the decay rates; Mamba exempts both from weight
+    # decay). The position-wise weights (in_proj, the width-1 convolution's scale, x_proj, D,
+    # out_proj) are `input`, as W_ih is to the matrix cells; the convolution's bias is `bias`.
+    roles = {"A_log": "recurrent", "dt_proj.weight": "recurrent", "dt_proj.bias": "recurrent",
+             "in_proj.weight": "input", "conv_weight": "input", "x_proj.weight": "input",
+             "D": "input", "out_proj.weight": "input", "conv_bias": "bias"}
 
     @classmethod
     def resolved_state_size(cls, hidden_size: int, state_size: int | None) -> int:

@@ -42,7 +42,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from rnnmem.models.cells import Cell, Gates, Recurrence, States
+from rnnmem.models.cells import ROLES, Cell, Gates, Recurrence, States
 
 
 def linear_scan(a: Tensor, b: Tensor) -> Tensor:
@@ -182,6 +182,19 @@ class ScanCell(Cell):
 
     recurrent_matrix = False
     layer_class: ClassVar[type[ScanLayer]]
+    # {a parameter's name within its layer: role (`rnnmem.models.cells.ROLES`)}: every
+    # parameter of `layer_class`, each in exactly one role (the cell's docstring says why)
+    roles: ClassVar[dict[str, str]]
+
+    @classmethod
+    def parameter_role(cls, name: str) -> str:
+        """The role of the parameter `name` of the stack (`l<k>[_reverse].<name in its
+        layer>`), from `roles`; ValueError names a parameter `roles` does not list."""
+        _, _, inside = name.partition(".")
+        if inside not in cls.roles:
+            raise ValueError(f"cell {cls.name!r}: no parameter role for {name!r} (one of "
+                             f"{', '.join(ROLES)}; list it in {cls.__name__}.roles)")
+        return cls.roles[inside]
 
     @classmethod
     def layer(cls, width: int, hidden_size: int, state_size: int | None) -> ScanLayer:

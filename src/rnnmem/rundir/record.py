@@ -31,8 +31,10 @@ from rnnmem.rundir.paths import RunDir
 STATUSES = ("finished", "diverged", "failed", "preempted")
 COMPLETE = ("finished", "diverged")
 Status = Literal["finished", "diverged", "failed", "preempted"]
-# what the model trains with, beside the config (`rnnmem.budget.sizing`, the cell's lr)
-TRAINED_WITH = ("hidden_size", "n_params", "state_size", "state_elements", "lr")
+# what the model trains with, beside the config (`rnnmem.budget.sizing`, the cell's lr, and
+# `param_groups`: the lr and weight decay of each parameter role, the cell's defaults applied,
+# `rnnmem.models.param_groups`)
+TRAINED_WITH = ("hidden_size", "n_params", "state_size", "state_elements", "lr", "param_groups")
 
 
 class RunRecord(TypedDict, total=False):
@@ -44,8 +46,8 @@ class RunRecord(TypedDict, total=False):
     the task's memoryless baseline (and `baselines`, each named for what it ignores), the code
     (`version`, `git_commit`, `source_digest`), `torch_threads`, `environment`, `started_at`,
     what the model trains with (`hidden_size`, `n_params`, `state_size` (N, null for cells
-    without one), `state_elements` (recurrent state elements per layer), `lr`) and the W&B run
-    id;
+    without one), `state_elements` (recurrent state elements per layer), `lr`, and
+    `param_groups`: {role: {lr, weight_decay}}) and the W&B run id;
     when it ended (`rnnmem.training.lifecycle.tested`): the test metrics (`test_loss` and the
     task's, e.g. `test_mse`, `test_acc`, `test_exact`, `test_seq_acc`), `memory_span` and
     `forgetting`, item memory's end views (`item_memory`, and per view `<view>_span`,
@@ -79,6 +81,7 @@ class RunRecord(TypedDict, total=False):
     state_size: int | None
     state_elements: int
     lr: float
+    param_groups: dict[str, dict[str, float]]
     wandb_run_id: str
     wandb_fallback: str
     test_loss: float

@@ -7,7 +7,8 @@
 Every combination of the swept overrides (here each cell) asks its own question, and each
 question is one study. A trial is a normal run of `rnnmem.train` at lr = exp(u), u drawn by TPE
 in [ln lr_low, ln lr_high], with `optim.lr_by_cell` cleared so that the trial's lr is the one
-that trains. Its value is the run's last validation value of the task's metric
+that trains (the per-role factors, `optim.lr_scale`, stay as the command line sets them: they
+scale the searched lr). Its value is the run's last validation value of the task's metric
 (`rnnmem.reporting.records.objective_of`, read from the run's record: copy recall accuracy,
 maximised; adding MSE, minimised, as the task's `higher_is_better` says). A trial whose run
 fails or diverges fails, and counts towards `n_trials`.

@@ -4,7 +4,7 @@
     build_module(cfg, task=, net=, steps_per_batch=) the Lightning module that trains it
     build_probe(cfg.probe, task=, val=, items=, logger=)
                                                     the gradient probe on held-out sequences
-    build_checkpointer(cfg.checkpoint, run_dir=, stamp=, validate_every_n_steps=)
+    build_checkpointer(cfg.checkpoint, run_dir=, stamp=, validation=)
                                                     the periodic and on-signal checkpoint
     build_trainer(cfg.trainer, ...)                 Lightning's trainer, with the callbacks
     build_logger(cfg.logger, ...)                   the W&B run the record's hash names
@@ -37,12 +37,14 @@ from rnnmem.measures.probe import ProbeResult
 from rnnmem.models import RecurrentNet
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
+from rnnmem.models.param_groups import settings_of
 from rnnmem.rundir.paths import RunDir
 from rnnmem.tasks import MemoryTask
 from rnnmem.tracking import wandb_run
 from rnnmem.training import precision, preemption
 from rnnmem.training.callbacks import GradientProbe
 from rnnmem.training.module import MemoryTaskModule
+from rnnmem.training.schedule import Schedule
 
 
 def build_net(model: ModelConfig, task: MemoryTask) -> RecurrentNet:
@@ -60,13 +62,16 @@ def build_net(model: ModelConfig, task: MemoryTask) -> RecurrentNet:
 def build_module(cfg: RunConfig, *, task: MemoryTask, net: RecurrentNet,
                  steps_per_batch: int) -> MemoryTaskModule:
     """The module training `net`: `data.batch_size` fresh sequences per step, `optim`'s
-    optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), the
-    divergence check every `trainer.log_every_n_steps`, seeded by `seed`."""
+    optimiser at the cell's learning rate (`rnnmem.models.optimisers.learning_rate`), scaled
+    per parameter role (`rnnmem.models.param_groups`), the divergence check every
+    `trainer.log_every_n_steps`, subnormal numbers flushed to zero in its steps where
+    `trainer.flush_denormal` says so (`rnnmem.models.denormals`), seeded by `seed`."""
     return MemoryTaskModule(
         task, net, cfg.data.batch_size, cfg.seed,
         optimiser=cfg.optim.name, lr=learning_rate(cfg.optim, cfg.model.cell),
-        grad_clip=cfg.optim.grad_clip, check_every_n_steps=cfg.trainer.log_every_n_steps,
-        steps_per_batch=steps_per_batch,
+        roles=settings_of(cfg.optim, cfg.model.cell), grad_clip=cfg.optim.grad_clip,
+        check_every_n_steps=cfg.trainer.log_every_n_steps,
+        steps_per_batch=steps_per_batch, flush_denormal=cfg.trainer.flush_denormal,
     )
 
 
@@ -88,29 +93,34 @@ def build_probe(probe: ProbeConfig, *, task: MemoryTask, val: tuple[Tensor, Tens
 
 
 def build_checkpointer(checkpoint: CheckpointConfig, *, run_dir: Path, stamp: dict[str, Any],
-                       validate_every_n_steps: int) -> preemption.Checkpointer:
+                       validation: Schedule) -> preemption.Checkpointer:
     """The checkpoint of `run_dir`, every `checkpoint.every_minutes` and at a stop signal, after
-    the step's validation when one is due (every `validate_every_n_steps`), carrying `stamp`:
-    the config and the code it belongs to (`rnnmem.rundir.verdict` reads it)."""
+    the step's validation when one is due (`validation`: every interval and the last step),
+    carrying `stamp`: the config and the code it belongs to (`rnnmem.rundir.verdict` reads
+    it)."""
     return preemption.Checkpointer(
         RunDir(run_dir).checkpoint, checkpoint.every_minutes * 60, preemption.STOP,
-        validate_every_n_steps, stamp)
+        validation, stamp)
 
 
 def build_trainer(trainer: TrainerConfig, *, callbacks: Sequence[pl.Callback], logger: Any,
                   run_dir: Path, gpu_index: int | None, steps_per_batch: int) -> pl.Trainer:
     """Lightning's trainer for `trainer.max_steps` optimiser steps. Lightning counts batches
     for validation and logging, and each batch makes `steps_per_batch` optimiser steps, so
-    those intervals are given to it in batches. No sanity check, no checkpoints of Lightning's
+    those intervals (at most the run's length: `rnnmem.training.schedule`) are given to it in
+    batches; the last step is validated and logged by the module
+    (`rnnmem.framework.end_with_validation`). No sanity check, no checkpoints of Lightning's
     own (`preemption.Checkpointer` is among the callbacks)."""
+    val, log = (Schedule(every, trainer.max_steps).interval
+                for every in (trainer.val_every_n_steps, trainer.log_every_n_steps))
     return pl.Trainer(
         accelerator=trainer.accelerator,
         devices=precision.trainer_devices(gpu_index),
         precision=trainer.precision,
         max_steps=trainer.max_steps,  # optimiser steps, as global_step counts them
-        val_check_interval=trainer.val_every_n_steps // steps_per_batch,
+        val_check_interval=val // steps_per_batch,
         check_val_every_n_epoch=None,
-        log_every_n_steps=trainer.log_every_n_steps // steps_per_batch,
+        log_every_n_steps=log // steps_per_batch,
         logger=logger if logger is not None else False,
         callbacks=list(callbacks),
         enable_checkpointing=False,

@@ -24,6 +24,7 @@ from rnnmem.measures.probe import (
     summarise_all,
 )
 from rnnmem.tasks import MemoryTask
+from rnnmem.training.schedule import Schedule
 
 # the probe's scalar summaries, one value per probe: input sensitivity's coverage and scale,
 # and the probe view of item memory (gradient or probability, `rnnmem.measures.item_memory`)
@@ -101,6 +102,12 @@ class GradientProbe(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._probe(module, trainer.global_step)
+
+    def finish(self, module: pl.LightningModule, step: int) -> None:
+        """The probe at the end of training, where `on_train_end` did not run it: a run resumed
+        from a checkpoint of its last step (a signal during the last validation), for which
+        Lightning skips the training loop and its hooks. Nothing where it did."""
+        self._probe(module, step)
 
     def state_dict(self) -> dict[str, Any]:
         """The probes so far, for a checkpoint (restored by `load_state_dict` on resume)."""
@@ -208,10 +215,11 @@ class TrainingClock(pl.Callback):
 
 
 class LearningCurves(pl.Callback):
-    """Keeps the training loss every `log_every_n_steps` and the validation metrics."""
+    """Keeps the training loss when `logging` is due (every `log_every_n_steps` and at the last
+    step) and the validation metrics."""
 
-    def __init__(self, every_n_steps: int) -> None:
-        self.every_n_steps = every_n_steps
+    def __init__(self, logging: Schedule) -> None:
+        self.logging = logging
         self.train: list[dict[str, float]] = []
         self.val: list[dict[str, float]] = []
 
@@ -220,7 +228,7 @@ class LearningCurves(pl.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps == 0:
+        if self.logging.due(step):
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             self.train.append({"step": step, "train_loss": float(loss)})
 

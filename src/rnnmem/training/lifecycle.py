@@ -40,9 +40,10 @@ from rnnmem.config import DataConfig, RunConfig
 from rnnmem.hardware import cores
 from rnnmem.measures import item_memory
 from rnnmem.measures.forgetting import forgetting_record
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.models.budget import sizing
 from rnnmem.models.optimisers import learning_rate
+from rnnmem.models.param_groups import settings_of
 from rnnmem.rundir.checkpoint import device_refusal, resumable_checkpoint
 from rnnmem.rundir.code import code_identity
 from rnnmem.rundir.environment import environment
@@ -63,6 +64,7 @@ from rnnmem.training.build import (
 )
 from rnnmem.training.callbacks import GradientProbe, LearningCurves, TrainingClock
 from rnnmem.training.module import MemoryTaskModule, device_batches, metrics_of
+from rnnmem.training.schedule import schedule_of
 
 log = logging.getLogger("rnnmem")
 EVAL_BATCH = 1000  # held-out sequences per forward pass
@@ -119,6 +121,7 @@ def opening_record(cfg: RunConfig, identity: RunIdentity, task: MemoryTask, run_
         "started_at": time.time(),
         **sizing(cfg.model, task),
         "lr": learning_rate(cfg.optim, cfg.model.cell),
+        "param_groups": settings_of(cfg.optim, cfg.model.cell),
     }
     if cfg.logger.name == "wandb":
         record["wandb_run_id"] = wandb_run_id(identity.hash, cfg.logger.group,
@@ -166,7 +169,7 @@ def train_one(
     task = task_from_config(cfg.task)
     record = opening_record(cfg, identity, task, run_dir, place)
     logger = None
-    curves = LearningCurves(cfg.trainer.log_every_n_steps)
+    curves = LearningCurves(schedule_of(cfg, "trainer.log_every_n_steps"))
     probe: GradientProbe | None = None
     interrupted = False
     try:
@@ -301,6 +304,8 @@ def fit_and_test(
                  gpu_index=gpu_index, steps_per_batch=steps_per_batch)
     if fitted.stopped is not None:
         return fitted.stopped
+    if probe is not None:  # resumed at its last step, the run skipped on_train_end's probe
+        probe.finish(fitted.module.to(fitted.device), fitted.trainer.global_step)
     return Outcome({**tested(fitted, task, test, memory, cfg.probe.items_per_lag),
                     **how_it_trained(cfg, fitted, task, steps_per_batch)})
 
@@ -316,7 +321,7 @@ def fit(cfg: RunConfig, identity: RunIdentity, *, task: MemoryTask, net: Recurre
     clock = TrainingClock()
     stamp = {"config_hash": identity.hash, "config": identity.identity, **code_identity()}
     checkpointer = build_checkpointer(cfg.checkpoint, run_dir=run_dir, stamp=stamp,
-                                      validate_every_n_steps=cfg.trainer.val_every_n_steps)
+                                      validation=schedule_of(cfg, "trainer.val_every_n_steps"))
     # the clock comes after the probe (at batch start), which is not training time; the
     # checkpointer last, so that the other callbacks' state of this step is in the checkpoint
     trainer = build_trainer(cfg.trainer, callbacks=[*callbacks, clock, checkpointer],
@@ -414,8 +419,8 @@ def how_it_trained(cfg: RunConfig, fitted: Fitted, task: MemoryTask,
 def predict(module: MemoryTaskModule, x: Tensor, device: torch.device) -> Tensor:
     """The trained network's outputs for held-out inputs `x`, computed on `device`, the one it
     trained on (Lightning's teardown after `trainer.test` moved it to the CPU), returned on
-    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32."""
+    the CPU: batches of EVAL_BATCH, no gradient, eval mode, float32, no subnormal flushing."""
     module.to(device).eval()
-    with torch.no_grad():
+    with torch.no_grad(), denormals.exact():
         return torch.cat([module(batch.to(device)).float().cpu()
                           for batch in x.split(EVAL_BATCH)])

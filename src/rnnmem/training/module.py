@@ -34,8 +34,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnmem import framework
-from rnnmem.models import RecurrentNet
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.models.optimisers import OPTIMISERS
+from rnnmem.models.param_groups import RoleSettings, param_groups, role_settings
 from rnnmem.rundir.checkpoint import DEVICE_TYPE_KEY
 from rnnmem.tasks import MemoryTask
 
@@ -69,9 +70,13 @@ EXPLODED_LOSS_FACTOR = 1e6
 class MemoryTaskModule(pl.LightningModule):
     """Trains `net` on `task` with batches of `batch_size` fresh sequences per step: sample on
     the device, loss, backward, clip the gradient norm at `grad_clip`, optimiser step;
-    `steps_per_batch` such steps per Lightning batch. It stops the run as diverged at the
-    first check (every `check_every_n_steps`) that finds a non-finite loss since the start, or
-    a last loss above EXPLODED_LOSS_FACTOR x the task's baseline."""
+    `steps_per_batch` such steps per Lightning batch; after the last step Lightning validates
+    and logs whatever the intervals (`rnnmem.training.schedule`). The optimiser has one
+    parameter group per role (`rnnmem.models.param_groups`) with the lr and weight decay of
+    `roles`; by default the cell's own scales of `lr` and no weight decay. It stops the run as
+    diverged at the first check (every `check_every_n_steps`, and at the last step) that finds
+    a non-finite loss since the start, or a last loss above EXPLODED_LOSS_FACTOR x the task's
+    baseline."""
 
     def __init__(
         self,
@@ -82,9 +87,11 @@ class MemoryTaskModule(pl.LightningModule):
         *,
         optimiser: str = "adam",
         lr: float = 1e-3,
+        roles: RoleSettings | None = None,
         grad_clip: float | None = 1.0,
         check_every_n_steps: int = 50,
         steps_per_batch: int = 1,
+        flush_denormal: bool = False,
     ) -> None:
         super().__init__()
         # The step below is the plain PyTorch loop; Lightning's automatic optimisation would
@@ -97,8 +104,10 @@ class MemoryTaskModule(pl.LightningModule):
         self.seed = seed
         self.optimiser = optimiser
         self.lr = lr
+        self.roles = roles if roles is not None else role_settings(net.cell, lr)
         self.check_every_n_steps = check_every_n_steps
         self.steps_per_batch = steps_per_batch
+        self.flush_denormal = flush_denormal
         self.generator: torch.Generator | None = None
         self._generator_state: Tensor | None = None  # from a checkpoint, until fit starts
         self.diverged = False
@@ -134,20 +143,25 @@ class MemoryTaskModule(pl.LightningModule):
         # hooks, and at about 0.25 ms per step they cost more than a small RNN's backward pass.
         optimiser = self.optimizers().optimizer
         progress = framework.step_progress(self.trainer)
-        for _ in range(self.steps_per_batch):
-            x, y = self.task.sample(self.batch_size, self.generator)
-            loss = self.task.loss(self.net(x), y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
-            optimiser.step()
-            # what Lightning's optimiser wrapper records around a step: global_step counts it
-            progress.increment_ready()
-            progress.increment_completed()
-            self._loss_sum += loss.detach()
+        with denormals.training(self.flush_denormal):  # the steps only: never a measurement
+            for _ in range(self.steps_per_batch):
+                x, y = self.task.sample(self.batch_size, self.generator)
+                loss = self.task.loss(self.net(x), y)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
+                optimiser.step()
+                # what Lightning's optimiser wrapper records around a step: global_step counts
+                progress.increment_ready()
+                progress.increment_completed()
+                self._loss_sum += loss.detach()
         self._last_loss = loss.detach()
-        if self.trainer.global_step % self.check_every_n_steps == 0:
+        step = self.trainer.global_step
+        last = step == self.trainer.max_steps
+        if last:  # Lightning validates and logs at this batch's end too (`training.schedule`)
+            framework.end_with_validation(self.trainer)
+        if step % self.check_every_n_steps == 0 or last:
             # Lightning hands logged values to the loggers only every log_every_n_steps, and
             # `self.log` costs about a millisecond: log (and look for divergence) just then.
             self.log_dict({"train/loss": loss, "step": self._logged_step()},
@@ -174,9 +188,10 @@ class MemoryTaskModule(pl.LightningModule):
             self.diverged = True
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        """Held-out metrics of the float32 network, whatever autocast training used."""
+        """Held-out metrics of the float32 network, whatever autocast and subnormal flushing
+        training used."""
         x, y = batch
-        with torch.autocast(self.device.type, enabled=False):
+        with torch.autocast(self.device.type, enabled=False), denormals.exact():
             metrics = self.task.metrics(self(x.float()), y)
         for name, value in metrics.items():
             self.log(f"{stage}/{name}", value, batch_size=len(x), on_step=False, on_epoch=True)
@@ -189,7 +204,7 @@ class MemoryTaskModule(pl.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return OPTIMISERS[self.optimiser](self.parameters(), lr=self.lr)
+        return OPTIMISERS[self.optimiser](param_groups(self.net, self.roles), lr=self.lr)
 
 
 def metrics_of(callback_metrics: Mapping[str, Tensor], stage: str) -> dict[str, float]:

@@ -33,6 +33,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 
 from rnnmem import framework
 from rnnmem.rundir.checkpoint import STAMP_KEY
+from rnnmem.training.schedule import Schedule
 
 log = logging.getLogger("rnnmem")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
@@ -110,10 +111,11 @@ class Checkpointer(pl.Callback):
     the step).
 
     That point is the end of the training batch, or, when validation is due at this step
-    (every `validate_every_n_steps`), the end of that validation: Lightning takes a checkpoint
-    written at a batch end as one whose validation is done, and a run resumed from it would
-    never validate at this step. A signal that arrives during a validation is acted on at its
-    end. Lightning validates once more when training is told to stop (early stopping's rule);
+    (`validation`: every interval, and the last step), the end of that validation: Lightning
+    takes a checkpoint written at a batch end as one whose validation is done, and a run
+    resumed from it would never validate at this step. A signal that arrives during a
+    validation is acted on at its end. Lightning validates once more when training is told to
+    stop (early stopping's rule, which also validates every run's last step);
     a preempted run does not: that row would be off the schedule, and the time is the grace
     period's (SLURM's KillWait).
 
@@ -121,12 +123,12 @@ class Checkpointer(pl.Callback):
     of this step) is then part of the checkpoint."""
 
     def __init__(self, path: Path, every_seconds: float, signals: StopSignals,
-                 validate_every_n_steps: int, stamp: dict[str, Any] | None = None) -> None:
+                 validation: Schedule, stamp: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.stamp = stamp or {}
         self.every_seconds = every_seconds
         self.signals = signals
-        self.validate_every_n_steps = validate_every_n_steps
+        self.validation = validation
         self.stopped_at: int | None = None
         self._last = time.monotonic()
 
@@ -145,7 +147,7 @@ class Checkpointer(pl.Callback):
         self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:
-        if trainer.global_step % self.validate_every_n_steps:
+        if not self.validation.due(trainer.global_step):
             self._checkpoint_if_due(trainer)
             if self.stopped_at is not None:
                 _skip_validation_on_stop(trainer)

@@ -43,7 +43,7 @@ def lr_window(trials: pd.DataFrame, lr_range: tuple[float, float], title: str = 
     handles: list[Line2D] = []
     failed_drawn = False
     for ax, task in zip(axes[0], tasks, strict=False):
-        spec = metric_spec(task)
+        spec = metric_spec(task, trials)
         rows = trials[trials["task"] == task]
         seen: dict[str, int] = {}
         for _, study in rows.groupby("study", sort=False):
