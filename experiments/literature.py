@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.reporting.labels import cell_label, metric_spec
+from rnnmem.reporting.labels import cell_label, metric_spec, recorded_task
 from rnnmem.reporting.seeds import solved_by_majority
 from rnnmem.reporting.selection import finished, select
 from rnnmem.reporting.tables import mean_std
 from rnnmem.rundir.record import read_probe_arrays, read_record
-from rnnmem.tasks import TASKS
+from rnnmem.tasks import TASKS, MemoryTask
 
 AT_BASELINE = 0.9  # loss / baseline at or above which a run sits on the baseline's plateau
 GRADIENT_STEPS = (0, 100)
@@ -139,10 +139,10 @@ def outcome_text(task: str, runs: pd.DataFrame) -> str:
             f"loss / baseline {mean_std(ratio, 2)}")
 
 
-def solved_course(task: str, run_dir: Path | str) -> tuple[int | None, int]:
+def solved_course(rule: MemoryTask, run_dir: Path | str) -> tuple[int | None, int]:
     """From a run's validation curve: the first step whose value met the task's solved rule
-    (None if none did), and how many times a validation after a solved one did not."""
-    rule = TASKS[task](TASKS[task].min_seq_len)
+    (`rule`, the task as the runs ran it) (None if none did), and how many times a validation
+    after a solved one did not."""
     column = f"val_{rule.metric}"
     curve = [(row["step"], rule.solved({rule.metric: row[column]}))
              for row in read_record(Path(run_dir)).get("curves", {}).get("val", [])
@@ -155,7 +155,8 @@ def solved_course(task: str, run_dir: Path | str) -> tuple[int | None, int]:
 def course_text(task: str, runs: pd.DataFrame) -> str:
     """'; validation solved first at step 1000/3000, lost 0/2 times after' (per seed, in
     the runs' order; 'never' for a seed that was not), or '' when no seed ever was."""
-    courses = [solved_course(task, run_dir) for run_dir in runs["run_dir"]]
+    rule = recorded_task(runs, task)
+    courses = [solved_course(rule, run_dir) for run_dir in runs["run_dir"]]
     if all(first is None for first, _ in courses):
         return ""
     firsts = "/".join("never" if first is None else str(first) for first, _ in courses)

@@ -88,6 +88,10 @@ def test_recall_claims_sit_beside_two_layer_runs_with_their_state(tmp_path):
     """The recall preset's claims (two layers, T = 32): a `state` claim shows the recurrent
     state elements per layer beside the outcome; a one-layer run is not their point."""
     def recall_run(name, task, cell, seed, acc, state, depth=2):
+        (tmp_path / name).mkdir()
+        val = [{"step": 500, "val_acc": acc / 2}, {"step": 1000, "val_acc": acc}]
+        (tmp_path / name / "record.json").write_text(json.dumps(
+            {"status": "finished", "config": {}, "curves": {"val": val}}))
         return {"run_dir": str(tmp_path / name), "name": name, "task": task, "cell": cell,
                 "depth": depth, "bidirectional": False, "seq_len": 32, "seed": seed,
                 "status": "finished", "test_loss": 0.01 if acc > 0.99 else 1.0,
@@ -101,7 +105,8 @@ def test_recall_claims_sit_beside_two_layer_runs_with_their_state(tmp_path):
     lines = literature.claim_lines(pd.DataFrame(rows))
     (mqar,) = [line for line in lines if "| mqar | 32 | S6 (Mamba) | 2 |" in line]
     assert "solved: acc 0.998 ± 0.0035, loss / baseline" in mqar
-    assert mqar.endswith(", state 864 per layer (2 seeds) |")
+    assert mqar.endswith(", state 864 per layer; validation solved first at step 1000/1000, "
+                         "lost 0/0 times after (2 seeds) |")
     (lru,) = [line for line in lines if "| selective_copy | 32 | LRU | 2 |" in line]
     assert "state" not in lru.split("|")[-2] and "acc 0.4," in lru
     assert not [line for line in lines if "| selective_copy | 32 | S6 (Mamba) |" in line]

@@ -70,7 +70,7 @@ def lr_window(trials: pd.DataFrame, lr_range: tuple[float, float], title: str = 
         ax.set_title(task)
         ax.grid(True, which="major", alpha=0.3, lw=0.5)
     handles += [Line2D([], [], color="0.3", ls="--", label=label) for label in
-                sorted({metric_spec(t).baseline_label for t in tasks} - {""})]
+                sorted({metric_spec(t, trials).baseline_label for t in tasks} - {""})]
     if tasks:
         handles.append(Line2D([], [], color="0.3", ls=":", label="solved threshold"))
     if failed_drawn:
