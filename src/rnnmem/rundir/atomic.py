@@ -113,12 +113,7 @@ def remove_stale(directory: Path) -> list[Path]:
         found = sorted(path for path in Path(directory).iterdir() if stale(path))
     except OSError:
         return []
-    for path in found:
-        try:
-            _remove(path)
-        except OSError:
-            continue
-    return found
+    return _remove_each(found)
 
 
 def remove_temporaries(run_dir: Path) -> list[Path]:
@@ -128,9 +123,14 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
         found = sorted(Path(run_dir).glob(".*.tmp"))
     except OSError:
         return []
-    for path in found:
+    return _remove_each(found)
+
+
+def _remove_each(paths: list[Path]) -> list[Path]:
+    """Remove each of `paths` (`_remove`), passing over those that cannot be; `paths`."""
+    for path in paths:
         try:
             _remove(path)
         except OSError:
             continue
-    return found
+    return paths

@@ -120,17 +120,9 @@ class MQARTask(RecallTask):
         return self.seq_len
 
     @property
-    def baseline(self) -> float:
-        """ln |values|: a uniform guess over the values at each query."""
-        return math.log(self.num_values)
-
-    @property
-    def metric_baseline(self) -> float:
-        return 1.0 / self.num_values
-
-    @property
-    def metric_baseline_label(self) -> str:
-        return f"chance (1/{self.num_values}, memoryless)"
+    def guessed_symbols(self) -> int:
+        """The values: a uniform guess over them at each query (baseline ln |values|)."""
+        return self.num_values
 
     @property
     def memoryless_baselines(self) -> dict[str, dict[str, float]]:

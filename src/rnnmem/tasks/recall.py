@@ -27,6 +27,7 @@ the token should move the recall (`rnnmem.measures.item_memory`).
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -82,6 +83,25 @@ class RecallTask(MemoryTask):
 
     def params(self) -> dict[str, object]:
         return {**super().params(), **{key: getattr(self, key) for key in self.options}}
+
+    @property
+    @abstractmethod
+    def guessed_symbols(self) -> int:
+        """How many symbols the best input-blind guess at a scored step spreads over
+        uniformly (the task's answer alphabet)."""
+
+    @property
+    def baseline(self) -> float:
+        """ln C, C = `guessed_symbols`: a uniform guess at each scored step."""
+        return math.log(self.guessed_symbols)
+
+    @property
+    def metric_baseline(self) -> float:
+        return 1.0 / self.guessed_symbols
+
+    @property
+    def metric_baseline_label(self) -> str:
+        return f"chance (1/{self.guessed_symbols}, memoryless)"
 
     @property
     def memoryless_baselines(self) -> dict[str, dict[str, float]]:

@@ -93,17 +93,9 @@ class SelectiveCopyTask(RecallTask):
         return self.seq_len + self.num_tokens
 
     @property
-    def baseline(self) -> float:
-        """ln D: a uniform guess over the data tokens at each recall step."""
-        return math.log(self.data_tokens)
-
-    @property
-    def metric_baseline(self) -> float:
-        return 1.0 / self.data_tokens
-
-    @property
-    def metric_baseline_label(self) -> str:
-        return f"chance (1/{self.data_tokens}, memoryless)"
+    def guessed_symbols(self) -> int:
+        """The D data tokens: a uniform guess over them at each recall step (baseline ln D)."""
+        return self.data_tokens
 
     @cached_property
     def memoryless_baselines(self) -> dict[str, dict[str, float]]:
