@@ -314,7 +314,7 @@ def test_bad_values_stop_runs_and_sweeps_in_one_line_before_anything_starts(tmp_
         (("+experiment=smoke", "optim.lr_by_cell=3"),  # a sweep: before any job starts
          "optim.lr_by_cell=3 must be a mapping {cell: value} (or null)"),
         (("+experiment=nosuch",), "experiment=nosuch is not one of: arjovsky2016, default, "
-                                  "paper, smoke"),
+                                  "paper, recall, smoke"),
     ]
     for number, (overrides, message) in enumerate(cases):
         where = tmp_path / str(number)

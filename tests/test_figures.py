@@ -47,7 +47,8 @@ STEMS = ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity", "fig3_gradien
          "fig4_depth_direction", "fig5_gate_dynamics", "fig6_learning_curves",
          "fig7_forgetting_adding_T4", "fig7_forgetting_adding_T8", "fig7_forgetting_copy_T4",
          "fig7_forgetting_copy_T8", "fig8_gradient_vs_behaviour",
-         "fig9_item_memory_adding_d1_uni", "fig9_item_memory_copy_d1_uni"]
+         "fig9_item_memory_adding_d1_uni", "fig9_item_memory_copy_d1_uni",
+         "fig10_memory_and_state"]
 MAKE_FIGURES = Path(__file__).resolve().parents[1] / "experiments" / "make_figures.py"
 
 
@@ -717,7 +718,7 @@ def test_make_figures_writes_every_figure_table_and_report(built):
     expected = {f"{s}.{fmt}" for s in STEMS for fmt in ("pdf", "png")}
     expected |= {"table1.md", "table1.tex", "table1_runs.csv", "references.md", "report.md",
                  "fig7_forgetting.md", "fig8_gradient_vs_behaviour.md",
-                 "fig9_item_memory_views.md"}
+                 "fig9_item_memory_views.md", "fig10_memory_and_state.md"}
     assert {p.name for p in built.iterdir()} == expected
     assert all((built / name).stat().st_size > 0 for name in expected)
     report = (built / "report.md").read_text()

@@ -64,8 +64,9 @@ def test_generator_edit_in_a_copied_tree_is_caught_and_never_reuses_the_cached_s
 
     adding = package / "tasks" / "adding.py"  # values x0.5, uncommitted, no version bumped
     source = adding.read_text()
-    assert source.count("values = torch.rand(") == 1
-    adding.write_text(source.replace("values = torch.rand(", "values = 0.5 * torch.rand("))
+    assert source.count("values = torch.rand(batch_size") == 1
+    adding.write_text(source.replace("values = torch.rand(batch_size",
+                                      "values = 0.5 * torch.rand(batch_size"))
     raw = (run_dir / "record.json").read_bytes()
     refused = train()
     assert refused.returncode == 2
