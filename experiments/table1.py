@@ -170,9 +170,9 @@ def make(runs: pd.DataFrame, sweep_dir: Path, out_dir: Path) -> list[Path]:
     summary_frame(runs[runs["status"] != "missing"]).to_csv(long, index=False)
     references = out_dir / "references.md"
     claims = literature.claim_lines(runs)
-    stated = ("\nOutcomes that Arjovsky et al. 2016 state (figures and captions, paraphrased) "
-              "beside ours (`experiments/literature.py`):\n\n" + "\n".join(claims) + "\n"
-              if claims else "")
+    stated = ("\nOutcomes that the papers state (their figures, tables and captions, "
+              "paraphrased) beside ours (`experiments/literature.py`):\n\n"
+              + "\n".join(claims) + "\n" if claims else "")
     references.write_text("Published reference points beside ours:\n\n"
                           + "\n".join(reference_lines(runs)) + "\n" + stated)
     return [markdown, latex, long, references]
