@@ -740,7 +740,7 @@ def test_make_figures_writes_every_figure_table_and_report(built):
 
 def test_make_figures_twice_gives_identical_bytes(built):
     first, second = ({p.name: p.read_bytes() for p in out.iterdir()} for out in built)
-    assert first.keys() == second.keys() and len(first) == 34
+    assert first.keys() == second.keys() and len(first) == 37
     assert [name for name in first if first[name] != second[name]] == []
 
 
@@ -763,7 +763,8 @@ def test_sweep_of_only_failed_runs_still_gives_every_figure_and_lists_them(tmp_p
     assert drawn == ["fig1_gradient_vanishing_d1_uni", "fig2_memory_capacity",
                      "fig3_gradient_flow", "fig4_depth_direction", "fig5_gate_dynamics",
                      "fig6_learning_curves", "fig7_forgetting_adding_T4",
-                     "fig8_gradient_vs_behaviour", "fig9_item_memory_adding_d1_uni"]
+                     "fig8_gradient_vs_behaviour", "fig9_item_memory_adding_d1_uni",
+                     "fig10_memory_and_state"]
     report = (tmp_path / "figures" / "report.md").read_text()
     assert "Runs: 3 (0 finished, 2 failed, 0 diverged, 1 missing)." in report
     assert "adding/rnn-d1-uni-T4-s0" in report and "copy/broken" in report
