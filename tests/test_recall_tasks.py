@@ -435,7 +435,8 @@ def test_a_sweep_of_mqar_with_its_own_options_goes_through_make_figures(tmp_path
               "task.vocab_size=6", "task.num_pairs=1", "task.seq_len=4,6", "model.cell=rnn,gru")
     assert make_figures_main([str(sweep)]) == 0
     out = sweep / "figures"
-    assert "Runs: 4 grid points: 4 finished" in (out / "report.md").read_text()
+    assert "Runs: 4 (4 finished, 0 failed, 0 diverged, 0 missing)" in (
+        out / "report.md").read_text()
     findings = (out / "fig7_forgetting.md").read_text()
     assert "| mqar | 4 | GRU | 1 | uni | 1-1 |" in findings  # the value at 1, the query at 2
     assert "| mqar | 6 | GRU | 1 | uni | 1-3 |" in findings  # or at 4
