@@ -8,6 +8,7 @@ truncated PNG or a PDF without its end. Writes the file MARKER when it pauses.
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,4 +39,8 @@ def savefig_then_pause(fig: Figure, target: Any, *args: Any, **kwargs: Any) -> N
 
 
 Figure.savefig = savefig_then_pause
+# a process started in the background by a non-interactive shell (`make test &`) inherits
+# SIGINT ignored, and Python then installs no KeyboardInterrupt for it; a Ctrl-C reaches a
+# foreground make_figures with the default, which this test is about
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.exit(make_figures.main([sys.argv[1]]))
