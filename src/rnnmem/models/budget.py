@@ -75,14 +75,9 @@ def hidden_for_budget(budget: int, cell: str, input_size: int, depth: int, bidir
         return n_params(cell, input_size, h, depth, bidirectional, merge, num_outputs,
                         state_size)
 
-    h, above = nearest_size(budget, count)
-    best = min((h, above), key=lambda size: (abs(count(size) - budget), size))
-    if abs(count(best) - budget) > TOLERANCE * budget:
-        raise ValueError(
-            f"model.param_budget={budget}: no hidden size gives {cell} (depth {depth}, "
-            f"{'bi' if bidirectional else 'uni'}) {budget} parameters within "
-            f"{TOLERANCE:.0%} (H={h}: {count(h)}, H={above}: {count(above)})")
-    return best
+    direction = "bi" if bidirectional else "uni"
+    return within_tolerance(budget, count, "model.param_budget",
+                            f"{cell} (depth {depth}, {direction}) {budget} parameters")
 
 
 def hidden_for_state_budget(budget: int, cell: str, bidirectional: bool,
@@ -98,13 +93,19 @@ def hidden_for_state_budget(budget: int, cell: str, bidirectional: bool,
             f"model.state_budget={budget}: the state of {cell} ({direction}) is "
             f"{count(1)} elements per layer whatever the hidden size, fixed by "
             f"model.state_size={state_size}; leave model.state_size null")
+    return within_tolerance(budget, count, "model.state_budget",
+                            f"{cell} ({direction}) {budget} state elements per layer")
+
+
+def within_tolerance(budget: int, count: Callable[[int], int], key: str, what: str) -> int:
+    """Of the two sizes around `budget` (`nearest_size`), the H whose count is nearest it (the
+    smaller H on a tie); ValueError in one line, '<key>=<budget>: no hidden size gives <what>
+    within 2% (...)' with the two neighbours' counts, when neither is within TOLERANCE."""
     h, above = nearest_size(budget, count)
     best = min((h, above), key=lambda size: (abs(count(size) - budget), size))
     if abs(count(best) - budget) > TOLERANCE * budget:
-        raise ValueError(
-            f"model.state_budget={budget}: no hidden size gives {cell} ({direction}) {budget} "
-            f"state elements per layer within {TOLERANCE:.0%} (H={h}: {count(h)}, "
-            f"H={above}: {count(above)})")
+        raise ValueError(f"{key}={budget}: no hidden size gives {what} within {TOLERANCE:.0%} "
+                         f"(H={h}: {count(h)}, H={above}: {count(above)})")
     return best
 
 
