@@ -8,9 +8,7 @@ after the adding problem is solved; the configuration's bounds.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import itertools
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from rnnmem.config import ConfigError, validate
 from rnnmem.measures.probe import (
     FLOOR,
     by_distance,
+    float64_twin,
     memory_coverage,
     probe,
     sensitivity_scale,
@@ -300,26 +299,49 @@ def test_probe_threshold_2_is_a_one_line_error_before_training(tmp_path):
     assert not (tmp_path / "record.json").exists()
 
 
-def peak_memory_mib(mode: str, length: int, hidden: int = 64, batch: int = 32,
-                    repeats: int = 3) -> float:
-    """Growth of the peak resident memory of a fresh process over one probe (scripts/), the
-    largest of `repeats` processes: the sampling thread can only miss a peak (on a busy machine
-    it may not run at the moment of one), never see one that was not there."""
-    script = Path(__file__).with_name("scripts") / "probe_peak_memory.py"
-    growths = []
-    for _ in range(repeats):
-        result = subprocess.run([sys.executable, str(script), mode, str(hidden), str(length),
-                                 str(batch)], capture_output=True, text=True, check=True)
-        before, after = map(float, result.stdout.split())
-        growths.append(after - before)
-    return max(growths)
+def peak_allocated_mib(work) -> float:
+    """Peak of the bytes PyTorch's CPU allocator holds while `work()` runs, from the allocator's
+    own events (the profiler's memory records, in time order, summed): exact and the same on an
+    idle or a busy machine, unlike a resident-memory sampler, which can miss a peak or see the
+    C library's allocator keep freed pages."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as profiler:
+        work()
+    events = sorted((event for event in profiler.profiler.kineto_results.events()
+                     if event.name() == "[memory]"), key=lambda event: event.start_ns())
+    return max(itertools.accumulate((event.nbytes() for event in events), initial=0)) / 2**20
+
+
+def lstm_adding(length: int, hidden: int = 64, batch: int = 32):
+    torch.manual_seed(0)
+    task = make_task("adding", length)
+    net = RecurrentNet("lstm", 2, hidden, depth=1, num_outputs=1, per_step_output=False)
+    x, y = task.sample(batch, torch.Generator().manual_seed(0))
+    return task, net, x, y
+
+
+def bare_gradient_pass(task, net, x, y, held=None) -> None:
+    """The float64 unrolled pass and its state and input gradients, without gates: the floor
+    any probe pays. `held` is kept alive across the backward pass (the control)."""
+    twin = float64_twin(net)
+    xd = x.double().requires_grad_(True)
+    out = twin.unrolled(xd)
+    loss = task.memory_loss(out.output, y.double())
+    torch.autograd.grad(loss, [*out.h[0][0], *out.c[0][0], xd])
+    del held
 
 
 def test_probe_peak_memory_is_that_of_the_gradient_pass_not_of_stacked_gates():
     """Gate statistics are running sums, reduced before the backward pass frees the graph: the
     probe's peak is the bare float64 gradient pass's, while stacking the three LSTM gates of
-    T=800 steps would take 3 T B H 8 bytes = 39 MiB more."""
+    T=800 steps would take 3 T B H 8 bytes = 37.5 MiB more. The control holds exactly such a
+    stack across the bare pass, and the meter sees it."""
+    task, net, x, y = lstm_adding(800)
     stacked = 3 * 800 * 32 * 64 * 8 / 2**20
-    bare, full = peak_memory_mib("bare", 800), peak_memory_mib("probe", 800)
+    bare = peak_allocated_mib(lambda: bare_gradient_pass(task, net, x, y))
+    with_stack = peak_allocated_mib(lambda: bare_gradient_pass(
+        task, net, x, y, held=torch.zeros(3, 800, 32, 64, dtype=torch.float64)))
+    full = peak_allocated_mib(lambda: probe(net, task, x, y, chunk_size=32))
     assert bare > stacked, "the measurement sees the graph"
+    assert with_stack - bare == pytest.approx(stacked, rel=0.01), "and a stack held across it"
     assert full - bare < 0.1 * stacked
