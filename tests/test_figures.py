@@ -749,8 +749,9 @@ def test_make_figures_twice_gives_identical_bytes(built):
 
 def test_one_process_lays_out_the_same_figure_at_the_same_positions_every_time(sweep):
     """Matplotlib's constrained layout places figure 4's axes one bit differently from one call
-    to the next in a process (about one call in three, with the notes strip below the panels): printed to a PDF, that once moved a
-    tick label by 1e-10 pt. `drawing.SettledLayout` rounds them, so every drawing is the same."""
+    to the next in a process (about one call in three, with the notes strip below the panels):
+    printed to a PDF, that once moved a tick label by 1e-10 pt. `drawing.SettledLayout` rounds
+    them, so every drawing is the same."""
     runs = sweep_runs(sweep)
 
     def positions() -> list[tuple[float, ...]]:
