@@ -1,7 +1,8 @@
 """Subnormal flushing (`trainer.flush_denormal`, rnnmem.models.denormals): on every torch
-thread while training, never in the measures. The float64 probe and item memory give the same
-bits with flushing on and off, on a network whose gradients reach float64's subnormal range,
-where flushing them would change the numbers."""
+thread while training, never in the float64 measures. The float64 probe and item memory give
+the same bits with flushing on and off, on a network whose gradients reach float64's subnormal
+range, where flushing them would change the numbers; item memory's float32 probe view always
+flushes, whatever the caller set."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import compose_config
-from rnnmem.measures.item_memory import item_memory
+from rnnmem.measures.item_memory import gradient_scores, item_memory, probe_twin, probe_view
 from rnnmem.measures.probe import FLOOR, float64_twin, probe
 from rnnmem.models import RecurrentNet, denormals
 from rnnmem.rundir.identity import run_hash
@@ -98,6 +99,24 @@ def test_probe_and_item_memory_are_bit_identical_with_flushing_on_and_off(flushi
     unguarded = measures(net, task, x, y, raw=True)
     assert not np.array_equal(unguarded["h_norm"], reference["h_norm"])
     assert (unguarded["h_norm"][0, 0][subnormal] == 0).all()
+
+
+def test_the_float32_probe_view_flushes_whatever_the_caller_set(flushing_off_after):
+    """Item memory's probe view computes in float32 with subnormals flushed: a derivative
+    below 1.2e-38 reads 0 (never a reported digit: memory is on [0, 1]), and the caller's mode
+    changes no bit."""
+    net, task, _, _ = subnormal_gradient_net(60)
+    x = task.memory_set(1, torch.Generator().manual_seed(2))  # an item at every lag
+    reference = probe_view(net, task, x)
+    denormals.set_flushing(True)
+    assert np.array_equal(probe_view(net, task, x).numerator, reference.numerator)
+    denormals.set_flushing(False)
+    unflushed = gradient_scores(probe_twin(net), task, x)  # the same float32 pass, unguarded
+    subnormal = (unflushed.numerator != 0) & (np.abs(unflushed.numerator) < SUBNORMAL32 * 12)
+    assert subnormal.sum() >= 3, "the float32 derivatives reach the subnormal range"
+    assert (reference.numerator[subnormal] == 0).all()
+    away = np.abs(unflushed.numerator) > 1e-30  # far from the range: untouched
+    np.testing.assert_allclose(reference.numerator[away], unflushed.numerator[away], rtol=1e-6)
 
 
 class ModeRecorder(pl.Callback):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from rnnmem.measures import item_memory as im
 from rnnmem.measures.intervals import central_probability, t_quantile
 from rnnmem.measures.probe import by_distance, float64_twin, memory_coverage, probe, summarise
-from rnnmem.models import RecurrentNet
+from rnnmem.models import CELLS, RecurrentNet
 from rnnmem.tasks import MemoryTask, make_task
 from rnnmem.tasks.copy import NUM_CLASSES, RECALL_LEN
 from rnnmem.tasks.items import MemoryItems
@@ -240,6 +240,53 @@ def test_linear_regime_net_gradient_decays_at_minus_ln_a(seq_len):
     x, y = task.sample(2, torch.Generator().manual_seed(1))
     g = by_distance(probe(net, task, x, y).h_norm[0, 0], task, "fwd")
     assert summarise(g)["decay_rate"] == pytest.approx(-np.log(0.9), abs=1e-8)
+
+
+def probe_curve(net: nn.Module, task: MemoryTask, x: Tensor) -> np.ndarray:
+    """The per-lag curve of the view the harness takes at every probe (float32, flushed)."""
+    return im.per_lag(im.probe_view(net, task, x), im.num_lags(task))
+
+
+@pytest.mark.parametrize("forget", [1.0, 0.9])
+def test_the_float32_probe_view_passes_the_adders_controls(forget):
+    """The exact adder scores 1 at every lag, the leaky one f^l (decay -ln f), in the format
+    the probe takes them in."""
+    task = make_task("adding", 30)
+    x = item_set(task)
+    curve = probe_curve(leaky_adder(forget), task, x)
+    lags = im.measured(curve)
+    assert lags.tolist() == list(range(30))
+    np.testing.assert_allclose(curve[0, lags], forget ** lags, rtol=1e-5)
+    assert probe_curve(memoryless(RecurrentNet("gru", 2, 8, num_outputs=1,
+                                               per_step_output=False)), task, x)[0].max() == 0
+
+
+@pytest.mark.parametrize("delay", ["fixed", "variable"])
+def test_the_float32_probe_view_passes_the_copiers_controls(delay):
+    task = make_task("copy", 10, delay=delay)
+    x = item_set(task)
+    perfect, blind = (probe_curve(Copier(remember), task, x) for remember in (True, False))
+    lags = im.measured(perfect)
+    np.testing.assert_allclose(perfect[0, lags], 1.0, atol=1e-6)
+    np.testing.assert_allclose(blind[0, lags], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("task", [make_task("adding", 30), make_task("copy", 10)],
+                         ids=["adding", "copy"])
+def test_the_float32_probe_view_is_the_float64_view_to_float32_rounding(cell, task):
+    """A number that changed with the float format alone would be an artefact: the probe view
+    agrees with the float64 view to 1e-6 per lag (2-layer bidirectional nets at init)."""
+    torch.manual_seed(1)
+    net = RecurrentNet(cell, task.input_size, 16, depth=2, bidirectional=True,
+                       num_outputs=task.num_outputs, per_step_output=task.per_step_output)
+    x = item_set(task)
+    reference = im.item_memory(float64_twin(net), task, x, im.views_of(task)[0])
+    measured = probe_curve(net, task, x)
+    lags = im.measured(reference)
+    np.testing.assert_array_equal(im.measured(measured), lags)
+    np.testing.assert_allclose(measured[0, lags], reference[0, lags], rtol=0, atol=1e-6)
+    assert np.abs(reference[0, lags]).max() > 0  # not two zeros compared
 
 
 def test_untrained_gru_at_the_baseline_does_not_score_full_memory():

@@ -14,12 +14,13 @@ change that moves it (`with_items`, `replacement`). A task of either kind gets t
 with r the output that should follow the item (the readout's value), u = the task's
 replacement of v, P(s) the recall's softmax probability of symbol s at the item's recall step
 and P' the same after the item was swapped to s', F = 1 if the recall then names s' (argmax),
-F0 = 1 if it already did. The gradient and probability views run at every probe on a float64
-twin of the network; the intervention and choice views, and storage, at initialisation and at
-the end, on the network as it runs. They measure different things: the first two how much the
-output moves with the item (the output's response), storage whether the item is still in the
-state the head reads, used or not (an exact adder's state holds u_p1 + u_p2, from which a linear
-read-out recovers each value with R^2 = 1/2: kept as a sum, not item by item).
+F0 = 1 if it already did. The gradient and probability views run at every probe on a float32
+copy of the network, subnormal numbers flushed (`probe_view`); the intervention and choice
+views, and storage, at initialisation and at the end, on the network as it runs. They measure
+different things: the first two how much the output moves with the item (the output's
+response), storage whether the item is still in the state the head reads, used or not (an exact
+adder's state holds u_p1 + u_p2, from which a linear read-out recovers each value with R^2 =
+1/2: kept as a sum, not item by item).
 
 Each item i gives a pair (a_i, b_i); memory at lag l is the ratio of means over the items at
 that lag, m(l) = sum a_i / sum b_i (b = 1 for the value views: the mean of a), its standard
@@ -66,6 +67,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnmem.measures.intervals import t_quantile
+from rnnmem.measures.probe import twin
 from rnnmem.models import denormals
 from rnnmem.tasks import MemoryTask
 from rnnmem.tasks.items import MemoryItems
@@ -83,6 +85,7 @@ STORAGE_FOLDS = 5
 STORAGE_ITEMS_PER_FEATURE = 4  # storage set: this many items per read-out weight at every lag
 RIDGE = 1e-3        # the read-out's ridge penalty per training item (standardised features)
 STORAGE_MAX_ITEMS = 50_000  # the storage set's items over all lags, at most
+PROBE_DTYPE = torch.float32  # the probe view's format (`probe_view`)
 
 
 @dataclass
@@ -94,6 +97,12 @@ class Scores:
     sequence: np.ndarray     # (N,) int64
     numerator: np.ndarray    # (N,) a_i
     denominator: np.ndarray  # (N,) b_i
+
+
+def probe_twin(net: nn.Module) -> nn.Module:
+    """The copy of `net` that `probe_view` measures: PROBE_DTYPE, parameters without
+    gradient."""
+    return twin(net, PROBE_DTYPE)
 
 
 def defined_for(task: MemoryTask) -> bool:
@@ -133,10 +142,11 @@ def _chunks(task: MemoryTask, x: Tensor, chunk_size: int
 
 def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size: int = 256
                     ) -> Scores:
-    """Value items: a_i = d r / d v_i, through autograd (`net` as given: the probe passes a
-    float64 twin). A task with one output per sequence reads every item of a sequence at the
-    same output, so one backward pass of sum_b r_b gives every item's own derivative; per-step
-    readouts take one pass per slot, so that no item's output mixes in another's."""
+    """Value items: a_i = d r / d v_i, through autograd (`net` as given: `probe_view` passes a
+    float32 copy whose parameters need no gradient). A task with one output per sequence reads
+    every item of a sequence at the same output, so one backward pass of sum_b r_b gives every
+    item's own derivative; per-step readouts take one pass per slot, so that no item's output
+    mixes in another's."""
     parts = []
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
@@ -271,8 +281,33 @@ def _rows_of(items: MemoryItems, group: MemoryItems) -> Tensor:
 
 @denormals.exact()
 def scores(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> Scores:
-    """The pairs (a_i, b_i) of one view (module docstring) on the item set x. Subnormal
-    numbers are never flushed here, whatever the caller set (`rnnmem.models.denormals`)."""
+    """The pairs (a_i, b_i) of one view (module docstring) on the item set x, of `net` as
+    given. Subnormal numbers are never flushed here, whatever the caller set
+    (`rnnmem.models.denormals`)."""
+    return _view_scores(net, task, x, view)
+
+
+@denormals.flushed()
+def probe_view(net: nn.Module, task: MemoryTask, x: Tensor) -> Scores:
+    """The view taken at every probe (gradient or probability: `views_of(task)[0]`) on the
+    item set x, of a float32 copy of `net`, with subnormal numbers flushed to zero whatever
+    the caller set (`rnnmem.models.denormals.flushed`).
+
+    Float32, where the gradient probe computes in float64: item memory lives on an absolute
+    scale (1 perfect, 0 none; at 30 items a lag's interval is 1e-2 wide or wider), where float32's
+    relative rounding (6e-8) and a derivative below 1.2e-38 read as 0 change no digit it
+    reports. The float64 twin took twice the time, and float32 without flushing five times (a
+    tanh RNN's derivatives vanish into subnormal numbers at long lags): 8.4% of training time
+    at the paper preset's probe interval for the tanh RNN at T = 200 (`make bench`, README).
+    Against the float64 view (tests/test_item_memory.py): per-lag memory within 1e-6 for every
+    cell in the tests; orth by up to 6e-4 at 64 units and T = 100, since modReLU jumps where
+    b > 0, and an item whose pre-activation lies within rounding of a jump takes the other
+    side's derivative in the other format (the gradient view's blind spot for jumps, README's
+    measures table)."""
+    return _view_scores(probe_twin(net), task, x, views_of(task)[0])
+
+
+def _view_scores(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> Scores:
     if view == "gradient":
         return gradient_scores(net, task, x)
     if view == "intervention":
@@ -365,8 +400,9 @@ def num_lags(task: MemoryTask) -> int:
 @denormals.exact()
 def item_memory(net: nn.Module, task: MemoryTask, x: Tensor, view: str) -> np.ndarray:
     """The per-lag curve (5, num_lags) of one view on the item set x; `net` is used as given
-    (the gradient and probability views want a float64 twin, `rnnmem.measures.probe`).
-    Subnormal numbers are never flushed here (`rnnmem.models.denormals`)."""
+    (the gradient and probability views want a copy whose parameters need no gradient:
+    `probe_twin`, or `rnnmem.measures.probe.float64_twin` for a float64 reference). Subnormal
+    numbers are never flushed here (`rnnmem.models.denormals`)."""
     return per_lag(scores(net, task, x, view), num_lags(task))
 
 

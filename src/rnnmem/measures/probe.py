@@ -99,11 +99,16 @@ class ProbeResult:
     item_view: str | None = None  # which view: gradient (value items) or probability (symbols)
 
 
+def twin(net: RecurrentNet, dtype: torch.dtype) -> RecurrentNet:
+    """A copy of `net` in `dtype` on the same device whose parameters need no gradient."""
+    copied = copy.deepcopy(net).to(dtype)
+    copied.requires_grad_(False)
+    return copied
+
+
 def float64_twin(net: RecurrentNet) -> RecurrentNet:
     """A float64 copy of `net` on the same device whose parameters need no gradient."""
-    twin = copy.deepcopy(net).double()
-    twin.requires_grad_(False)
-    return twin
+    return twin(net, torch.float64)
 
 
 @denormals.exact()

@@ -1,4 +1,4 @@
-"""Flushing subnormal floats to zero while training, and never while measuring.
+"""Flushing subnormal floats to zero while training, and where a measure cannot see it.
 
 A subnormal float (float32 below 1.2e-38, float64 below 2.2e-308) is computed by x86 CPUs
 through a slow microcode path: a tanh RNN whose gradients vanish into that range trains several
@@ -10,15 +10,19 @@ float64 alike, and only on the thread that calls it. Torch computes on a pool of
 parallel region of the runtime torch itself loaded.
 
     training(enabled)   flushing inside (`trainer.flush_denormal`), restored after
-    exact()             no flushing inside (the float64 probe, item memory, evaluation),
-                        restored after
+    flushed()           flushing inside where the CPU can, whatever the caller set (item
+                        memory's float32 probe view), restored after
+    exact()             no flushing inside (the float64 probe, item memory's other views,
+                        evaluation), restored after
 
-rnnmem flushes only inside `training`, around the optimiser steps of a batch
-(`rnnmem.training.module`); everything between batches (the probe, validation) and after training
-(test, forgetting, item memory) runs without. The measures are exact down to float64's
-smallest normal number, 2.2e-308, either way: they also enter `exact()` themselves, so a caller
-that left flushing on cannot change them (tests/test_denormals.py). On a GPU the option changes
-only the CPU's share of the work.
+rnnmem flushes inside `training`, around the optimiser steps of a batch
+(`rnnmem.training.module`), and inside item memory's probe view, a float32 measurement on an
+absolute scale where a derivative below 1.2e-38 is 0 in every digit it reports
+(`rnnmem.measures.item_memory.probe_view`). Everything else between batches (the gradient probe,
+validation) and after training (test, forgetting, item memory's end views) runs without: those
+measures are exact down to float64's smallest normal number, 2.2e-308. Every measure sets its
+own mode (`exact()` or `flushed()`), so a caller that left flushing on or off cannot change it
+(tests/test_denormals.py). On a GPU the option changes only the CPU's share of the work.
 
 It lives among the models, below the measures that guard themselves with it: flushing changes
 the numbers a run trains to, so its code is a result source (`rnnmem.rundir.code`).
@@ -106,6 +110,25 @@ def training(enabled: bool) -> Iterator[None]:
         yield
         return
     set_flushing(True)
+    try:
+        yield
+    finally:
+        set_flushing(False)
+
+
+@contextmanager
+def flushed() -> Iterator[None]:
+    """Flush subnormals to zero inside, whatever the caller set, where the CPU can (where it
+    cannot, nothing changes: numbers below 1.2e-38 are kept, and it is slower); the caller's mode
+    after."""
+    if _flushing:
+        yield
+        return
+    try:
+        set_flushing(True)
+    except RuntimeError:  # no SSE3: nothing was set
+        yield
+        return
     try:
         yield
     finally:

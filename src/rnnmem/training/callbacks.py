@@ -17,7 +17,6 @@ from rnnmem.measures.probe import (
     DIRECTIONS,
     SUMMARIES,
     ProbeResult,
-    float64_twin,
     memory_coverage,
     probe,
     sensitivity_scale,
@@ -82,8 +81,8 @@ class GradientProbe(pl.Callback):
         }
         if self.items is not None:
             view = item_memory.views_of(self.task)[0]
-            head = item_memory.summary(item_memory.scores(
-                float64_twin(module.net), self.task, self.items, view), self.task)
+            head = item_memory.summary(item_memory.probe_view(module.net, self.task, self.items),
+                                       self.task)
             result.item_memory, result.item_view = np.array(head["curve"]), view
             summaries.update({f"item_{field}": np.array(head[field])
                               for field in item_memory.HEADLINE_FIELDS})
