@@ -297,8 +297,9 @@ def probe_view(net: nn.Module, task: MemoryTask, x: Tensor) -> Scores:
     scale (1 perfect, 0 none; at 30 items a lag's interval is 1e-2 wide or wider), where float32's
     relative rounding (6e-8) and a derivative below 1.2e-38 read as 0 change no digit it
     reports. The float64 twin took twice the time, and float32 without flushing five times (a
-    tanh RNN's derivatives vanish into subnormal numbers at long lags): 8.4% of training time
-    at the paper preset's probe interval for the tanh RNN at T = 200 (`make bench`, README).
+    tanh RNN's derivatives vanish into subnormal numbers at long lags): at the paper preset's
+    probe interval the tanh RNN's probes at T = 200 took 8.4% of its training time with the
+    float64 twin, 4.3% with this (`make bench`, README).
     Against the float64 view (tests/test_item_memory.py): per-lag memory within 1e-6 for every
     cell in the tests; orth by up to 6e-4 at 64 units and T = 100, since modReLU jumps where
     b > 0, and an item whose pre-activation lies within rounding of a jump takes the other
