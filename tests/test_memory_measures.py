@@ -9,6 +9,7 @@ after the adding problem is solved; the configuration's bounds.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from rnnmem.measures.probe import (
     summarise_all,
 )
 from rnnmem.models import RecurrentNet
-from rnnmem.tasks import make_task
+from rnnmem.tasks import MemoryTask, make_task
 from test_probe import reference_norms, single_layer_copy
 
 EPS = 1e-6
@@ -299,7 +300,7 @@ def test_probe_threshold_2_is_a_one_line_error_before_training(tmp_path):
     assert not (tmp_path / "record.json").exists()
 
 
-def peak_allocated_mib(work) -> float:
+def peak_allocated_mib(work: Callable[[], object]) -> float:
     """Peak of the bytes PyTorch's CPU allocator holds while `work()` runs, from the allocator's
     own events (the profiler's memory records, in time order, summed): exact and the same on an
     idle or a busy machine, unlike a resident-memory sampler, which can miss a peak or see the
@@ -312,7 +313,8 @@ def peak_allocated_mib(work) -> float:
     return max(itertools.accumulate((event.nbytes() for event in events), initial=0)) / 2**20
 
 
-def lstm_adding(length: int, hidden: int = 64, batch: int = 32):
+def lstm_adding(length: int, hidden: int = 64, batch: int = 32
+                ) -> tuple[MemoryTask, RecurrentNet, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     task = make_task("adding", length)
     net = RecurrentNet("lstm", 2, hidden, depth=1, num_outputs=1, per_step_output=False)
@@ -320,7 +322,8 @@ def lstm_adding(length: int, hidden: int = 64, batch: int = 32):
     return task, net, x, y
 
 
-def bare_gradient_pass(task, net, x, y, held=None) -> None:
+def bare_gradient_pass(task: MemoryTask, net: RecurrentNet, x: torch.Tensor, y: torch.Tensor,
+                       held: torch.Tensor | None = None) -> None:
     """The float64 unrolled pass and its state and input gradients, without gates: the floor
     any probe pays. `held` is kept alive across the backward pass (the control)."""
     twin = float64_twin(net)
