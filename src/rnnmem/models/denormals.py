@@ -35,7 +35,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -102,18 +102,35 @@ def _warn_calling_thread_only() -> None:
                 "entirely)", torch.get_num_threads() - 1)
 
 
+@functools.cache
+def can_flush() -> bool:
+    """Whether this CPU can flush subnormals (torch.set_flush_denormal says so: SSE3); asked
+    once, on the calling thread, whose mode is then set back to rnnmem's."""
+    with _lock:
+        able = torch.set_flush_denormal(True)
+        torch.set_flush_denormal(_flushing)
+    return able
+
+
 @contextmanager
-def training(enabled: bool) -> Iterator[None]:
-    """Flush subnormals to zero inside when `enabled` (else change nothing); the previous mode
-    after, also on an exception."""
-    if not enabled or _flushing:
+def _in_mode(enabled: bool) -> Iterator[None]:
+    """Flushing `enabled` inside; the mode before it after, also on an exception."""
+    if _flushing == enabled:
         yield
         return
-    set_flushing(True)
+    set_flushing(enabled)
     try:
         yield
     finally:
-        set_flushing(False)
+        set_flushing(not enabled)
+
+
+@contextmanager
+def training(enabled: bool) -> Iterator[None]:
+    """Flush subnormals to zero inside when `enabled` (else change nothing; RuntimeError where
+    the CPU cannot flush); the previous mode after, also on an exception."""
+    with _in_mode(True) if enabled else nullcontext():
+        yield
 
 
 @contextmanager
@@ -121,28 +138,12 @@ def flushed() -> Iterator[None]:
     """Flush subnormals to zero inside, whatever the caller set, where the CPU can (where it
     cannot, nothing changes: numbers below 1.2e-38 are kept, and it is slower); the caller's mode
     after."""
-    if _flushing:
+    with _in_mode(True) if can_flush() else nullcontext():
         yield
-        return
-    try:
-        set_flushing(True)
-    except RuntimeError:  # no SSE3: nothing was set
-        yield
-        return
-    try:
-        yield
-    finally:
-        set_flushing(False)
 
 
 @contextmanager
 def exact() -> Iterator[None]:
     """No flushing inside, whatever the caller set; the caller's mode after."""
-    if not _flushing:
+    with _in_mode(False):
         yield
-        return
-    set_flushing(False)
-    try:
-        yield
-    finally:
-        set_flushing(True)
