@@ -214,6 +214,26 @@ def test_for_a_net_linear_in_v_both_views_agree_per_item():
                                atol=2e-4)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "s6"])
+def test_gradient_view_equals_full_backward_per_item_in_the_sets_row_order(cell):
+    """The gradient view runs each chunk's steps before its earliest item outside autograd
+    (`RecurrentNet.forward_from`), on sequences taken in the order of their earliest item: the
+    derivatives equal a backward through every step, item by item, in the rows' order of x,
+    for any chunk size."""
+    task = make_task("adding", 16)
+    x = item_set(task, per_lag=4).double()
+    torch.manual_seed(0)
+    net = float64_twin(RecurrentNet(cell, 2, 6, depth=2, num_outputs=1))
+    items = task.memory_items(x)
+    values = items.value.detach().requires_grad_(True)
+    (reference,) = torch.autograd.grad(net(task.with_items(x, items, values)).sum(), values)
+    for chunk in (5, 1000):
+        scores = im.gradient_scores(net, task, x, chunk_size=chunk)
+        np.testing.assert_array_equal(scores.sequence, items.sequence.numpy())
+        np.testing.assert_array_equal(scores.lag, items.lags(False))
+        np.testing.assert_allclose(scores.numerator, reference.numpy(), rtol=1e-10, atol=1e-13)
+
+
 def test_leaky_adder_item_memory_decays_at_minus_ln_f():
     task = make_task("adding", 30)
     curve = curve_of(leaky_adder(0.9), task, item_set(task), "gradient")

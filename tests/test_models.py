@@ -296,3 +296,51 @@ def test_bad_arguments_raise_value_error_naming_the_value(override, named):
     )
     with pytest.raises(ValueError, match=re.escape(named)):
         RecurrentNet(**(kwargs | override))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)],
+                         ids=["f64", "f32"])
+@pytest.mark.parametrize("depth, per_step", [(1, False), (2, True)], ids=["1-seq", "2-step"])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_forward_from_is_forward_with_the_steps_before_start_outside_autograd(
+        cell, depth, per_step, dtype, tol):
+    """forward_from(x, s): the output of forward(x), and the derivative by every input at a
+    step >= s, while inputs before s get none (they ran outside autograd)."""
+    net = make_net(cell, depth, per_step_output=per_step, dtype=dtype)
+    x = inputs(dtype)
+    whole = net(x)
+    weights = torch.randn_like(whole)
+    (expected,) = torch.autograd.grad((net(x.requires_grad_()) * weights).sum(), x)
+    for start in (0, 1, 3, L - 1):
+        out = net.forward_from(x, start)
+        torch.testing.assert_close(out, whole, atol=tol, rtol=tol)
+        (grad,) = torch.autograd.grad((out * weights).sum(), x)
+        assert torch.all(grad[:, :start] == 0)
+        torch.testing.assert_close(grad[:, start:], expected[:, start:], atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("bidirectional, start, named", [
+    (True, 2, "unidirectional"), (False, -1, "start=-1"), (False, L, f"start={L}")])
+def test_forward_from_refuses_what_it_cannot_compute(bidirectional, start, named):
+    net = make_net("gru", bidirectional=bidirectional)
+    with pytest.raises(ValueError, match=named):
+        net.forward_from(inputs(), start)
+    torch.testing.assert_close(net.forward_from(inputs(), 0), net(inputs()))
+
+
+@pytest.mark.parametrize("cell, fused", [("lstm", torch.nn.LSTM), ("rnn", torch.nn.RNN)])
+def test_unfused_layers_take_and_give_states_as_the_fused_module(cell, fused):
+    """UnfusedLayers, the loop of a cell without a kernel, run for cells that have one, with
+    the fused module's weights: the same outputs and final states from the same initial ones
+    (h_0, and (h_0, c_0) for a cell state), two layers, both directions."""
+    from rnnmem.models.cells import UnfusedLayers
+    torch.manual_seed(0)
+    reference = fused(N_IN, H, num_layers=2, batch_first=True, bidirectional=True).double()
+    loop = UnfusedLayers(CELLS[cell], N_IN, H, 2, True).double()
+    loop.load_state_dict(reference.state_dict())
+    h_0 = torch.randn(4, B, H, dtype=torch.float64)
+    state = (h_0, torch.randn(4, B, H, dtype=torch.float64)) if cell == "lstm" else h_0
+    x = inputs()
+    (out, final), (out_ref, final_ref) = loop(x, state), reference(x, state)
+    torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(final, final_ref, atol=1e-12, rtol=1e-12)

@@ -348,3 +348,22 @@ def test_linear_scan_gradient_passes_gradcheck(length, shared, dtype):
     b = torch.randn(2, length, 3, generator=generator, dtype=torch.float64)
     a, b = a.to(dtype).requires_grad_(), b.to(dtype).requires_grad_()
     assert torch.autograd.gradcheck(linear_scan, (a, b))
+
+
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_linear_scan_from_an_initial_state_equals_the_loop(complex_):
+    """h_{-1} = initial: the loop started from it, and the gradient by the initial state
+    against finite differences."""
+    generator = torch.Generator().manual_seed(7)
+    dtype = torch.complex128 if complex_ else torch.float64
+    a = (torch.rand(3, 9, 4, generator=generator, dtype=torch.float64) * 2 - 1).to(dtype)
+    b = torch.randn(3, 9, 4, generator=generator, dtype=torch.float64).to(dtype)
+    initial = torch.randn(3, 4, generator=generator, dtype=torch.float64).to(dtype)
+    expected, h = [], initial
+    for t in range(9):
+        h = a[:, t] * h + b[:, t]
+        expected.append(h)
+    torch.testing.assert_close(linear_scan(a, b, initial), torch.stack(expected, dim=1),
+                               rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(linear_scan, (a.requires_grad_(), b.requires_grad_(),
+                                                  initial.requires_grad_()))

@@ -86,6 +86,7 @@ STORAGE_ITEMS_PER_FEATURE = 4  # storage set: this many items per read-out weigh
 RIDGE = 1e-3        # the read-out's ridge penalty per training item (standardised features)
 STORAGE_MAX_ITEMS = 50_000  # the storage set's items over all lags, at most
 PROBE_DTYPE = torch.float32  # the probe view's format (`probe_view`)
+GRADIENT_CHUNK = 128  # sequences per backward pass of the gradient view (the paper's batch)
 
 
 @dataclass
@@ -140,29 +141,55 @@ def _chunks(task: MemoryTask, x: Tensor, chunk_size: int
             for start in range(0, len(x), chunk_size)]
 
 
-def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor, chunk_size: int = 256
-                    ) -> Scores:
+def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor,
+                    chunk_size: int = GRADIENT_CHUNK) -> Scores:
     """Value items: a_i = d r / d v_i, through autograd (`net` as given: `probe_view` passes a
     float32 copy whose parameters need no gradient). A task with one output per sequence reads
     every item of a sequence at the same output, so one backward pass of sum_b r_b gives every
     item's own derivative; per-step readouts take one pass per slot, so that no item's output
-    mixes in another's."""
-    parts = []
+    mixes in another's.
+
+    Cost, on a unidirectional net: the sequences are taken in the order of their earliest item
+    and each pass runs the steps before its earliest item outside autograd
+    (`RecurrentNet.forward_from`), so the backward spans only the steps an item can reach (on
+    the adding problem, whose first marker lies uniformly in the first half, 3/4 of them on
+    average). The scores come back in the rows' order of x."""
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
-    for xc, items, start in _chunks(task, x.to(device, dtype), chunk_size):
+    x = x.to(device, dtype)
+    bidirectional = _bidirectional(net)
+    order = (torch.arange(len(x), device=device) if bidirectional
+             else torch.argsort(_earliest_item(task, x), stable=True))
+    parts = []
+    for xc, items, start in _chunks(task, x[order], chunk_size):
         groups = [items] if not task.per_step_output else items.slots()
         for group in groups:
+            begin = 0 if bidirectional else int(group.position.min())
             with torch.enable_grad():
                 values = group.value.to(dtype).detach().requires_grad_(True)
-                read = task.readout_of(net(task.with_items(xc, group, values)), group)
+                output = net.forward_from(task.with_items(xc, group, values), begin)
+                read = task.readout_of(output, group)
                 if not task.per_step_output:  # one output per sequence, counted once
                     first = torch.ones_like(group.sequence, dtype=torch.bool)
                     first[1:] = group.sequence[1:] != group.sequence[:-1]
                     read = read[first]
                 (grad,) = torch.autograd.grad(read.sum(), values)
-            parts.append(_scores(_offset(group, start), _bidirectional(net), grad))
-    return _concat(parts)
+            parts.append(_scores(_offset(group, start), bidirectional, grad))
+    scores = _concat(parts)
+    scores.sequence = order.cpu().numpy()[scores.sequence]  # rows of x, not of x[order]
+    return _select(scores, np.argsort(scores.sequence, kind="stable"))
+
+
+def _earliest_item(task: MemoryTask, x: Tensor) -> Tensor:
+    """(B,) the position of each sequence's earliest item (the sequence's length if none)."""
+    items = task.memory_items(x)
+    earliest = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=x.device)
+    return earliest.scatter_reduce(0, items.sequence, items.position, "amin")
+
+
+def _select(scores: Scores, rows: np.ndarray) -> Scores:
+    return Scores(scores.lag[rows], scores.sequence[rows], scores.numerator[rows],
+                  scores.denominator[rows])
 
 
 @torch.no_grad()

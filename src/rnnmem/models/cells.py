@@ -339,11 +339,12 @@ class UnfusedLayers(nn.Module):
     """The training path of a cell without a fused kernel: a loop over `cell.step`, with the
     parameters a fused module would have (weight_ih_l<k>[_reverse] (G*H, I_k), bias_ih (G*H,),
     weight_hh (G*H, H), bias_hh (G*H,)), initialised as PyTorch's RNNs do, U(-1/sqrt(H),
-    1/sqrt(H)), before the cell's own `initialise`. x (B, L, I) -> (top (B, L, D*H), h_n
-    (depth*D, B, H)), h_n the final states as nn.RNN orders them (the backward direction's after
-    t = 0); layer k > 0 reads layer k-1's directions concatenated. The loop keeps only h (no
-    per-step lists of states or gates) and, inside `parametrize.cached()`, computes each
-    parametrized W_hh once per forward."""
+    1/sqrt(H)), before the cell's own `initialise`. (x (B, L, I), h_0) -> (top (B, L, D*H),
+    h_n), as nn.RNN and nn.LSTM take and give them: h_n (depth*D, B, H) the final states (the
+    backward direction's after t = 0), a pair (h_n, c_n) for a cell with a cell state; h_0 the
+    initial ones in the same layout (None: 0). Layer k > 0 reads layer k-1's directions
+    concatenated. The loop keeps only the states (no per-step lists of states or gates) and,
+    inside `parametrize.cached()`, computes each parametrized W_hh once per forward."""
 
     def __init__(self, cell: type[Cell], input_size: int, hidden_size: int, depth: int,
                  bidirectional: bool) -> None:
@@ -362,29 +363,44 @@ class UnfusedLayers(nn.Module):
                     nn.init.uniform_(p, -bound, bound)
                     self.register_parameter(kind + suffix, p)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        inp, finals = x, []  # inp (B, L, I), then (B, L, D*H)
+    def forward(self, x: Tensor, h_0: Tensor | tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        inp, h_n, c_n = x, [], []  # inp (B, L, I), then (B, L, D*H)
+        h_init, c_init = h_0 if isinstance(h_0, tuple) else (h_0, None)
         with parametrize.cached():
             for layer in range(self.num_layers):
-                outs = [self._run(inp, layer, d) for d in range(self.num_directions)]
-                finals += [out[:, -1] if d == 0 else out[:, 0] for d, out in enumerate(outs)]
+                outs = []
+                for d in range(self.num_directions):
+                    k = layer * self.num_directions + d
+                    out, c = self._run(inp, layer, d, None if h_init is None else h_init[k],
+                                       None if c_init is None else c_init[k])
+                    outs.append(out)
+                    h_n.append(out[:, -1] if d == 0 else out[:, 0])
+                    c_n.append(c)
                 inp = torch.cat(outs, dim=-1)
-        return inp, torch.stack(finals)
+        if self.cell.has_cell_state:
+            return inp, (torch.stack(h_n), torch.stack(c_n))
+        return inp, torch.stack(h_n)
 
-    def _run(self, inp: Tensor, layer: int, direction: int) -> Tensor:
+    def _run(self, inp: Tensor, layer: int, direction: int, h: Tensor | None,
+             c: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """One layer and direction from the states h, c (B, H) (None: 0): its output
+        (B, L, H) and its final cell state (None for a cell without one)."""
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
         w_ih, b_ih = getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix)
         w_hh = weight_hh_for(self, suffix, inp.dtype)
         b_hh = getattr(self, "bias_hh" + suffix)
         xp = F.linear(inp, w_ih, b_ih).unbind(1)  # L x (B, G*H): unbind keeps backward O(L)
         order = range(inp.shape[1]) if direction == 0 else range(inp.shape[1] - 1, -1, -1)
-        h = inp.new_zeros(inp.shape[0], self.hidden_size)  # (B, H)
-        c = torch.zeros_like(h) if self.cell.has_cell_state else None
+        if h is None:
+            h = inp.new_zeros(inp.shape[0], self.hidden_size)  # (B, H)
+        if self.cell.has_cell_state and c is None:
+            c = torch.zeros_like(h)
         out = [h] * inp.shape[1]
         for t in order:
             h, c, _ = self.cell.step(xp[t], h, c, w_hh, b_hh)
             out[t] = h
-        return torch.stack(out, dim=1)  # (B, L, H)
+        return torch.stack(out, dim=1), c  # (B, L, H)
 
 
 def weight_hh_for(stack: nn.Module, suffix: str, dtype: torch.dtype) -> Tensor:

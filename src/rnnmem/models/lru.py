@@ -97,12 +97,15 @@ class LRULayer(ScanLayer):
         turned = h.flip(-1) * self.turn  # (-Im h, Re h)
         return prepared.lam_re * h + prepared.lam_im * turned + step_input, {}
 
-    def scan(self, prepared: LRUPrepared) -> Tensor:
+    def scan(self, prepared: LRUPrepared, initial: Tensor | None = None) -> Tensor:
         real = torch.promote_types(prepared.steps.dtype, torch.float32)  # no complex bfloat16
         lam = torch.view_as_complex(prepared.lam.to(real))  # (N,)
         b = torch.view_as_complex(prepared.steps.to(real))  # (B, L, N)
         a = lam.expand(1, b.shape[1], -1)  # (1, L, N): constant over time
-        return torch.view_as_real(linear_scan(a, b)).to(prepared.steps.dtype)  # (B, L, N, 2)
+        if initial is not None:  # (B, N, 2) as (B, N) complex
+            initial = torch.view_as_complex(initial.to(real).contiguous())
+        return torch.view_as_real(linear_scan(a, b, initial)).to(
+            prepared.steps.dtype)  # (B, L, N, 2)
 
     def readout(self, prepared: LRUPrepared, h: Tensor) -> Tensor:
         c = self.C * self.turn.flip(0)  # Re(C h) = C_re Re h - C_im Im h

@@ -59,9 +59,9 @@ class MinRNNLayer(ScanLayer):
         a, b, gates = self.coefficients(step_input)
         return a * h + b, gates
 
-    def scan(self, prepared: Prepared) -> Tensor:
+    def scan(self, prepared: Prepared, initial: Tensor | None = None) -> Tensor:
         a, b, _ = self.coefficients(prepared.steps)
-        return linear_scan(a, b)  # (B, L, H)
+        return linear_scan(a, b, initial)  # (B, L, H)
 
     def readout(self, prepared: Prepared, h: Tensor) -> Tensor:
         return h

@@ -146,6 +146,27 @@ class RecurrentNet(nn.Module):
         top, _ = self.rnn(x)  # (B, L, D*H)
         return self.readout(top)
 
+    def forward_from(self, x: Tensor, start: int) -> Tensor:
+        """forward(x) with steps 0 .. start-1 run outside autograd and their final states
+        carried into the rest: the same output (to rounding), but autograd's graph starts at
+        step `start`, so a derivative by inputs at steps >= start backpropagates through
+        L - start steps instead of L (item memory's gradient view, `gradient_scores`). Inputs
+        before `start` get no gradient. start > 0 needs a unidirectional net: a backward
+        direction's state at `start` depends on the steps after it."""
+        if not 0 <= start < x.shape[1]:
+            raise ValueError(f"forward_from: start={start} outside the sequence's steps "
+                             f"0 .. {x.shape[1] - 1}")
+        if start == 0:
+            return self(x)
+        if self.num_directions != 1:
+            raise ValueError(f"forward_from: start={start} needs a unidirectional net (or "
+                             f"start=0): a bidirectional one's backward direction reads the "
+                             f"steps after it")
+        with torch.no_grad():
+            before, state = self.rnn(x[:, :start])  # (B, start, H), the stack's h_n
+        after, _ = self.rnn(x[:, start:], state)
+        return self.readout(torch.cat([before, after], dim=1))
+
     def readout(self, top: Tensor) -> Tensor:
         """Head on the top layer's outputs top (B, L, D*H), shared by both paths."""
         return self.head(self.head_input(top))

@@ -105,8 +105,9 @@ class S6Layer(ScanLayer):
         retention, drive = self.coefficients(step_input, prepared.a)  # 2 x (B, H, N)
         return retention * h + drive, {"retention": retention}
 
-    def scan(self, prepared: S6Prepared) -> Tensor:
-        return linear_scan(*self.coefficients(prepared.steps, prepared.a))  # (B, L, H, N)
+    def scan(self, prepared: S6Prepared, initial: Tensor | None = None) -> Tensor:
+        return linear_scan(*self.coefficients(prepared.steps, prepared.a),
+                           initial)  # (B, L, H, N)
 
     def readout(self, prepared: S6Prepared, h: Tensor) -> Tensor:
         y = (h @ prepared.c[..., None]).squeeze(-1) + self.D * prepared.u  # (B, L, H)

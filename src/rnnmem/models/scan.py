@@ -45,10 +45,13 @@ from torch import Tensor, nn
 from rnnmem.models.cells import ROLES, Cell, Gates, Recurrence, States
 
 
-def linear_scan(a: Tensor, b: Tensor) -> Tensor:
-    """h (B, L, ...) with h_t = a_t * h_{t-1} + b_t along dim 1 and h_{-1} = 0 (module
-    docstring). b (B, L, ...); a broadcasts against b and has the time axis too (e.g. (1, L, N)
-    for an a constant over time); real or complex. Differentiable once (`LinearScan`)."""
+def linear_scan(a: Tensor, b: Tensor, initial: Tensor | None = None) -> Tensor:
+    """h (B, L, ...) with h_t = a_t * h_{t-1} + b_t along dim 1 and h_{-1} = `initial` (B, ...)
+    or 0 (module docstring). b (B, L, ...); a broadcasts against b and has the time axis too
+    (e.g. (1, L, N) for an a constant over time); real or complex. Differentiable once
+    (`LinearScan`); an initial state enters as the first step's b_0 + a_0 h_{-1}."""
+    if initial is not None:
+        b = torch.cat([b[:, :1] + a[:, :1] * initial[:, None], b[:, 1:]], dim=1)
     return LinearScan.apply(a, b)
 
 
@@ -123,26 +126,28 @@ class ScanLayer(nn.Module):
         """h_t from h_{t-1} (B, *S) and this step's slice of `prepared.steps`; and the gates."""
         raise NotImplementedError
 
-    def scan(self, prepared: Prepared) -> Tensor:
-        """Every h_t at once, (B, L, *S): `linear_scan` of the step's (a_t, b_t)."""
+    def scan(self, prepared: Prepared, initial: Tensor | None = None) -> Tensor:
+        """Every h_t at once, (B, L, *S): `linear_scan` of the step's (a_t, b_t), from
+        h_{-1} = `initial` (B, *S), or 0."""
         raise NotImplementedError
 
     def readout(self, prepared: Prepared, h: Tensor) -> Tensor:
         """The layer's output (B, L, H) from its states h (B, L, *S), position-wise."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, initial: Tensor | None = None) -> tuple[Tensor, Tensor]:
         prepared = self.prepare(x)
-        h = self.scan(prepared)
+        h = self.scan(prepared, initial)
         return self.readout(prepared, h), h
 
 
 class ScanLayers(nn.Module):
     """The training stack of a `ScanCell`: `depth` layers of `cell.layer`, each direction its
     own module (`l<k>` forward, `l<k>_reverse` backward, which reads the sequence reversed),
-    layer k > 0 reading layer k-1's outputs concatenated. x (B, L, I) -> (top (B, L, D*H),
-    h_n (depth*D, B, *S)), h_n the final states as nn.RNN orders them (the backward
-    direction's after t = 0)."""
+    layer k > 0 reading layer k-1's outputs concatenated. (x (B, L, I), h_0) -> (top
+    (B, L, D*H), h_n (depth*D, B, *S)), h_n the final states as nn.RNN orders them (the
+    backward direction's after t = 0), h_0 the initial ones in the same layout (None: 0), as
+    nn.RNN takes them."""
 
     def __init__(self, cell: type[ScanCell], input_size: int, hidden_size: int, depth: int,
                  bidirectional: bool, *, state_size: int | None) -> None:
@@ -158,13 +163,15 @@ class ScanLayers(nn.Module):
     def direction(self, layer: int, direction: int) -> ScanLayer:
         return getattr(self, layer_name(layer, direction))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, h_0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         inp, finals = x, []  # inp (B, L, I), then (B, L, D*H)
         for layer in range(self.num_layers):
             outs = []
             for direction in range(self.num_directions):
                 reverse = direction == 1  # reads the sequence reversed, output back in time order
-                out, h = self.direction(layer, direction)(inp.flip(1) if reverse else inp)
+                initial = None if h_0 is None else h_0[layer * self.num_directions + direction]
+                out, h = self.direction(layer, direction)(inp.flip(1) if reverse else inp,
+                                                          initial)
                 outs.append(out.flip(1) if reverse else out)
                 finals.append(h[:, -1])  # the backward direction's: after t = 0
             inp = torch.cat(outs, dim=-1)
