@@ -227,7 +227,7 @@ def test_gradient_view_equals_full_backward_per_item_in_the_sets_row_order(cell)
     items = task.memory_items(x)
     values = items.value.detach().requires_grad_(True)
     (reference,) = torch.autograd.grad(net(task.with_items(x, items, values)).sum(), values)
-    for chunk in (5, 1000):
+    for chunk in (None, 5, 1000):
         scores = im.gradient_scores(net, task, x, chunk_size=chunk)
         np.testing.assert_array_equal(scores.sequence, items.sequence.numpy())
         np.testing.assert_array_equal(scores.lag, items.lags(False))

@@ -86,7 +86,7 @@ STORAGE_ITEMS_PER_FEATURE = 4  # storage set: this many items per read-out weigh
 RIDGE = 1e-3        # the read-out's ridge penalty per training item (standardised features)
 STORAGE_MAX_ITEMS = 50_000  # the storage set's items over all lags, at most
 PROBE_DTYPE = torch.float32  # the probe view's format (`probe_view`)
-GRADIENT_CHUNK = 128  # sequences per backward pass of the gradient view (the paper's batch)
+GRADIENT_CHUNK = 128  # sequences per pass of the gradient view off the CPU (the paper's batch)
 
 
 @dataclass
@@ -142,7 +142,7 @@ def _chunks(task: MemoryTask, x: Tensor, chunk_size: int
 
 
 def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor,
-                    chunk_size: int = GRADIENT_CHUNK) -> Scores:
+                    chunk_size: int | None = None) -> Scores:
     """Value items: a_i = d r / d v_i, through autograd (`net` as given: `probe_view` passes a
     float32 copy whose parameters need no gradient). A task with one output per sequence reads
     every item of a sequence at the same output, so one backward pass of sum_b r_b gives every
@@ -153,9 +153,13 @@ def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor,
     and each pass runs the steps before its earliest item outside autograd
     (`RecurrentNet.forward_from`), so the backward spans only the steps an item can reach (on
     the adding problem, whose first marker lies uniformly in the first half, 3/4 of them on
-    average). The scores come back in the rows' order of x."""
+    average). Passes of `chunk_size` sequences (None: the cell's `cpu_view_chunk` on a CPU,
+    GRADIENT_CHUNK elsewhere; the derivatives do not depend on it). The scores come back in the
+    rows' order of x."""
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
+    if chunk_size is None:
+        chunk_size = net.spec.cpu_view_chunk if device.type == "cpu" else GRADIENT_CHUNK
     x = x.to(device, dtype)
     bidirectional = _bidirectional(net)
     order = (torch.arange(len(x), device=device) if bidirectional
