@@ -330,7 +330,8 @@ def probe_view(net: nn.Module, task: MemoryTask, x: Tensor) -> Scores:
     reports. The float64 twin took twice the time, and float32 without flushing five times (a
     tanh RNN's derivatives vanish into subnormal numbers at long lags): at the paper preset's
     probe interval the tanh RNN's probes at T = 200 took 8.4% of its training time with the
-    float64 twin, 4.3% with this (`make bench`, README).
+    float64 twin, 4.3% with this and the truncated backward of `gradient_scores` (`make
+    bench`, README).
     Against the float64 view: per-lag memory within 1e-6 for every cell in the tests
     (tests/test_item_memory.py), and within 2.4e-7 at every probe of the default sweep for the
     tanh RNN, LSTM and GRU, trained nets included; orth by up to 9.3e-4 there (adding; copy
