@@ -59,7 +59,7 @@ forward and the backward one (adding: min(T - 1 - p, p); a copy symbol has no ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,7 @@ from torch import Tensor, nn
 
 from rnnmem.measures.intervals import t_quantile
 from rnnmem.measures.probe import twin
-from rnnmem.models import denormals
+from rnnmem.models import RecurrentNet, denormals
 from rnnmem.tasks import MemoryTask
 from rnnmem.tasks.items import MemoryItems
 
@@ -125,8 +125,7 @@ def _scores(items: MemoryItems, bidirectional: bool, numerator: Tensor,
 
 
 def _concat(parts: list[Scores]) -> Scores:
-    return Scores(*(np.concatenate([getattr(p, name) for p in parts])
-                    for name in ("lag", "sequence", "numerator", "denominator")))
+    return Scores(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scores)))
 
 
 def _bidirectional(net: nn.Module) -> bool:
@@ -141,7 +140,7 @@ def _chunks(task: MemoryTask, x: Tensor, chunk_size: int
             for start in range(0, len(x), chunk_size)]
 
 
-def gradient_scores(net: nn.Module, task: MemoryTask, x: Tensor,
+def gradient_scores(net: RecurrentNet, task: MemoryTask, x: Tensor,
                     chunk_size: int | None = None) -> Scores:
     """Value items: a_i = d r / d v_i, through autograd (`net` as given: `probe_view` passes a
     float32 copy whose parameters need no gradient). A task with one output per sequence reads
@@ -192,8 +191,7 @@ def _earliest_item(task: MemoryTask, x: Tensor) -> Tensor:
 
 
 def _select(scores: Scores, rows: np.ndarray) -> Scores:
-    return Scores(scores.lag[rows], scores.sequence[rows], scores.numerator[rows],
-                  scores.denominator[rows])
+    return Scores(*(getattr(scores, f.name)[rows] for f in fields(Scores)))
 
 
 @torch.no_grad()
